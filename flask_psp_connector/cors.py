@@ -1,0 +1,43 @@
+"""CORS for the processor: the browser enabler runs on the storefront's origin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Response, request
+
+#: Headers the browser enabler sends (upstream's list plus the request ids).
+ALLOWED_HEADERS = (
+    "Content-Type",
+    "Authorization",
+    "X-Session-Id",
+    "X-Correlation-ID",
+    "X-Request-ID",
+    "x-express-checkout",
+    "x-express-customer-session",
+)
+
+
+def cors_headers(allowed_origins: Callable[[], tuple[str, ...]]) -> Callable[[Response], Response]:
+    """An ``after_request`` hook adding CORS headers for allowed origins.
+
+    :param allowed_origins: returns the configured origins; empty allows any origin.
+    """
+
+    def add_headers(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if not origin:
+            return response
+        origins = allowed_origins()
+        if origins and origin not in origins:
+            return response
+        response.headers["Access-Control-Allow-Origin"] = origin if origins else "*"
+        if origins:
+            response.vary.add("Origin")
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = ", ".join(ALLOWED_HEADERS)
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    return add_headers

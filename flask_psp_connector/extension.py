@@ -1,0 +1,210 @@
+"""The Flask extension object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import flask_smorest
+from flask import Flask, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import __version__
+from .auth import Introspector, JWKSCache, RemoteIntrospector
+from .cli import psp_cli
+from .cors import cors_headers
+from .errors import PSPError
+from .http_errors import handle_http_exception, handle_psp_error, handle_unexpected
+from .oauth_server import ClientRegistry, make_authorization_server
+from .platforms import CommercePlatform
+from .platforms.local import LocalPlatform
+from .processor import blp as processor_blp
+from .settings import Settings, load_settings
+from .stripe_client import StripeGateway
+from .token_endpoint import blp as token_blp
+
+
+@dataclass
+class ConnectorState:
+    """Everything the connector keeps per app, in ``app.extensions["psp_connector"]``."""
+
+    settings: Settings
+    platform: CommercePlatform
+    stripe: StripeGateway | None
+    jwks: JWKSCache
+    introspector: Introspector
+    clients: ClientRegistry | None
+    api: flask_smorest.Api
+    authorization_server: Any = None
+
+
+class _Api(flask_smorest.Api):
+    """flask-smorest's Api without its app-wide JSON error handler.
+
+    The connector renders errors on its own blueprints; the host app's pages keep theirs.
+    """
+
+    def _register_error_handlers(self) -> None:
+        pass
+
+
+class PSPConnector:
+    """Stripe payments for a commerce platform, as a Flask extension.
+
+    ``PSPConnector(app)`` or ``psp = PSPConnector(); psp.init_app(app)`` registers the
+    processor routes (upstream's paths under ``PSP_URL_PREFIX``), ``/openapi.json``, the
+    ``flask psp`` commands and, for the embedded store, ``/oauth/token``.
+
+    Configuration keys are documented in :mod:`flask_psp_connector.settings`; the most
+    used are ``STRIPE_SECRET_KEY``, ``STRIPE_PUBLISHABLE_KEY``, ``STRIPE_CAPTURE_METHOD``,
+    ``STRIPE_APPEARANCE_PAYMENT_ELEMENT``, ``MERCHANT_RETURN_URL``, ``PSP_URL_PREFIX`` and
+    ``PSP_DATABASE_URL``. flask-smorest's keys take the ``PSP_`` prefix
+    (``PSP_OPENAPI_URL_PREFIX``, ``PSP_OPENAPI_SWAGGER_UI_PATH``, ...).
+
+    :param app: the app to register on now, if any.
+    :param platform: a commerce platform to use instead of the embedded store.
+    :param stripe: a Stripe gateway to use instead of one built from the settings.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        platform: CommercePlatform | None = None,
+        stripe: StripeGateway | None = None,
+    ) -> None:
+        self._platform = platform
+        self._stripe = stripe
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Validate the configuration and register the connector on ``app``.
+
+        :raises RuntimeError: if a connector is already registered on ``app``.
+        :raises ConfigurationError: naming the key whose value is invalid.
+        """
+        if "psp_connector" in app.extensions:
+            raise RuntimeError("A PSPConnector is already registered on this Flask app.")
+        settings = load_settings(app.config, testing=app.testing)
+        platform, clients = self._platform, None
+        if platform is None:
+            platform = _local_platform(app, settings)
+        if isinstance(platform, LocalPlatform):
+            clients = ClientRegistry(platform, token_ttl=settings["PSP_TOKEN_TTL"])
+        state = ConnectorState(
+            settings=settings,
+            platform=platform,
+            stripe=self._stripe or _stripe_gateway(settings),
+            jwks=JWKSCache(settings["CTP_JWKS_URL"]),
+            introspector=_introspector(settings, clients),
+            clients=clients,
+            api=_api(app, settings),
+        )
+        app.extensions["psp_connector"] = state
+
+        prefix = settings["PSP_URL_PREFIX"] or None
+        state.api.register_blueprint(processor_blp, url_prefix=prefix)
+        if clients is not None:
+            state.authorization_server = make_authorization_server(app, clients)
+            state.api.register_blueprint(token_blp, url_prefix=prefix)
+        app.register_error_handler(HTTPException, _handle_routing_error)
+        app.before_request(_limit_body)
+        app.cli.add_command(psp_cli)
+
+    @property
+    def platform(self) -> CommercePlatform:
+        """The current app's commerce platform (the embedded store by default)."""
+        return current_app.extensions["psp_connector"].platform
+
+    @property
+    def stripe(self) -> StripeGateway | None:
+        """The current app's Stripe gateway."""
+        return current_app.extensions["psp_connector"].stripe
+
+
+def _current_settings() -> Settings:
+    return current_app.extensions["psp_connector"].settings
+
+
+def _local_platform(app: Flask, settings: Settings) -> LocalPlatform:
+    url = settings["PSP_DATABASE_URL"] or app.config.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
+    platform = LocalPlatform.from_url(url or LocalPlatform.default_url(app.instance_path), session_ttl=settings["PSP_SESSION_TTL"])
+    if platform.engine.dialect.name == "sqlite":
+        platform.create_schema()  # development convenience; PostgreSQL uses `flask psp init-db`
+    return platform
+
+
+def _stripe_gateway(settings: Settings) -> StripeGateway | None:
+    if not settings["STRIPE_SECRET_KEY"]:
+        return None
+    return StripeGateway(
+        settings["STRIPE_SECRET_KEY"],
+        api_base=settings["STRIPE_API_BASE"],
+        timeout=settings["PSP_STRIPE_TIMEOUT"],
+        max_network_retries=settings["PSP_STRIPE_MAX_NETWORK_RETRIES"],
+        payment_method_types=settings["STRIPE_PAYMENT_METHOD_TYPES"],
+    )
+
+
+def _introspector(settings: Settings, clients: ClientRegistry | None) -> Introspector:
+    if settings["CTP_AUTH_URL"] or clients is None:
+        return RemoteIntrospector(
+            f"{settings['CTP_AUTH_URL']}/oauth/introspect", settings["CTP_CLIENT_ID"], settings["CTP_CLIENT_SECRET"]
+        )
+    return clients
+
+
+def _api(app: Flask, settings: Settings) -> flask_smorest.Api:
+    prefix = settings["PSP_URL_PREFIX"]
+    app.config.setdefault("PSP_OPENAPI_URL_PREFIX", prefix or "/")
+    app.config.setdefault("PSP_OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("PSP_OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("PSP_OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    api = _Api(
+        app,
+        config_prefix="PSP_",
+        spec_kwargs={"title": "flask-psp-connector", "version": __version__, "openapi_version": "3.0.3"},
+    )
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme("basicAuth", {"type": "http", "scheme": "basic"})
+    api.spec.components.security_scheme("sessionId", {"type": "apiKey", "in": "header", "name": "X-Session-Id"})
+    return api
+
+
+def _connector_request() -> bool:
+    """Whether the request is addressed to the connector rather than to the host app."""
+    if request.blueprint is not None:
+        return request.blueprint in ("processor", "oauth")
+    prefix = _current_settings()["PSP_URL_PREFIX"]
+    if prefix:
+        return request.path == prefix or request.path.startswith(prefix + "/")
+    # With no prefix, an unroutable request is the connector's unless a browser asks for a page.
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html"
+
+
+def _handle_routing_error(error: HTTPException) -> Any:
+    if isinstance(error, PSPError) or not _connector_request():
+        return error
+    return handle_http_exception(error)
+
+
+def _limit_body() -> None:
+    if request.blueprint in ("processor", "oauth"):
+        limit = _current_settings()["PSP_MAX_BODY_BYTES"]
+        request.max_content_length = limit
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestEntityTooLarge()
+
+
+def _configure_blueprints() -> None:
+    # Blueprints are module-level and shared by every app, so hooks are attached once.
+    for blueprint in (processor_blp, token_blp):
+        blueprint.register_error_handler(PSPError, handle_psp_error)
+        blueprint.register_error_handler(HTTPException, handle_http_exception)
+        blueprint.register_error_handler(Exception, handle_unexpected)
+    processor_blp.after_request(cors_headers(lambda: _current_settings()["ALLOWED_ORIGINS"]))
+
+
+_configure_blueprints()

@@ -1,0 +1,257 @@
+"""The domain: carts, payments, transactions, orders and checkout sessions.
+
+Plain, immutable values in commercetools' vocabulary. Platform adapters build them from
+their storage; use cases read them and ask the platform for changes. The transaction
+matching rules live here because every platform must apply them the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .money import Money
+
+
+class TransactionType(enum.StrEnum):
+    """What a payment transaction records."""
+
+    AUTHORIZATION = "Authorization"
+    CANCEL_AUTHORIZATION = "CancelAuthorization"
+    CHARGE = "Charge"
+    REFUND = "Refund"
+    CHARGEBACK = "Chargeback"
+
+
+class TransactionState(enum.StrEnum):
+    """Where a payment transaction stands."""
+
+    INITIAL = "Initial"
+    PENDING = "Pending"
+    SUCCESS = "Success"
+    FAILURE = "Failure"
+
+
+_S = TransactionState
+#: The state changes a matched transaction may make (upstream's rules).
+ALLOWED_TRANSITIONS: dict[TransactionState, frozenset[TransactionState]] = {
+    _S.INITIAL: frozenset({_S.PENDING, _S.SUCCESS, _S.FAILURE}),
+    _S.PENDING: frozenset({_S.SUCCESS, _S.FAILURE}),
+    _S.FAILURE: frozenset({_S.SUCCESS}),
+    _S.SUCCESS: frozenset({_S.FAILURE}),
+}
+
+
+class CartState(enum.StrEnum):
+    """Whether a cart can still be paid or has become an order."""
+
+    ACTIVE = "Active"
+    ORDERED = "Ordered"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A postal address, as commercetools names its fields."""
+
+    first_name: str = ""
+    last_name: str = ""
+    street_name: str = ""
+    street_number: str = ""
+    additional_street_info: str = ""
+    postal_code: str = ""
+    city: str = ""
+    state: str = ""
+    country: str = ""
+    phone: str = ""
+    email: str = ""
+
+    @property
+    def name(self) -> str:
+        """First and last name joined."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def to_stripe(self) -> dict[str, object]:
+        """The Stripe ``shipping``/``billing_details`` shape of this address."""
+        return {
+            "name": self.name,
+            "phone": self.phone,
+            "address": {
+                "line1": f"{self.street_number} {self.street_name}".strip(),
+                "line2": self.additional_street_info,
+                "city": self.city,
+                "postal_code": self.postal_code,
+                "state": self.state,
+                "country": self.country,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    """A product in a cart or order, priced per unit in the cart's currency."""
+
+    id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+
+    @property
+    def total_price(self) -> Money:
+        """Unit price times quantity."""
+        return self.unit_price.with_amount(self.unit_price.cent_amount * self.quantity)
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    """A shopping cart held server-side; the only source of the amount to charge."""
+
+    id: str
+    version: int
+    currency_code: str
+    line_items: tuple[LineItem, ...]
+    shipping_amount: int
+    tax_amount: int
+    state: CartState
+    customer_id: str | None = None
+    customer_email: str | None = None
+    shipping_address: Address | None = None
+    billing_address: Address | None = None
+
+    @property
+    def subtotal(self) -> Money:
+        """Sum of the line items."""
+        return Money.of(sum(item.total_price.cent_amount for item in self.line_items), self.currency_code)
+
+    @property
+    def total_price(self) -> Money:
+        """Line items plus shipping plus tax: what the customer owes."""
+        return self.subtotal.with_amount(self.subtotal.cent_amount + self.shipping_amount + self.tax_amount)
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionDraft:
+    """A transaction to record, or a state change for the one it matches."""
+
+    type: TransactionType
+    state: TransactionState
+    amount: Money
+    interaction_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A recorded money movement on a payment; ``interaction_id`` is Stripe's object id."""
+
+    id: str
+    type: TransactionType
+    state: TransactionState
+    amount: Money
+    interaction_id: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """One attempt to pay (part of) a cart, backed by one Stripe PaymentIntent."""
+
+    id: str
+    version: int
+    cart_id: str
+    amount_planned: Money
+    payment_interface: str
+    interface_id: str | None
+    method: str | None
+    transactions: tuple[Transaction, ...]
+    client_secret: str | None = None
+    created_at: datetime | None = None
+
+    def transactions_of(
+        self, type_: TransactionType, *states: TransactionState
+    ) -> list[Transaction]:
+        """The transactions of one type, optionally restricted to some states."""
+        return [t for t in self.transactions if t.type == type_ and (not states or t.state in states)]
+
+    def has(self, type_: TransactionType, *states: TransactionState) -> bool:
+        """Whether a transaction of this type (and one of these states) exists."""
+        return bool(self.transactions_of(type_, *states))
+
+    def total(self, type_: TransactionType, *states: TransactionState) -> int:
+        """Sum of the amounts of the matching transactions, in minor units."""
+        return sum(t.amount.cent_amount for t in self.transactions_of(type_, *states))
+
+    @property
+    def counts_as_paid(self) -> bool:
+        """Upstream's rule: authorized or charged, and not cancelled or refunded."""
+        live = (_S.SUCCESS, _S.PENDING)
+        return (
+            self.has(TransactionType.AUTHORIZATION, *live) or self.has(TransactionType.CHARGE, *live)
+        ) and not (
+            self.has(TransactionType.CANCEL_AUTHORIZATION, *live) or self.has(TransactionType.REFUND, *live)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A cart that has been paid."""
+
+    id: str
+    version: int
+    cart_id: str
+    order_number: str
+    currency_code: str
+    line_items: tuple[LineItem, ...]
+    total_price: Money
+    shipping_amount: int
+    tax_amount: int
+    payment_state: str
+    customer_email: str | None = None
+    shipping_address: Address | None = None
+    billing_address: Address | None = None
+    payment_ids: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    """The browser's right to pay one cart: what ``X-Session-Id`` names."""
+
+    id: str
+    cart_id: str
+    merchant_return_url: str | None
+    allowed_payment_methods: tuple[str, ...] = field(default_factory=tuple)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddTransaction:
+    """Matching outcome: no transaction of this (type, interaction id) exists yet."""
+
+    draft: TransactionDraft
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeState:
+    """Matching outcome: move the matched transaction to a new state."""
+
+    transaction_id: str
+    state: TransactionState
+
+
+def match_transaction(
+    existing: Iterable[Transaction], draft: TransactionDraft
+) -> AddTransaction | ChangeState | None:
+    """Decide what recording ``draft`` does to a payment holding ``existing``.
+
+    A transaction with the same (type, interaction id) is the same transaction: its
+    state changes if :data:`ALLOWED_TRANSITIONS` allows it, otherwise nothing happens.
+    Any other draft is a new transaction. ``None`` means "already recorded".
+    """
+    for transaction in existing:
+        if transaction.type == draft.type and transaction.interaction_id == draft.interaction_id:
+            if draft.state in ALLOWED_TRANSITIONS[transaction.state]:
+                return ChangeState(transaction.id, draft.state)
+            return None
+    return AddTransaction(draft)

@@ -1,0 +1,334 @@
+"""Checkout and payment-operation use cases (no Flask here: ports come as arguments).
+
+Amounts always come from the server-side cart. Every Stripe call that moves money
+carries an idempotency key derived from our own ids and the payment's recorded state,
+so a retried request can never create a second PaymentIntent, capture or refund.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidOperation, PSPError, StripeAPIError
+from .model import Cart, CheckoutSession, Payment, TransactionDraft
+from .model import TransactionState as State
+from .model import TransactionType as Type
+from .money import Money, from_stripe_amount
+from .platforms import CommercePlatform, PaymentDraft
+from .stripe_client import StripeGateway
+
+log = logging.getLogger("flask_psp_connector.payments")
+
+#: Namespace of the payment ids derived from a cart's state.
+_PAYMENT_NAMESPACE = uuid.UUID("6f1c3a52-5a0e-4c38-9d55-1f0f4a0c2b7e")
+
+APPROVED, PENDING, RECEIVED, REJECTED = "approved", "pending", "received", "rejected"
+
+
+def amount_to_pay(platform: CommercePlatform, cart: Cart) -> Money:
+    """What the cart still owes: its total minus payments that count as paid.
+
+    :raises InvalidOperation: when the cart has already been paid in full.
+    """
+    total = cart.total_price
+    paid = sum(p.amount_planned.cent_amount for p in platform.payments_of_cart(cart.id) if p.counts_as_paid)
+    if paid >= total.cent_amount:
+        raise InvalidOperation(
+            "The cart has already been paid in full",
+            fields={"resource": cart.id, "paidAmount": paid, "cartAmount": total.cent_amount},
+        )
+    return total.with_amount(total.cent_amount - paid)
+
+
+def config_element(
+    platform: CommercePlatform, settings: Mapping[str, Any], session: CheckoutSession, component: str
+) -> dict[str, Any]:
+    """What the browser needs to render the Payment (or Express Checkout) Element."""
+    amount = amount_to_pay(platform, platform.get_cart(session.cart_id))
+    express = component.lower().startswith("express")
+    appearance = settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT" if express else "STRIPE_APPEARANCE_PAYMENT_ELEMENT"]
+    body: dict[str, Any] = {
+        "cartInfo": {"amount": amount.cent_amount, "currency": amount.currency_code},
+        "captureMethod": settings["STRIPE_CAPTURE_METHOD"],
+        "layout": settings["STRIPE_LAYOUT"],
+        "collectBillingAddress": settings["STRIPE_COLLECT_BILLING_ADDRESS"],
+    }
+    if appearance is not None:
+        body["appearance"] = appearance
+    if settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"]:
+        body["setupFutureUsage"] = settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"]
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutPayment:
+    """The answer to ``/payments``: what the browser confirms with Stripe."""
+
+    client_secret: str
+    payment: Payment
+    cart: Cart
+    billing_address: str | None
+
+
+def _is_reusable(payment: Payment, amount: Money) -> bool:
+    """A payment nobody has confirmed yet, for the same amount, can be handed out again."""
+    return (
+        payment.amount_planned == amount
+        and bool(payment.client_secret)
+        and all(t.type == Type.AUTHORIZATION and t.state == State.INITIAL for t in payment.transactions)
+    )
+
+
+def create_payment(
+    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], session: CheckoutSession
+) -> CheckoutPayment:
+    """Create (or hand out again) the payment and PaymentIntent for the session's cart.
+
+    The payment id is derived from the cart's state, and the PaymentIntent's idempotency
+    key from the payment id, so retries and concurrent calls for the same cart state end
+    on one PaymentIntent. The id is in the PaymentIntent's metadata from the start: one
+    Stripe call per new payment, none for a retry.
+    """
+    cart = platform.get_cart(session.cart_id)
+    amount = amount_to_pay(platform, cart)
+    payments = platform.payments_of_cart(cart.id)
+    payment = next((p for p in reversed(payments) if _is_reusable(p, amount)), None)
+    if payment is None:
+        payment_id = str(uuid.uuid5(_PAYMENT_NAMESPACE, f"{cart.id}:{cart.version}:{len(payments)}"))
+        metadata = {"cart_id": cart.id, "ct_project_key": settings["CTP_PROJECT_KEY"], "ct_payment_id": payment_id}
+        if cart.customer_id:
+            metadata["ct_customer_id"] = cart.customer_id
+        capture_method = settings["STRIPE_CAPTURE_METHOD"]
+        intent = stripe.create_payment_intent(
+            amount=amount.to_stripe(),
+            currency=amount.currency_code,
+            capture_method=capture_method,
+            metadata=metadata,
+            idempotency_key=f"psp-payment-intent-{payment_id}",
+            multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"] and capture_method == "manual",
+            setup_future_usage=settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"],
+        )
+        payment = platform.create_payment(
+            PaymentDraft(
+                id=payment_id,
+                cart_id=cart.id,
+                amount_planned=amount,
+                payment_interface=settings["PAYMENT_INTERFACE"],
+                interface_id=intent["id"],
+                client_secret=intent.get("client_secret"),
+                transactions=(TransactionDraft(Type.AUTHORIZATION, State.INITIAL, amount, intent["id"]),),
+            )
+        )
+    billing = None
+    if settings["STRIPE_COLLECT_BILLING_ADDRESS"] != "auto":
+        billing = _billing_details(cart)
+    return CheckoutPayment(payment.client_secret or "", payment, cart, billing)
+
+
+def _billing_details(cart: Cart) -> str:
+    address = cart.billing_address or cart.shipping_address
+    details = address.to_stripe() if address else {"name": "", "phone": "", "address": {}}
+    return json.dumps({**details, "email": cart.customer_email or ""})
+
+
+class ConfirmationRejected(PSPError):
+    """The PaymentIntent does not prove that this payment was paid."""
+
+    status = 400
+    code = "InvalidOperation"
+
+
+def confirm_payment(
+    platform: CommercePlatform, stripe: StripeGateway, session: CheckoutSession, payment_id: str, payment_intent_id: str
+) -> str:
+    """Check the PaymentIntent against our payment and record what Stripe says.
+
+    :returns: ``"approved"`` or ``"pending"`` (async settlement).
+    :raises ConfirmationRejected: when the PaymentIntent is not a paid one for this payment.
+    """
+    payment = platform.get_payment(payment_id)
+    if payment.cart_id != session.cart_id:
+        raise ConfirmationRejected(f"Payment {payment_id} does not belong to the session's cart.")
+    intent = stripe.retrieve_payment_intent(payment_intent_id)
+    status = intent.get("status")
+    if status not in ("succeeded", "requires_capture", "processing"):
+        raise ConfirmationRejected(f"PaymentIntent status is {status}.")
+    if (intent.get("metadata") or {}).get("ct_payment_id") != payment.id:
+        raise ConfirmationRejected("PaymentIntent belongs to another payment.")
+    planned = payment.amount_planned
+    if intent.get("amount") != planned.to_stripe() or str(intent.get("currency", "")).upper() != planned.currency_code:
+        raise ConfirmationRejected("PaymentIntent amount or currency differs from the payment.")
+    if status == "processing":
+        drafts = [TransactionDraft(Type.AUTHORIZATION, State.PENDING, planned, intent["id"])]
+    else:
+        drafts = [TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, planned, intent["id"])]
+        if status == "succeeded":
+            received = intent.get("amount_received") or intent["amount"]
+            charged = from_stripe_amount(received, planned.currency_code, planned.fraction_digits)
+            drafts.append(TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"]))
+    platform.apply_transactions(payment.id, drafts, interface_id=intent["id"])
+    return PENDING if status == "processing" else APPROVED
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAction:
+    """One operation on a payment: capturePayment, cancelPayment, refundPayment, reversePayment.
+
+    ``cent_amount`` is counted in the payment's minor units, in ``currency_code``.
+    """
+
+    action: str
+    cent_amount: int | None = None
+    currency_code: str | None = None
+
+
+def modify_payment(
+    platform: CommercePlatform,
+    stripe: StripeGateway,
+    settings: Mapping[str, Any],
+    payment_id: str,
+    action: PaymentAction,
+) -> str:
+    """Run a merchant operation and record its result on the payment.
+
+    Amounts beyond what can be captured or refunded are refused before Stripe is
+    called. A Stripe refusal is answered as ``"rejected"``, as upstream does.
+
+    :returns: ``"approved"``, ``"received"`` or ``"rejected"``.
+    """
+    payment = platform.get_payment(payment_id)
+    if not payment.interface_id:
+        raise InvalidOperation("The payment has no PaymentIntent.")
+    planned = payment.amount_planned
+    amount = None
+    if action.cent_amount is not None:
+        if (action.currency_code or "").upper() != planned.currency_code:
+            raise InvalidOperation(
+                f"Amount currency {action.currency_code} differs from the payment's {planned.currency_code}."
+            )
+        amount = planned.with_amount(action.cent_amount)
+    operation = {
+        "capturePayment": _capture,
+        "cancelPayment": _cancel,
+        "refundPayment": _refund,
+        "reversePayment": _reverse,
+    }.get(action.action)
+    if operation is None:
+        raise InvalidOperation("Operation not supported.")
+    try:
+        return operation(platform, stripe, settings, payment, amount)
+    except StripeAPIError as exc:
+        log.warning("Stripe refused %s on payment %s: %s (%s)", action.action, payment.id, exc.code, exc.message)
+        return REJECTED
+
+
+def _positive(amount: Money | None, what: str) -> Money:
+    if amount is None:
+        raise InvalidOperation(f"An amount is required to {what}.")
+    if amount.cent_amount <= 0:
+        raise InvalidOperation(f"The amount to {what} must be positive.")
+    return amount
+
+
+def capturable(payment: Payment, *, multicapture: bool) -> int:
+    """Minor units that can still be captured (a single capture releases the rest)."""
+    if not payment.has(Type.AUTHORIZATION, State.SUCCESS) or payment.has(Type.CANCEL_AUTHORIZATION, State.SUCCESS):
+        return 0
+    captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
+    if captured and not multicapture:
+        return 0
+    return payment.amount_planned.cent_amount - captured
+
+
+def refundable(payment: Payment) -> int:
+    """Minor units charged and not yet refunded (or being refunded)."""
+    return payment.total(Type.CHARGE, State.SUCCESS) - payment.total(Type.REFUND, State.SUCCESS, State.PENDING)
+
+
+def _capture(
+    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
+) -> str:
+    money = _positive(amount, "capture")
+    multicapture = settings["STRIPE_ENABLE_MULTI_OPERATIONS"]
+    available = capturable(payment, multicapture=multicapture)
+    if money.cent_amount > available:
+        raise InvalidOperation(
+            f"Cannot capture {money.cent_amount}: {available} is capturable.",
+            fields={"capturableAmount": available},
+        )
+    captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
+    intent = stripe.capture_payment_intent(
+        payment.interface_id or "",
+        money.to_stripe(),
+        final=not (multicapture and money.cent_amount < available),
+        idempotency_key=f"psp-capture-{payment.id}-{captured}-{money.cent_amount}",
+    )
+    # The first capture shares the PaymentIntent id with payment_intent.succeeded, so the
+    # webhook finds it already recorded; later (multicapture) ones are told apart by offset.
+    interaction_id = intent["id"] if not captured else f"{intent['id']}:{captured}"
+    platform.apply_transactions(payment.id, [TransactionDraft(Type.CHARGE, State.SUCCESS, money, interaction_id)])
+    return APPROVED
+
+
+def _cancel(
+    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
+) -> str:
+    if payment.has(Type.CHARGE, State.SUCCESS, State.PENDING):
+        raise InvalidOperation("A captured payment cannot be cancelled; refund it instead.")
+    intent = stripe.cancel_payment_intent(payment.interface_id or "", idempotency_key=f"psp-cancel-{payment.id}")
+    planned = payment.amount_planned
+    platform.apply_transactions(
+        payment.id,
+        [
+            TransactionDraft(Type.AUTHORIZATION, State.FAILURE, planned, intent["id"]),
+            TransactionDraft(Type.CANCEL_AUTHORIZATION, State.SUCCESS, planned, intent["id"]),
+        ],
+    )
+    return APPROVED
+
+
+_REFUND_STATES = {
+    "succeeded": State.SUCCESS,
+    "pending": State.PENDING,
+    "requires_action": State.PENDING,
+    "failed": State.FAILURE,
+    "canceled": State.FAILURE,
+}
+
+
+def _refund(
+    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
+) -> str:
+    money = _positive(amount, "refund")
+    available = refundable(payment)
+    if money.cent_amount > available:
+        raise InvalidOperation(
+            f"Cannot refund {money.cent_amount}: {available} is refundable.",
+            fields={"refundableAmount": available},
+        )
+    refunded = payment.total(Type.REFUND, State.SUCCESS, State.PENDING)
+    refund = stripe.create_refund(
+        payment.interface_id or "",
+        money.to_stripe(),
+        idempotency_key=f"psp-refund-{payment.id}-{refunded}-{money.cent_amount}",
+    )
+    state = _REFUND_STATES.get(refund.get("status", ""), State.PENDING)
+    platform.apply_transactions(payment.id, [TransactionDraft(Type.REFUND, state, money, refund["id"])])
+    return RECEIVED
+
+
+def _reverse(
+    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
+) -> str:
+    live = (State.SUCCESS, State.PENDING)
+    reverted = payment.has(Type.REFUND, *live) or payment.has(Type.CANCEL_AUTHORIZATION, *live)
+    if payment.has(Type.CHARGE, State.SUCCESS) and not reverted:
+        return _refund(platform, stripe, settings, payment, payment.amount_planned.with_amount(refundable(payment)))
+    if payment.has(Type.AUTHORIZATION, State.SUCCESS) and not reverted:
+        return _cancel(platform, stripe, settings, payment, None)
+    raise InvalidOperation("There is no successful payment transaction to reverse.")

@@ -1,0 +1,71 @@
+"""The commerce-platform port: what the use cases need from wherever carts live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..model import Cart, CheckoutSession, Order, Payment, TransactionDraft
+from ..money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDraft:
+    """A payment to create and attach to its cart in one step.
+
+    ``id`` is chosen by the caller (derived from the cart state), which makes creation
+    idempotent: creating an existing id returns the stored payment unchanged.
+    """
+
+    id: str
+    cart_id: str
+    amount_planned: Money
+    payment_interface: str
+    interface_id: str
+    client_secret: str | None
+    transactions: tuple[TransactionDraft, ...]
+
+
+class CommercePlatform(Protocol):
+    """Carts, payments, orders and checkout sessions, wherever they are stored.
+
+    Every method is atomic: it either fully happens or raises and changes nothing.
+    """
+
+    def get_cart(self, cart_id: str) -> Cart:
+        """Return the cart or raise :class:`~flask_psp_connector.errors.ResourceNotFound`."""
+
+    def get_session(self, session_id: str) -> CheckoutSession | None:
+        """Return the session if it exists and has not expired."""
+
+    def get_payment(self, payment_id: str) -> Payment:
+        """Return the payment or raise ``ResourceNotFound``."""
+
+    def find_payment_by_interface_id(self, interface_id: str) -> Payment | None:
+        """Return the payment backed by this PaymentIntent id, if any."""
+
+    def payments_of_cart(self, cart_id: str) -> list[Payment]:
+        """Return the payments attached to the cart, oldest first."""
+
+    def create_payment(self, draft: PaymentDraft) -> Payment:
+        """Create the payment and attach it to its cart, or return it if it exists."""
+
+    def apply_transactions(
+        self,
+        payment_id: str,
+        drafts: Iterable[TransactionDraft],
+        *,
+        interface_id: str | None = None,
+        method: str | None = None,
+    ) -> Payment:
+        """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.model.match_transaction`.
+
+        ``interface_id`` and ``method`` are set only when the payment has none yet.
+        """
+
+    def create_order(self, cart_id: str) -> Order:
+        """Turn the cart into an order, or return the order it already became."""
+
+    def check_health(self) -> None:
+        """Raise if the store cannot be reached."""

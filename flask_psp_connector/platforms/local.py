@@ -1,0 +1,574 @@
+"""The embedded store: carts, payments, orders and sessions in SQLAlchemy.
+
+SQLite by default, PostgreSQL in production. Correctness under several workers comes
+from the database: row locks (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN
+IMMEDIATE`` on SQLite), optimistic versions and unique indexes, never process memory.
+
+Host apps use it through :attr:`PSPConnector.platform <flask_psp_connector.PSPConnector.platform>`::
+
+    cart = psp.platform.create_cart("EUR", line_items=[LineItemDraft("tee", "T-shirt", 2, 1500)])
+    session = psp.platform.open_session(cart.id, merchant_return_url="https://shop.example/return")
+    # hand session.id to the browser enabler as X-Session-Id
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..errors import ConcurrentModification, InvalidOperation, PlatformUnavailable, ResourceNotFound
+from ..model import (
+    AddTransaction,
+    Address,
+    Cart,
+    CartState,
+    CheckoutSession,
+    LineItem,
+    Order,
+    Payment,
+    Transaction,
+    TransactionDraft,
+    TransactionState,
+    TransactionType,
+    match_transaction,
+)
+from ..money import Money, iso_fraction_digits
+from . import PaymentDraft
+from .local_schema import (
+    Base,
+    CartRow,
+    LineItemRow,
+    OrderRow,
+    PaymentRow,
+    SessionRow,
+    TransactionRow,
+    utcnow,
+)
+
+T = TypeVar("T")
+_UNSET: Any = object()
+_WRITE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LineItemDraft:
+    """A product to put in a cart.
+
+    :param unit_price: price of one unit in the cart currency's minor units.
+    """
+
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+
+    def __post_init__(self) -> None:
+        if type(self.quantity) is not int or not 0 < self.quantity <= 10_000:
+            raise InvalidOperation("Quantity must be a whole number from 1 to 10000.")
+        if type(self.unit_price) is not int or self.unit_price < 0:
+            raise InvalidOperation("Unit price must be a non-negative whole number of minor units.")
+        if not self.sku or not self.name:
+            raise InvalidOperation("A line item needs a SKU and a name.")
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept Heroku's ``postgres://`` and route PostgreSQL through psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def hash_secret(value: str) -> str:
+    """SHA-256 hex digest used to store bearer credentials (session ids, tokens)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine tuned for concurrent writers on SQLite or PostgreSQL."""
+    url = normalize_database_url(url)
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Take the write lock up front so two writers serialize instead of deadlocking.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class LocalPlatform:
+    """The embedded commerce platform (see the module docstring for an example)."""
+
+    def __init__(self, engine: Engine, *, session_ttl: int = 3600) -> None:
+        self.engine = engine
+        self.session_ttl = session_ttl
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> LocalPlatform:
+        """Build the store on the database at ``url``."""
+        return cls(make_engine(url), **kwargs)
+
+    @staticmethod
+    def default_url(instance_path: str) -> str:
+        """The SQLite file in the app's instance folder."""
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(instance_path) / 'psp.sqlite3'}"
+
+    def create_schema(self) -> None:
+        """Create the tables that do not exist yet (idempotent)."""
+        Base.metadata.create_all(self.engine)
+
+    # -- transactions ------------------------------------------------------------
+
+    @contextmanager
+    def db_session(self) -> Iterator[Session]:
+        """One database transaction: committed on success, rolled back on error."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise PlatformUnavailable("The payment store is unavailable.") from exc
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction, retrying lost optimistic races."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self.db_session() as session:
+                    return work(session)
+            except (StaleDataError, IntegrityError):
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise ConcurrentModification("The resource was modified concurrently; try again.") from None
+        raise AssertionError("unreachable")
+
+    def check_health(self) -> None:
+        """Raise :class:`PlatformUnavailable` if the database does not answer."""
+        with self.db_session() as session:
+            session.execute(text("SELECT 1"))
+
+    # -- carts -------------------------------------------------------------------
+
+    def create_cart(
+        self,
+        currency_code: str,
+        *,
+        line_items: Iterable[LineItemDraft] = (),
+        customer_id: str | None = None,
+        customer_email: str | None = None,
+        shipping_address: Address | None = None,
+        billing_address: Address | None = None,
+        shipping_amount: int = 0,
+        tax_amount: int = 0,
+    ) -> Cart:
+        """Create an active cart; amounts are minor units of ``currency_code``."""
+        Money.of(0, currency_code)  # validates the code
+        row = CartRow(
+            id=str(uuid.uuid4()),
+            currency_code=currency_code.upper(),
+            state=CartState.ACTIVE.value,
+            customer_id=customer_id,
+            customer_email=customer_email,
+        )
+        self._assign(row, list(line_items), shipping_address, billing_address, shipping_amount, tax_amount)
+
+        def work(session: Session) -> Cart:
+            session.add(row)
+            session.flush()
+            return _cart(row)
+
+        return self._write(work)
+
+    def update_cart(
+        self,
+        cart_id: str,
+        *,
+        version: int | None = None,
+        line_items: Iterable[LineItemDraft] | None = None,
+        customer_id: str | None = _UNSET,
+        customer_email: str | None = _UNSET,
+        shipping_address: Address | None = _UNSET,
+        billing_address: Address | None = _UNSET,
+        shipping_amount: int | None = None,
+        tax_amount: int | None = None,
+    ) -> Cart:
+        """Change an active cart. Arguments left out keep their value.
+
+        :param version: when given, the update applies only to that version of the cart.
+        :param line_items: replaces every line item.
+        :raises ConcurrentModification: if ``version`` is not the current version.
+        :raises InvalidOperation: if the cart is already ordered.
+        """
+        items = None if line_items is None else list(line_items)
+
+        def work(session: Session) -> Cart:
+            row = self._locked_cart(session, cart_id)
+            if version is not None and row.version != version:
+                raise ConcurrentModification(f"Cart {cart_id} has version {row.version}, not {version}.")
+            if row.state != CartState.ACTIVE.value:
+                raise InvalidOperation("The cart has already been ordered.")
+            if customer_id is not _UNSET:
+                row.customer_id = customer_id
+            if customer_email is not _UNSET:
+                row.customer_email = customer_email
+            self._assign(
+                row,
+                items,
+                row.shipping_address if shipping_address is _UNSET else shipping_address,
+                row.billing_address if billing_address is _UNSET else billing_address,
+                row.shipping_amount if shipping_amount is None else shipping_amount,
+                row.tax_amount if tax_amount is None else tax_amount,
+            )
+            session.flush()
+            return _cart(row)
+
+        return self._write(work)
+
+    @staticmethod
+    def _assign(
+        row: CartRow,
+        items: list[LineItemDraft] | None,
+        shipping_address: Address | dict[str, Any] | None,
+        billing_address: Address | dict[str, Any] | None,
+        shipping_amount: int,
+        tax_amount: int,
+    ) -> None:
+        for amount in (shipping_amount, tax_amount):
+            if type(amount) is not int or amount < 0:
+                raise InvalidOperation("Shipping and tax must be non-negative whole numbers of minor units.")
+        if items is not None:
+            row.line_items = [
+                LineItemRow(
+                    id=str(uuid.uuid4()),
+                    position=position,
+                    sku=item.sku,
+                    name=item.name,
+                    quantity=item.quantity,
+                    unit_price=item.unit_price,
+                )
+                for position, item in enumerate(items)
+            ]
+        row.shipping_address = asdict(shipping_address) if isinstance(shipping_address, Address) else shipping_address
+        row.billing_address = asdict(billing_address) if isinstance(billing_address, Address) else billing_address
+        row.shipping_amount = shipping_amount
+        row.tax_amount = tax_amount
+
+    def get_cart(self, cart_id: str) -> Cart:
+        """Return the cart or raise :class:`ResourceNotFound`."""
+        with self.db_session() as session:
+            row = session.get(CartRow, cart_id)
+            if row is None:
+                raise ResourceNotFound(f"Cart {cart_id} not found.")
+            return _cart(row)
+
+    @staticmethod
+    def _locked_cart(session: Session, cart_id: str) -> CartRow:
+        row = session.get(CartRow, cart_id, with_for_update=True)
+        if row is None:
+            raise ResourceNotFound(f"Cart {cart_id} not found.")
+        return row
+
+    # -- sessions ----------------------------------------------------------------
+
+    def open_session(
+        self,
+        cart_id: str,
+        *,
+        merchant_return_url: str | None = None,
+        allowed_payment_methods: Iterable[str] = (),
+        ttl: int | None = None,
+    ) -> CheckoutSession:
+        """Open a checkout session for the cart; its ``id`` is the browser's ``X-Session-Id``.
+
+        The id is returned only here: the store keeps a hash of it.
+        """
+        session_id = secrets.token_urlsafe(32)
+        expires_at = utcnow() + timedelta(seconds=ttl or self.session_ttl)
+        methods = list(allowed_payment_methods)
+
+        def work(session: Session) -> CheckoutSession:
+            if session.get(CartRow, cart_id) is None:
+                raise ResourceNotFound(f"Cart {cart_id} not found.")
+            session.add(
+                SessionRow(
+                    id_hash=hash_secret(session_id),
+                    cart_id=cart_id,
+                    merchant_return_url=merchant_return_url,
+                    allowed_payment_methods=methods,
+                    expires_at=expires_at,
+                )
+            )
+            return CheckoutSession(session_id, cart_id, merchant_return_url, tuple(methods), expires_at)
+
+        return self._write(work)
+
+    def get_session(self, session_id: str) -> CheckoutSession | None:
+        """Return the unexpired session with this id, else ``None``."""
+        with self.db_session() as session:
+            row = session.get(SessionRow, hash_secret(session_id))
+            if row is None or row.expires_at <= utcnow():
+                return None
+            return CheckoutSession(
+                session_id, row.cart_id, row.merchant_return_url, tuple(row.allowed_payment_methods), row.expires_at
+            )
+
+    # -- payments ----------------------------------------------------------------
+
+    def get_payment(self, payment_id: str) -> Payment:
+        """Return the payment or raise :class:`ResourceNotFound`."""
+        with self.db_session() as session:
+            row = session.get(PaymentRow, payment_id)
+            if row is None:
+                raise ResourceNotFound(f"Payment {payment_id} not found.")
+            return _payment(row)
+
+    def find_payment_by_interface_id(self, interface_id: str) -> Payment | None:
+        """Return the payment backed by this PaymentIntent, if any."""
+        with self.db_session() as session:
+            row = session.scalars(select(PaymentRow).where(PaymentRow.interface_id == interface_id)).first()
+            return None if row is None else _payment(row)
+
+    def payments_of_cart(self, cart_id: str) -> list[Payment]:
+        """Return the cart's payments, oldest first."""
+        with self.db_session() as session:
+            rows = session.scalars(
+                select(PaymentRow).where(PaymentRow.cart_id == cart_id).order_by(PaymentRow.created_at)
+            )
+            return [_payment(row) for row in rows]
+
+    def list_payments(self, *, limit: int = 50, offset: int = 0) -> list[Payment]:
+        """Return payments, newest first (for back offices)."""
+        with self.db_session() as session:
+            rows = session.scalars(
+                select(PaymentRow).order_by(PaymentRow.created_at.desc()).limit(limit).offset(offset)
+            )
+            return [_payment(row) for row in rows]
+
+    def create_payment(self, draft: PaymentDraft) -> Payment:
+        """Create the payment on its cart in one transaction; an existing id is returned as is."""
+
+        def work(session: Session) -> Payment:
+            existing = session.get(PaymentRow, draft.id)
+            if existing is not None:
+                return _payment(existing)
+            if session.get(CartRow, draft.cart_id) is None:
+                raise ResourceNotFound(f"Cart {draft.cart_id} not found.")
+            money = draft.amount_planned
+            row = PaymentRow(
+                id=draft.id,
+                cart_id=draft.cart_id,
+                amount=money.cent_amount,
+                currency_code=money.currency_code,
+                fraction_digits=money.fraction_digits,
+                payment_interface=draft.payment_interface,
+                interface_id=draft.interface_id,
+                client_secret=draft.client_secret,
+            )
+            row.transactions = [_transaction_row(d, seq) for seq, d in enumerate(draft.transactions, 1)]
+            session.add(row)
+            session.flush()
+            return _payment(row)
+
+        return self._write(work)
+
+    def apply_transactions(
+        self,
+        payment_id: str,
+        drafts: Iterable[TransactionDraft],
+        *,
+        interface_id: str | None = None,
+        method: str | None = None,
+    ) -> Payment:
+        """Record ``drafts`` under a row lock with the matching rules of the model."""
+        drafts = list(drafts)
+
+        def work(session: Session) -> Payment:
+            row = session.get(PaymentRow, payment_id, with_for_update=True, populate_existing=True)
+            if row is None:
+                raise ResourceNotFound(f"Payment {payment_id} not found.")
+            changed = False
+            for draft in drafts:
+                current = [_transaction(t) for t in row.transactions]
+                change = match_transaction(current, draft)
+                if change is None:
+                    continue
+                changed = True
+                if isinstance(change, AddTransaction):
+                    row.transactions.append(_transaction_row(draft, len(row.transactions) + 1))
+                else:
+                    target = next(t for t in row.transactions if t.id == change.transaction_id)
+                    target.state = change.state.value
+            if interface_id and not row.interface_id:
+                row.interface_id, changed = interface_id, True
+            if method and not row.method:
+                row.method, changed = method, True
+            if changed:
+                row.updated_at = utcnow()  # bumps the optimistic version
+            session.flush()
+            return _payment(row)
+
+        return self._write(work)
+
+    # -- orders ------------------------------------------------------------------
+
+    def create_order(self, cart_id: str, payment_state: str = "Paid") -> Order:
+        """Turn the cart into an order exactly once; later calls return that order."""
+
+        def work(session: Session) -> Order:
+            cart_row = self._locked_cart(session, cart_id)
+            payment_ids = _payment_ids(session, cart_id)
+            existing = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
+            if existing is not None:
+                return _order(existing, payment_ids)
+            cart = _cart(cart_row)
+            row = OrderRow(
+                id=str(uuid.uuid4()),
+                cart_id=cart.id,
+                order_number=secrets.token_hex(5).upper(),
+                payment_state=payment_state,
+                currency_code=cart.currency_code,
+                total=cart.total_price.cent_amount,
+                shipping_amount=cart.shipping_amount,
+                tax_amount=cart.tax_amount,
+                line_items=[
+                    {"id": i.id, "sku": i.sku, "name": i.name, "quantity": i.quantity, "unit_price": i.unit_price.cent_amount}
+                    for i in cart.line_items
+                ],
+                customer_email=cart.customer_email,
+                shipping_address=cart_row.shipping_address,
+                billing_address=cart_row.billing_address,
+            )
+            cart_row.state = CartState.ORDERED.value
+            session.add(row)
+            session.flush()
+            return _order(row, payment_ids)
+
+        return self._write(work)
+
+    def find_order_by_cart(self, cart_id: str) -> Order | None:
+        """Return the order the cart became, if any."""
+        with self.db_session() as session:
+            row = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
+            if row is None:
+                return None
+            return _order(row, _payment_ids(session, cart_id))
+
+
+# -- row → domain ---------------------------------------------------------------
+
+
+def _payment_ids(session: Session, cart_id: str) -> list[str]:
+    query = select(PaymentRow.id).where(PaymentRow.cart_id == cart_id).order_by(PaymentRow.created_at)
+    return list(session.scalars(query))
+
+
+def _address(data: dict[str, Any] | None) -> Address | None:
+    return None if data is None else Address(**data)
+
+
+def _cart(row: CartRow) -> Cart:
+    digits = iso_fraction_digits(row.currency_code)
+    return Cart(
+        id=row.id,
+        version=row.version,
+        currency_code=row.currency_code,
+        line_items=tuple(
+            LineItem(i.id, i.sku, i.name, i.quantity, Money(i.unit_price, row.currency_code, digits))
+            for i in row.line_items
+        ),
+        shipping_amount=row.shipping_amount,
+        tax_amount=row.tax_amount,
+        state=CartState(row.state),
+        customer_id=row.customer_id,
+        customer_email=row.customer_email,
+        shipping_address=_address(row.shipping_address),
+        billing_address=_address(row.billing_address),
+    )
+
+
+def _transaction_row(draft: TransactionDraft, seq: int) -> TransactionRow:
+    return TransactionRow(
+        id=str(uuid.uuid4()),
+        seq=seq,
+        type=draft.type.value,
+        state=draft.state.value,
+        amount=draft.amount.cent_amount,
+        currency_code=draft.amount.currency_code,
+        fraction_digits=draft.amount.fraction_digits,
+        interaction_id=draft.interaction_id,
+        timestamp=utcnow(),
+    )
+
+
+def _transaction(row: TransactionRow) -> Transaction:
+    return Transaction(
+        id=row.id,
+        type=TransactionType(row.type),
+        state=TransactionState(row.state),
+        amount=Money(row.amount, row.currency_code, row.fraction_digits),
+        interaction_id=row.interaction_id,
+        timestamp=row.timestamp,
+    )
+
+
+def _payment(row: PaymentRow) -> Payment:
+    return Payment(
+        id=row.id,
+        version=row.version,
+        cart_id=row.cart_id,
+        amount_planned=Money(row.amount, row.currency_code, row.fraction_digits),
+        payment_interface=row.payment_interface,
+        interface_id=row.interface_id,
+        method=row.method,
+        transactions=tuple(_transaction(t) for t in row.transactions),
+        client_secret=row.client_secret,
+        created_at=row.created_at,
+    )
+
+
+def _order(row: OrderRow, payment_ids: list[str]) -> Order:
+    digits = iso_fraction_digits(row.currency_code)
+    return Order(
+        id=row.id,
+        version=row.version,
+        cart_id=row.cart_id,
+        order_number=row.order_number,
+        currency_code=row.currency_code,
+        line_items=tuple(
+            LineItem(i["id"], i["sku"], i["name"], i["quantity"], Money(i["unit_price"], row.currency_code, digits))
+            for i in row.line_items
+        ),
+        total_price=Money(row.total, row.currency_code, digits),
+        shipping_amount=row.shipping_amount,
+        tax_amount=row.tax_amount,
+        payment_state=row.payment_state,
+        customer_email=row.customer_email,
+        shipping_address=_address(row.shipping_address),
+        billing_address=_address(row.billing_address),
+        payment_ids=tuple(payment_ids),
+        created_at=row.created_at,
+    )

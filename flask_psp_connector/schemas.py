@@ -1,0 +1,115 @@
+"""Request and response schemas of the processor routes (upstream's DTOs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+ACTIONS = ("capturePayment", "cancelPayment", "refundPayment", "reversePayment")
+
+
+class AmountSchema(Schema):
+    centAmount = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=999_999_999_999))
+    currencyCode = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
+
+
+class PaymentActionSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    amount = fields.Nested(AmountSchema)
+    merchantReference = fields.String(validate=validate.Length(max=256))
+    transactionId = fields.String(validate=validate.Length(max=64))
+
+    @validates_schema
+    def _amount_when_needed(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("action") in ("capturePayment", "refundPayment") and "amount" not in data:
+            raise ValidationError("Missing data for required field.", field_name="amount")
+
+
+class PaymentIntentRequestSchema(Schema):
+    actions = fields.List(
+        fields.Nested(PaymentActionSchema), required=True, validate=validate.Length(min=1, max=1)
+    )
+    merchantReference = fields.String(validate=validate.Length(max=256))
+
+
+class PaymentIntentResponseSchema(Schema):
+    outcome = fields.String(required=True, validate=validate.OneOf(("approved", "rejected", "received", "pending")))
+    error = fields.String()
+
+
+class ConfirmPaymentRequestSchema(Schema):
+    paymentIntent = fields.String(required=True, validate=validate.Regexp(r"^pi_[A-Za-z0-9_]{1,250}$"))
+    confirmationToken = fields.String(validate=validate.Length(max=255))
+
+
+class CreatePaymentRequestSchema(Schema):
+    paymentMethodOptions = fields.Dict(keys=fields.String(), values=fields.Dict())
+
+
+class PaymentResponseSchema(Schema):
+    sClientSecret = fields.String(required=True)
+    clientSecret = fields.String(required=True)
+    paymentReference = fields.String(required=True)
+    merchantReturnUrl = fields.String(required=True)
+    cartId = fields.String(required=True)
+    billingAddress = fields.String()
+
+
+class CartInfoSchema(Schema):
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+
+
+class ConfigElementResponseSchema(Schema):
+    cartInfo = fields.Nested(CartInfoSchema, required=True)
+    appearance = fields.String()
+    captureMethod = fields.String(required=True)
+    setupFutureUsage = fields.String()
+    layout = fields.String(required=True)
+    collectBillingAddress = fields.String(required=True)
+
+
+class ConfigResponseSchema(Schema):
+    environment = fields.String(required=True)
+    publishableKey = fields.String(required=True)
+    captureMethod = fields.String()
+    appearance = fields.String()
+    expressElementOptions = fields.String()
+
+
+class ComponentSchema(Schema):
+    type = fields.String(required=True)
+    subtypes = fields.List(fields.String())
+
+
+class PaymentComponentsResponseSchema(Schema):
+    dropins = fields.List(fields.Nested(ComponentSchema), required=True)
+    components = fields.List(fields.Nested(ComponentSchema), required=True)
+    express = fields.List(fields.Nested(ComponentSchema), required=True)
+
+
+class StatusCheckSchema(Schema):
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+    message = fields.String()
+    details = fields.Dict()
+
+
+class StatusResponseSchema(Schema):
+    status = fields.String(required=True)
+    timestamp = fields.String(required=True)
+    version = fields.String(required=True)
+    metadata = fields.Dict()
+    checks = fields.List(fields.Nested(StatusCheckSchema), required=True)
+
+
+class ErrorItemSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class ErrorResponseSchema(Schema):
+    message = fields.String(required=True)
+    statusCode = fields.Integer(required=True)
+    errors = fields.List(fields.Nested(ErrorItemSchema), required=True)

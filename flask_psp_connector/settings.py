@@ -1,0 +1,223 @@
+"""Every configuration key the connector reads, with its default and meaning.
+
+A key is read from ``app.config`` first, then from the environment, so Heroku config
+vars map 1:1. The upstream connector's names are kept (``STRIPE_*``, ``CTP_*``, ...);
+the extension's own keys start with ``PSP_``. Values are parsed and validated once, in
+:func:`load_settings`, so a bad value stops the app at start-up with the key's name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+Parser = Callable[[Any], Any]
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _optional_text(value: Any) -> str | None:
+    return _text(value) or None
+
+
+def _choice(*allowed: str) -> Parser:
+    def parse(value: Any) -> str:
+        text = _text(value)
+        if text not in allowed:
+            raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _json_object(value: Any) -> str | None:
+    """Validate a JSON object and keep its text unchanged (it is passed through)."""
+    if isinstance(value, Mapping):
+        return json.dumps(value)
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"malformed JSON ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("must be a JSON object")
+    return text
+
+
+def _layout(value: Any) -> str:
+    text = _json_object(value) or _LAYOUT_DEFAULT
+    layout_type = json.loads(text).get("type")
+    if layout_type not in ("tabs", "accordion", "auto"):
+        raise ValueError(f"layout type {layout_type!r} is not one of tabs, accordion, auto")
+    return text
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def _non_negative_int(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _csv(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, (list, tuple)) else _text(value).split(",")
+    return tuple(item.strip() for item in items if item and item.strip())
+
+
+def _absolute_url(value: Any) -> str | None:
+    text = _text(value)
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} is not an absolute http(s) URL")
+    return text.rstrip("/") if parts.path in ("", "/") else text
+
+
+def _setup_future_usage(value: Any) -> str | None:
+    text = _text(value).lower()
+    if text in ("", "none", "null", "undefined"):
+        return None
+    if text not in ("off_session", "on_session"):
+        raise ValueError(f"{text!r} is not one of off_session, on_session, none")
+    return text
+
+
+def _url_prefix(value: Any) -> str:
+    text = _text(value).rstrip("/")
+    if text and not text.startswith("/"):
+        raise ValueError("must start with '/'")
+    return text
+
+
+_LAYOUT_DEFAULT = '{"type":"tabs","defaultCollapsed":false}'
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configuration key: its name, default, parser and documentation line."""
+
+    key: str
+    default: Any
+    doc: str
+    parse: Parser = _text
+
+
+#: Every key, in the order the README documents them.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("STRIPE_SECRET_KEY", "", "Stripe secret key (sk_...). Required outside testing."),
+    Setting("STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key (pk_...) handed to the browser."),
+    Setting("STRIPE_WEBHOOK_SIGNING_SECRET", "", "Webhook signing secrets (whsec_...), comma-separated during a rotation.", _csv),
+    Setting("STRIPE_WEBHOOK_ID", "", "Id of the Stripe webhook endpoint that `flask psp post-deploy` maintains."),
+    Setting("STRIPE_CAPTURE_METHOD", "automatic", "automatic, automatic_async or manual.", _choice("automatic", "automatic_async", "manual")),
+    Setting("STRIPE_APPEARANCE_PAYMENT_ELEMENT", "", "Stripe Appearance API object (JSON) for the Payment Element, passed through unchanged.", _json_object),
+    Setting("STRIPE_APPEARANCE_EXPRESS_CHECKOUT", "", "Appearance object (JSON) for the Express Checkout Element.", _json_object),
+    Setting("STRIPE_EXPRESS_ELEMENT_OPTIONS", "", "Express Checkout Element button options (JSON).", _json_object),
+    Setting("STRIPE_LAYOUT", _LAYOUT_DEFAULT, "Payment Element layout (JSON); type is tabs, accordion or auto.", _layout),
+    Setting("STRIPE_COLLECT_BILLING_ADDRESS", "auto", "auto, never or if_required.", _choice("auto", "never", "if_required")),
+    Setting("STRIPE_APPLE_PAY_WELL_KNOWN", "", "Contents of Apple Pay's domain association file, served at /applePayConfig."),
+    Setting("STRIPE_SAVED_PAYMENT_METHODS_CONFIG", "", "Stripe CustomerSession payment_element features (JSON).", _json_object),
+    Setting("STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE", "", "off_session, on_session or none: setup_future_usage of new PaymentIntents.", _setup_future_usage),
+    Setting("STRIPE_ENABLE_MULTI_OPERATIONS", False, "Allow several partial captures (Stripe multicapture) on one PaymentIntent.", _bool),
+    Setting("STRIPE_PAYMENT_METHOD_TYPES", "", "Explicit payment method types (comma-separated) instead of automatic payment methods.", _csv),
+    Setting("STRIPE_API_BASE", "", "Base URL of the Stripe API; point it at a local Stripe double for offline work.", _absolute_url),
+    Setting("MERCHANT_RETURN_URL", "", "Absolute URL the browser returns to after redirect-based payments.", _absolute_url),
+    Setting("ALLOWED_ORIGINS", "", "Origins (comma-separated) allowed to call the processor from a browser; empty allows any.", _csv),
+    Setting("MOCK_ENVIRONMENT", "TEST", "Environment name reported to the browser enabler."),
+    Setting("PAYMENT_INTERFACE", "checkout-stripe", "paymentMethodInfo.paymentInterface of the payments we create."),
+    Setting("HEALTH_CHECK_TIMEOUT", 5000, "Milliseconds /operations/status waits for its checks.", _positive_int),
+    Setting("CTP_PROJECT_KEY", "payment-integration", "Project key; checked in JWTs and written to PaymentIntent metadata."),
+    Setting("CTP_CLIENT_ID", "", "API client id (OAuth2 token introspection against CTP_AUTH_URL)."),
+    Setting("CTP_CLIENT_SECRET", "", "API client secret."),
+    Setting("CTP_AUTH_URL", "", "Authorization server; when set, bearer tokens are introspected at {CTP_AUTH_URL}/oauth/introspect.", _absolute_url),
+    Setting("CTP_JWKS_URL", "https://mc-api.europe-west1.gcp.commercetools.com/.well-known/jwks.json", "JWKS used to verify JWTs on /operations/status and /payment-components.", _absolute_url),
+    Setting("CTP_JWT_ISSUER", "https://mc-api.europe-west1.gcp.commercetools.com", "Issuer JWTs must carry."),
+    Setting("PSP_URL_PREFIX", "", "Prefix of every connector route ('' keeps upstream's paths).", _url_prefix),
+    Setting("PSP_DATABASE_URL", "", "SQLAlchemy URL of the embedded store; falls back to DATABASE_URL, then SQLite in the instance folder."),
+    Setting("PSP_MAX_BODY_BYTES", 65536, "Largest request body the connector's routes accept.", _positive_int),
+    Setting("PSP_SESSION_TTL", 3600, "Seconds a checkout session opened with open_session stays valid.", _positive_int),
+    Setting("PSP_TOKEN_TTL", 3600, "Seconds an access token from the embedded /oauth/token endpoint stays valid.", _positive_int),
+    Setting("PSP_STRIPE_TIMEOUT", 30, "Seconds before a Stripe API call times out.", _positive_int),
+    Setting("PSP_STRIPE_MAX_NETWORK_RETRIES", 2, "Network retries of a Stripe call (idempotency keys make them safe).", _non_negative_int),
+)
+
+_BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+
+class Settings(Mapping[str, Any]):
+    """The parsed values of every key in :data:`SETTINGS`, read-only."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"<Settings {len(self)} keys>"
+
+
+def raw_value(config: Mapping[str, Any], key: str, environ: Mapping[str, str] | None = None) -> Any:
+    """Return the unparsed value of ``key``: app config, else environment, else default."""
+    environ = os.environ if environ is None else environ
+    if config.get(key) is not None:
+        return config[key]
+    if key in environ:
+        return environ[key]
+    return _BY_KEY[key].default
+
+
+def load_settings(
+    config: Mapping[str, Any], *, testing: bool = False, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, parse and validate every key.
+
+    :param config: the Flask app's config.
+    :param testing: when true, a missing Stripe secret key is allowed.
+    :raises ConfigurationError: naming the first key whose value is invalid.
+    """
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        try:
+            values[setting.key] = setting.parse(raw_value(config, setting.key, environ))
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(setting.key, str(exc)) from None
+    if not values["STRIPE_SECRET_KEY"] and not testing:
+        raise ConfigurationError("STRIPE_SECRET_KEY", "is required (set it, or TESTING=True)")
+    if values["STRIPE_SECRET_KEY"] and not values["STRIPE_SECRET_KEY"].startswith(("sk_", "rk_")):
+        raise ConfigurationError("STRIPE_SECRET_KEY", "must be a Stripe secret key (sk_... or rk_...)")
+    return Settings(values)
