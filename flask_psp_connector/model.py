@@ -184,13 +184,15 @@ class Payment:
 
     @property
     def counts_as_paid(self) -> bool:
-        """Upstream's rule: authorized or charged, and not cancelled or refunded."""
+        """Authorized or charged, and not cancelled.
+
+        Unlike upstream, a refund does not count: refunding part of a paid cart must not
+        ask the customer to pay the whole cart again.
+        """
         live = (_S.SUCCESS, _S.PENDING)
         return (
             self.has(TransactionType.AUTHORIZATION, *live) or self.has(TransactionType.CHARGE, *live)
-        ) and not (
-            self.has(TransactionType.CANCEL_AUTHORIZATION, *live) or self.has(TransactionType.REFUND, *live)
-        )
+        ) and not self.has(TransactionType.CANCEL_AUTHORIZATION, *live)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,7 @@ def payment(*transactions: Transaction) -> Payment:
         ((tx(T.AUTHORIZATION, S.SUCCESS),), True),
         ((tx(T.AUTHORIZATION, S.PENDING),), True),
         ((tx(T.AUTHORIZATION, S.FAILURE), tx(T.CHARGE, S.SUCCESS, id_="t2")), True),
-        ((tx(T.CHARGE, S.SUCCESS), tx(T.REFUND, S.SUCCESS, "re_1", "t2")), False),
+        ((tx(T.CHARGE, S.SUCCESS), tx(T.REFUND, S.SUCCESS, "re_1", "t2")), True),
         ((tx(T.AUTHORIZATION, S.SUCCESS), tx(T.CANCEL_AUTHORIZATION, S.SUCCESS, id_="t2")), False),
     ],
 )
