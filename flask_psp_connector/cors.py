@@ -25,15 +25,14 @@ def cors_headers(allowed_origins: Callable[[], tuple[str, ...]]) -> Callable[[Re
     """
 
     def add_headers(response: Response) -> Response:
-        origin = request.headers.get("Origin")
-        if not origin:
-            return response
         origins = allowed_origins()
-        if origins and origin not in origins:
+        if origins:
+            # The answer depends on the Origin header, so caches must key on it.
+            response.vary.add("Origin")
+        origin = request.headers.get("Origin")
+        if not origin or (origins and origin not in origins):
             return response
         response.headers["Access-Control-Allow-Origin"] = origin if origins else "*"
-        if origins:
-            response.vary.add("Origin")
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
             response.headers["Access-Control-Allow-Headers"] = ", ".join(ALLOWED_HEADERS)

@@ -227,11 +227,17 @@ def modify_payment(
         return REJECTED
 
 
-def _positive(amount: Money | None, what: str) -> Money:
+def _checked(amount: Money | None, available: int, verb: str, adjective: str) -> Money:
+    """Refuse a missing, non-positive or too large amount before Stripe is called."""
     if amount is None:
-        raise InvalidOperation(f"An amount is required to {what}.")
+        raise InvalidOperation(f"An amount is required to {verb}.")
     if amount.cent_amount <= 0:
-        raise InvalidOperation(f"The amount to {what} must be positive.")
+        raise InvalidOperation(f"The amount to {verb} must be positive.")
+    if amount.cent_amount > available:
+        raise InvalidOperation(
+            f"Cannot {verb} {amount.cent_amount}: {available} is {adjective}.",
+            fields={f"{adjective}Amount": available},
+        )
     return amount
 
 
@@ -253,14 +259,9 @@ def refundable(payment: Payment) -> int:
 def _capture(
     platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
 ) -> str:
-    money = _positive(amount, "capture")
     multicapture = settings["STRIPE_ENABLE_MULTI_OPERATIONS"]
     available = capturable(payment, multicapture=multicapture)
-    if money.cent_amount > available:
-        raise InvalidOperation(
-            f"Cannot capture {money.cent_amount}: {available} is capturable.",
-            fields={"capturableAmount": available},
-        )
+    money = _checked(amount, available, "capture", "capturable")
     captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
     intent = stripe.capture_payment_intent(
         payment.interface_id or "",
@@ -304,13 +305,7 @@ _REFUND_STATES = {
 def _refund(
     platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
 ) -> str:
-    money = _positive(amount, "refund")
-    available = refundable(payment)
-    if money.cent_amount > available:
-        raise InvalidOperation(
-            f"Cannot refund {money.cent_amount}: {available} is refundable.",
-            fields={"refundableAmount": available},
-        )
+    money = _checked(amount, refundable(payment), "refund", "refundable")
     refunded = payment.total(Type.REFUND, State.SUCCESS, State.PENDING)
     refund = stripe.create_refund(
         payment.interface_id or "",
