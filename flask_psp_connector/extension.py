@@ -20,6 +20,7 @@ from .oauth_server import ClientRegistry, make_authorization_server
 from .platforms import CommercePlatform
 from .platforms.local import LocalPlatform
 from .processor import blp as processor_blp
+from .schemas import ErrorResponseSchema
 from .settings import Settings, load_settings
 from .stripe_client import StripeGateway
 from .token_endpoint import blp as token_blp
@@ -44,6 +45,8 @@ class _Api(flask_smorest.Api):
 
     The connector renders errors on its own blueprints; the host app's pages keep theirs.
     """
+
+    ERROR_SCHEMA = ErrorResponseSchema
 
     def _register_error_handlers(self) -> None:
         pass
@@ -187,7 +190,7 @@ def _connector_request() -> bool:
 def _handle_routing_error(error: HTTPException) -> Any:
     if isinstance(error, PSPError) or not _connector_request():
         return error
-    return handle_http_exception(error)
+    return _add_cors_headers(handle_http_exception(error))
 
 
 def _limit_body() -> None:
@@ -204,7 +207,8 @@ def _configure_blueprints() -> None:
         blueprint.register_error_handler(PSPError, handle_psp_error)
         blueprint.register_error_handler(HTTPException, handle_http_exception)
         blueprint.register_error_handler(Exception, handle_unexpected)
-    processor_blp.after_request(cors_headers(lambda: _current_settings()["ALLOWED_ORIGINS"]))
+    processor_blp.after_request(_add_cors_headers)
 
 
+_add_cors_headers = cors_headers(lambda: _current_settings()["ALLOWED_ORIGINS"])
 _configure_blueprints()

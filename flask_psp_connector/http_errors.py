@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,5 +96,6 @@ def handle_http_exception(error: HTTPException) -> Response:
 def handle_unexpected(error: Exception) -> Response:
     """Log an unexpected failure without its details leaking, and answer 500 General."""
     log.error("Unexpected %s on %s %s: %s", type(error).__name__, request.method, request.path, redact(str(error)))
-    log.debug("Traceback of the unexpected error", exc_info=error)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("Traceback of the unexpected error:\n%s", redact("".join(traceback.format_exception(error))))
     return json_error(error_body(500, [{"code": "General", "message": "Internal server error."}]), 500)

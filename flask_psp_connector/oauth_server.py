@@ -83,7 +83,7 @@ class ClientRegistry:
         if not scope:
             raise ValueError("a client needs at least one scope")
         client_id, client_secret = secrets.token_hex(12), secrets.token_urlsafe(32)
-        with self._platform.db_session() as session:
+        with self._platform.db_session(write=True) as session:
             session.add(OAuthClientRow(client_id=client_id, secret_hash=hash_secret(client_secret), scope=scope, name=name))
         return ClientCredentials(client_id, client_secret, scope)
 
@@ -96,7 +96,7 @@ class ClientRegistry:
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         """Store a digest of an issued token (authlib's ``save_token``); prunes expired ones."""
         now = utcnow()
-        with self._platform.db_session() as session:
+        with self._platform.db_session(write=True) as session:
             session.execute(delete(OAuthTokenRow).where(OAuthTokenRow.expires_at < now))
             session.add(
                 OAuthTokenRow(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +30,13 @@ _PAYMENT_NAMESPACE = uuid.UUID("6f1c3a52-5a0e-4c38-9d55-1f0f4a0c2b7e")
 APPROVED, PENDING, RECEIVED, REJECTED = "approved", "pending", "received", "rejected"
 
 
-def amount_to_pay(platform: CommercePlatform, cart: Cart) -> Money:
-    """What the cart still owes: its total minus payments that count as paid.
+def amount_to_pay(cart: Cart, payments: Iterable[Payment]) -> Money:
+    """What the cart still owes: its total minus its payments that count as paid.
 
     :raises InvalidOperation: when the cart has already been paid in full.
     """
     total = cart.total_price
-    paid = sum(p.amount_planned.cent_amount for p in platform.payments_of_cart(cart.id) if p.counts_as_paid)
+    paid = sum(p.amount_planned.cent_amount for p in payments if p.counts_as_paid)
     if paid >= total.cent_amount:
         raise InvalidOperation(
             "The cart has already been paid in full",
@@ -49,7 +49,7 @@ def config_element(
     platform: CommercePlatform, settings: Mapping[str, Any], session: CheckoutSession, component: str
 ) -> dict[str, Any]:
     """What the browser needs to render the Payment (or Express Checkout) Element."""
-    amount = amount_to_pay(platform, platform.get_cart(session.cart_id))
+    amount = amount_to_pay(*platform.get_cart_and_payments(session.cart_id))
     express = component.lower().startswith("express")
     appearance = settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT" if express else "STRIPE_APPEARANCE_PAYMENT_ELEMENT"]
     body: dict[str, Any] = {
@@ -94,9 +94,8 @@ def create_payment(
     on one PaymentIntent. The id is in the PaymentIntent's metadata from the start: one
     Stripe call per new payment, none for a retry.
     """
-    cart = platform.get_cart(session.cart_id)
-    amount = amount_to_pay(platform, cart)
-    payments = platform.payments_of_cart(cart.id)
+    cart, payments = platform.get_cart_and_payments(session.cart_id)
+    amount = amount_to_pay(cart, payments)
     payment = next((p for p in reversed(payments) if _is_reusable(p, amount)), None)
     if payment is None:
         payment_id = str(uuid.uuid5(_PAYMENT_NAMESPACE, f"{cart.id}:{cart.version}:{len(payments)}"))

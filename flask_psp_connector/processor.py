@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
 
 from . import payments
 from .auth import require_jwt, require_oauth2, require_session
@@ -29,7 +30,16 @@ from .schemas import (
     StatusResponseSchema,
 )
 
-blp = Blueprint("processor", __name__, description="Checkout and payment operations (commercetools processor API)")
+class _Parser(FlaskParser):
+    # Upstream answers invalid input with 400, not webargs' 422.
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class _Blueprint(Blueprint):
+    ARGUMENTS_PARSER = _Parser()
+
+
+blp = _Blueprint("processor", __name__, description="Checkout and payment operations (commercetools processor API)")
 
 _SESSION = [{"sessionId": []}]
 _BEARER = [{"bearerAuth": []}]
@@ -152,7 +162,7 @@ def operations_config() -> dict[str, Any]:
 
 
 @blp.route("/applePayConfig")
-@blp.response(200, description="Apple Pay domain association file", content_type="text/plain")
+@blp.response(200, {"type": "string"}, description="Apple Pay domain association file", content_type="text/plain")
 def apple_pay_config() -> Response:
     """Apple Pay's domain association file (STRIPE_APPLE_PAY_WELL_KNOWN)."""
     return Response(_state().settings["STRIPE_APPLE_PAY_WELL_KNOWN"], mimetype="text/plain")

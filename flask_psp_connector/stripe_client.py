@@ -8,6 +8,7 @@ Stripe object leaks into the rest of the connector.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,12 +16,23 @@ from typing import Any
 import stripe
 
 from . import __version__
-from .errors import StripeAPIError
+from .errors import StripeAPIError, redact
 
 #: The Stripe API version every request is made with.
 STRIPE_API_VERSION = "2026-10-28.endive"
 
 stripe.set_app_info("flask-psp-connector", version=__version__, url="https://pypi.org/project/flask-psp-connector/")
+
+
+class _RedactSecrets(logging.Filter):
+    """stripe-python logs Stripe's error messages, which may quote a key: mask them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), ()
+        return True
+
+
+logging.getLogger("stripe").addFilter(_RedactSecrets())
 
 
 @contextmanager

@@ -36,6 +36,9 @@ class CommercePlatform(Protocol):
     def get_cart(self, cart_id: str) -> Cart:
         """Return the cart or raise :class:`~flask_psp_connector.errors.ResourceNotFound`."""
 
+    def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
+        """The cart and its payments (oldest first), read together."""
+
     def get_session(self, session_id: str) -> CheckoutSession | None:
         """Return the session if it exists and has not expired."""
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, Select, create_engine, event, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -60,6 +60,7 @@ from .local_schema import (
 T = TypeVar("T")
 _UNSET: Any = object()
 _WRITE_ATTEMPTS = 5
+_WRITE_OPTION = "psp_write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +116,10 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front so two writers serialize instead of deadlocking.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front so two of them serialize instead of
+        # deadlocking on a lock upgrade; readers never block anyone in WAL mode.
+        write = connection.get_execution_options().get(_WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
@@ -147,19 +150,21 @@ class LocalPlatform:
     # -- transactions ------------------------------------------------------------
 
     @contextmanager
-    def db_session(self) -> Iterator[Session]:
+    def db_session(self, *, write: bool = False) -> Iterator[Session]:
         """One database transaction: committed on success, rolled back on error."""
         try:
             with self._sessions() as session, session.begin():
+                if write:
+                    session.connection(execution_options={_WRITE_OPTION: True})
                 yield session
         except OperationalError as exc:
             raise PlatformUnavailable("The payment store is unavailable.") from exc
 
     def _write(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one transaction, retrying lost optimistic races."""
+        """Run ``work`` in one write transaction, retrying lost optimistic races."""
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                with self.db_session() as session:
+                with self.db_session(write=True) as session:
                     return work(session)
             except (StaleDataError, IntegrityError):
                 if attempt == _WRITE_ATTEMPTS - 1:
@@ -285,6 +290,14 @@ class LocalPlatform:
                 raise ResourceNotFound(f"Cart {cart_id} not found.")
             return _cart(row)
 
+    def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
+        """The cart and its payments (oldest first) from one snapshot."""
+        with self.db_session() as session:
+            row = session.get(CartRow, cart_id)
+            if row is None:
+                raise ResourceNotFound(f"Cart {cart_id} not found.")
+            return _cart(row), [_payment(p) for p in session.scalars(_payments_of(cart_id))]
+
     @staticmethod
     def _locked_cart(session: Session, cart_id: str) -> CartRow:
         row = session.get(CartRow, cart_id, with_for_update=True)
@@ -355,10 +368,7 @@ class LocalPlatform:
     def payments_of_cart(self, cart_id: str) -> list[Payment]:
         """Return the cart's payments, oldest first."""
         with self.db_session() as session:
-            rows = session.scalars(
-                select(PaymentRow).where(PaymentRow.cart_id == cart_id).order_by(PaymentRow.created_at)
-            )
-            return [_payment(row) for row in rows]
+            return [_payment(row) for row in session.scalars(_payments_of(cart_id))]
 
     def list_payments(self, *, limit: int = 50, offset: int = 0) -> list[Payment]:
         """Return payments, newest first (for back offices)."""
@@ -375,7 +385,7 @@ class LocalPlatform:
             existing = session.get(PaymentRow, draft.id)
             if existing is not None:
                 return _payment(existing)
-            if session.get(CartRow, draft.cart_id) is None:
+            if session.scalar(select(CartRow.id).where(CartRow.id == draft.cart_id)) is None:
                 raise ResourceNotFound(f"Cart {draft.cart_id} not found.")
             money = draft.amount_planned
             row = PaymentRow(
@@ -479,6 +489,10 @@ class LocalPlatform:
 
 
 # -- row → domain ---------------------------------------------------------------
+
+
+def _payments_of(cart_id: str) -> Select[tuple[PaymentRow]]:
+    return select(PaymentRow).where(PaymentRow.cart_id == cart_id).order_by(PaymentRow.created_at, PaymentRow.id)
 
 
 def _payment_ids(session: Session, cart_id: str) -> list[str]:
