@@ -173,9 +173,12 @@ class RemoteIntrospector:
         if response.status_code > 299:
             raise PSPError("Failed to authorize request.")
         try:
-            return dict(response.json())
+            answer = response.json()
         except ValueError:
             raise PSPError("Failed to authorize request.") from None
+        if not isinstance(answer, dict):
+            raise PSPError("Failed to authorize request.")
+        return answer
 
 
 def authorities_of(scope: str, project_key: str) -> set[str]:

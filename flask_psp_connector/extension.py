@@ -94,7 +94,7 @@ class PSPConnector:
         platform, clients = self._platform, None
         if platform is None:
             platform = _local_platform(app, settings)
-        if isinstance(platform, LocalPlatform):
+        if isinstance(platform, LocalPlatform) and not settings["CTP_AUTH_URL"]:
             clients = ClientRegistry(platform, token_ttl=settings["PSP_TOKEN_TTL"])
         state = ConnectorState(
             settings=settings,
@@ -152,7 +152,7 @@ def _stripe_gateway(settings: Settings) -> StripeGateway | None:
 
 
 def _introspector(settings: Settings, clients: ClientRegistry | None) -> Introspector:
-    if settings["CTP_AUTH_URL"] or clients is None:
+    if clients is None:
         return RemoteIntrospector(
             f"{settings['CTP_AUTH_URL']}/oauth/introspect", settings["CTP_CLIENT_ID"], settings["CTP_CLIENT_SECRET"]
         )

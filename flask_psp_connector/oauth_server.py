@@ -124,9 +124,13 @@ class ClientRegistry:
             }
 
 
+class _ClientCredentialsGrant(ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
 def make_authorization_server(app: Flask, registry: ClientRegistry) -> AuthorizationServer:
     """An authlib authorization server issuing client-credentials tokens from ``registry``."""
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"client_credentials": registry.token_ttl})
     server = AuthorizationServer(app, query_client=registry.query_client, save_token=registry.save_token)
-    server.register_grant(ClientCredentialsGrant)
+    server.register_grant(_ClientCredentialsGrant)
     return server

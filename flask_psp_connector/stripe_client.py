@@ -69,6 +69,7 @@ class StripeGateway:
     :param timeout: seconds before a call times out.
     :param max_network_retries: retries on network errors; safe thanks to idempotency keys.
     :param payment_method_types: explicit types; empty means automatic payment methods.
+    :param http_client: the HTTP layer to use instead of ``requests`` with ``timeout``.
     """
 
     def __init__(
@@ -79,13 +80,14 @@ class StripeGateway:
         timeout: int = 30,
         max_network_retries: int = 2,
         payment_method_types: tuple[str, ...] = (),
+        http_client: stripe.HTTPClient | None = None,
     ) -> None:
         self._client = stripe.StripeClient(
             secret_key,
             stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=max_network_retries,
-            http_client=stripe.RequestsClient(timeout=timeout),
+            http_client=http_client or stripe.RequestsClient(timeout=timeout),
         )
         self._payment_method_types = payment_method_types
 

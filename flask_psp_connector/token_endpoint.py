@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from flask import Response, current_app
 from flask_smorest import Blueprint
 
@@ -26,4 +27,10 @@ blp = Blueprint("oauth", __name__, description="OAuth2 client credentials (embed
 @blp.response(200, description="An access token (RFC 6749 §5.1)")
 def issue_token() -> Response:
     """Issue an access token to a client registered with ``flask psp create-client``."""
-    return current_app.extensions["psp_connector"].authorization_server.create_token_response()
+    server = current_app.extensions["psp_connector"].authorization_server
+    try:
+        return server.create_token_response()
+    except InsecureTransportError as error:
+        # authlib raises this before its own error handling; behind a TLS-terminating
+        # proxy, apply werkzeug's ProxyFix so the request is seen as https.
+        return server.handle_error_response(None, error)

@@ -319,8 +319,11 @@ class LocalPlatform:
 
         The id is returned only here: the store keeps a hash of it.
         """
+        ttl = self.session_ttl if ttl is None else ttl
+        if ttl <= 0:
+            raise ValueError("a session's ttl must be positive")
         session_id = secrets.token_urlsafe(32)
-        expires_at = utcnow() + timedelta(seconds=ttl or self.session_ttl)
+        expires_at = utcnow() + timedelta(seconds=ttl)
         methods = list(allowed_payment_methods)
 
         def work(session: Session) -> CheckoutSession:
