@@ -186,3 +186,22 @@ def test_health_check(platform: LocalPlatform) -> None:
 )
 def test_heroku_urls_are_accepted(url: str, expected: str) -> None:
     assert normalize_database_url(url) == expected
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_closed_is_replaced() -> None:
+    from sqlalchemy import create_engine, text
+
+    from .conftest import _reset_postgres
+
+    url = normalize_database_url(_reset_postgres())
+    store = LocalPlatform.from_url(url)
+    cart = store.create_cart("EUR", line_items=ITEMS)
+    admin = create_engine(url)
+    with admin.begin() as connection:  # e.g. a database restart or failover
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    admin.dispose()
+    assert store.get_cart(cart.id) == cart
+    assert store.update_cart(cart.id, customer_email="back@example.test").customer_email == "back@example.test"
+    store.engine.dispose()

@@ -101,7 +101,7 @@ def make_engine(url: str) -> Engine:
     """Create an engine tuned for concurrent writers on SQLite or PostgreSQL."""
     url = normalize_database_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -160,21 +160,32 @@ class LocalPlatform:
         except OperationalError as exc:
             raise PlatformUnavailable("The payment store is unavailable.") from exc
 
-    def _write(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one write transaction, retrying lost optimistic races."""
+    def _run(self, work: Callable[[Session], T], *, write: bool = False) -> T:
+        """Run ``work`` in one transaction.
+
+        Lost optimistic races are retried, and so is a pooled connection the server had
+        closed (instead of pinging the server before every transaction).
+        """
+        reconnected = False
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                with self.db_session(write=True) as session:
+                with self.db_session(write=write) as session:
                     return work(session)
             except (StaleDataError, IntegrityError):
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise ConcurrentModification("The resource was modified concurrently; try again.") from None
+            except PlatformUnavailable as exc:
+                if reconnected or not getattr(exc.__cause__, "connection_invalidated", False):
+                    raise
+                reconnected = False
         raise AssertionError("unreachable")
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        return self._run(work, write=True)
 
     def check_health(self) -> None:
         """Raise :class:`PlatformUnavailable` if the database does not answer."""
-        with self.db_session() as session:
-            session.execute(text("SELECT 1"))
+        self._run(lambda session: session.execute(text("SELECT 1")))
 
     # -- carts -------------------------------------------------------------------
 
@@ -231,7 +242,7 @@ class LocalPlatform:
         items = None if line_items is None else list(line_items)
 
         def work(session: Session) -> Cart:
-            row = self._locked_cart(session, cart_id)
+            row = self._cart_row(session, cart_id, lock=True)
             if version is not None and row.version != version:
                 raise ConcurrentModification(f"Cart {cart_id} has version {row.version}, not {version}.")
             if row.state != CartState.ACTIVE.value:
@@ -284,23 +295,20 @@ class LocalPlatform:
 
     def get_cart(self, cart_id: str) -> Cart:
         """Return the cart or raise :class:`ResourceNotFound`."""
-        with self.db_session() as session:
-            row = session.get(CartRow, cart_id)
-            if row is None:
-                raise ResourceNotFound(f"Cart {cart_id} not found.")
-            return _cart(row)
+        return self._run(lambda session: _cart(self._cart_row(session, cart_id)))
 
     def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
         """The cart and its payments (oldest first) from one snapshot."""
-        with self.db_session() as session:
-            row = session.get(CartRow, cart_id)
-            if row is None:
-                raise ResourceNotFound(f"Cart {cart_id} not found.")
-            return _cart(row), [_payment(p) for p in session.scalars(_payments_of(cart_id))]
+
+        def read(session: Session) -> tuple[Cart, list[Payment]]:
+            cart = _cart(self._cart_row(session, cart_id))
+            return cart, [_payment(p) for p in session.scalars(_payments_of(cart_id))]
+
+        return self._run(read)
 
     @staticmethod
-    def _locked_cart(session: Session, cart_id: str) -> CartRow:
-        row = session.get(CartRow, cart_id, with_for_update=True)
+    def _cart_row(session: Session, cart_id: str, *, lock: bool = False) -> CartRow:
+        row = session.get(CartRow, cart_id, with_for_update=lock)
         if row is None:
             raise ResourceNotFound(f"Cart {cart_id} not found.")
         return row
@@ -344,7 +352,8 @@ class LocalPlatform:
 
     def get_session(self, session_id: str) -> CheckoutSession | None:
         """Return the unexpired session with this id, else ``None``."""
-        with self.db_session() as session:
+
+        def read(session: Session) -> CheckoutSession | None:
             row = session.get(SessionRow, hash_secret(session_id))
             if row is None or row.expires_at <= utcnow():
                 return None
@@ -352,34 +361,34 @@ class LocalPlatform:
                 session_id, row.cart_id, row.merchant_return_url, tuple(row.allowed_payment_methods), row.expires_at
             )
 
+        return self._run(read)
+
     # -- payments ----------------------------------------------------------------
 
     def get_payment(self, payment_id: str) -> Payment:
         """Return the payment or raise :class:`ResourceNotFound`."""
-        with self.db_session() as session:
+
+        def read(session: Session) -> Payment:
             row = session.get(PaymentRow, payment_id)
             if row is None:
                 raise ResourceNotFound(f"Payment {payment_id} not found.")
             return _payment(row)
 
+        return self._run(read)
+
     def find_payment_by_interface_id(self, interface_id: str) -> Payment | None:
         """Return the payment backed by this PaymentIntent, if any."""
-        with self.db_session() as session:
-            row = session.scalars(select(PaymentRow).where(PaymentRow.interface_id == interface_id)).first()
-            return None if row is None else _payment(row)
+        query = select(PaymentRow).where(PaymentRow.interface_id == interface_id)
+        return self._run(lambda session: next((_payment(row) for row in session.scalars(query)), None))
 
     def payments_of_cart(self, cart_id: str) -> list[Payment]:
         """Return the cart's payments, oldest first."""
-        with self.db_session() as session:
-            return [_payment(row) for row in session.scalars(_payments_of(cart_id))]
+        return self._run(lambda session: [_payment(row) for row in session.scalars(_payments_of(cart_id))])
 
     def list_payments(self, *, limit: int = 50, offset: int = 0) -> list[Payment]:
         """Return payments, newest first (for back offices)."""
-        with self.db_session() as session:
-            rows = session.scalars(
-                select(PaymentRow).order_by(PaymentRow.created_at.desc()).limit(limit).offset(offset)
-            )
-            return [_payment(row) for row in rows]
+        query = select(PaymentRow).order_by(PaymentRow.created_at.desc()).limit(limit).offset(offset)
+        return self._run(lambda session: [_payment(row) for row in session.scalars(query)])
 
     def create_payment(self, draft: PaymentDraft) -> Payment:
         """Create the payment on its cart in one transaction; an existing id is returned as is."""
@@ -452,7 +461,7 @@ class LocalPlatform:
         """Turn the cart into an order exactly once; later calls return that order."""
 
         def work(session: Session) -> Order:
-            cart_row = self._locked_cart(session, cart_id)
+            cart_row = self._cart_row(session, cart_id, lock=True)
             payment_ids = _payment_ids(session, cart_id)
             existing = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
             if existing is not None:
@@ -484,11 +493,12 @@ class LocalPlatform:
 
     def find_order_by_cart(self, cart_id: str) -> Order | None:
         """Return the order the cart became, if any."""
-        with self.db_session() as session:
+
+        def read(session: Session) -> Order | None:
             row = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
-            if row is None:
-                return None
-            return _order(row, _payment_ids(session, cart_id))
+            return None if row is None else _order(row, _payment_ids(session, cart_id))
+
+        return self._run(read)
 
 
 # -- row → domain ---------------------------------------------------------------
