@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+from types import SimpleNamespace
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -110,6 +112,16 @@ SHIPPING = Address(
     first_name="Jane", last_name="Doe", street_name="Main St", street_number="12",
     postal_code="10115", city="Berlin", country="DE", email="jane@example.test",
 )
+
+
+def bearer(app: Flask, scope: str = "manage_checkout_payment_intents") -> dict[str, str]:
+    """A valid bearer header from an OAuth client registered in the embedded store."""
+    registry = app.extensions["psp_connector"].clients
+    credentials = registry.create_client(scope)
+    token = secrets.token_urlsafe(24)
+    request = SimpleNamespace(client=SimpleNamespace(get_client_id=lambda: credentials.client_id))
+    registry.save_token({"access_token": token, "expires_in": 3600, "scope": scope}, request)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def open_checkout(app: Flask, *, currency: str = "EUR", unit_price: int = 1500, quantity: int = 2, **cart: Any) -> tuple[str, str]:

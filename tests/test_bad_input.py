@@ -7,9 +7,7 @@ case needs one. ``stripe_mock`` records every outgoing request, pinned or not.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +17,7 @@ from flask import Flask
 from flask_psp_connector.model import Payment, TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.money import Money
 
-from .conftest import STRIPE_API, open_checkout
+from .conftest import STRIPE_API, bearer, open_checkout
 
 S, T = TransactionState, TransactionType
 PI_URL = f"{STRIPE_API}/v1/payment_intents"
@@ -55,14 +53,6 @@ def stripe_calls(mock: responses.RequestsMock) -> list[str]:
     return [call.request.url for call in mock.calls if call.request.url.startswith(STRIPE_API)]
 
 
-def bearer(app: Flask, scope: str = "manage_project") -> dict[str, str]:
-    """Register an OAuth client in the embedded store and return a valid bearer header."""
-    registry = app.extensions["psp_connector"].clients
-    creds = registry.create_client(scope)
-    token = secrets.token_urlsafe(24)
-    request = SimpleNamespace(client=SimpleNamespace(get_client_id=lambda: creds.client_id))
-    registry.save_token({"access_token": token, "expires_in": 3600, "scope": scope}, request)
-    return {"Authorization": f"Bearer {token}"}
 
 
 def assert_upstream_error(response: Any, status: int, code: str, *, field: str | None = None) -> dict[str, Any]:

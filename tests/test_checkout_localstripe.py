@@ -15,8 +15,8 @@ from flask import Flask
 
 from flask_psp_connector.model import TransactionState, TransactionType
 
-from .conftest import open_checkout
-from .test_checkout_pinned import bearer
+
+from .conftest import bearer, open_checkout
 
 S, T = TransactionState, TransactionType
 

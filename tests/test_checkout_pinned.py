@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,7 +14,7 @@ from flask import Flask
 from flask_psp_connector.model import TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.stripe_client import STRIPE_API_VERSION
 
-from .conftest import SECRET_KEY, STRIPE_API, open_checkout
+from .conftest import SECRET_KEY, STRIPE_API, bearer, open_checkout
 
 S, T = TransactionState, TransactionType
 PI_URL = f"{STRIPE_API}/v1/payment_intents"
@@ -74,7 +73,7 @@ def test_payments_creates_one_payment_intent_for_the_server_side_amount(app, cli
     assert call.request.headers["Idempotency-Key"] == f"psp-payment-intent-{payment_id}"
     assert call.request.headers["Stripe-Version"] == STRIPE_API_VERSION
     assert call.request.headers["Authorization"] == f"Bearer {SECRET_KEY}"
-    assert body["sClientSecret"] == body["clientSecret"] == f"pi_363000_secret_abc"
+    assert body["sClientSecret"] == body["clientSecret"] == "pi_363000_secret_abc"
     assert body["cartId"] == cart_id
     assert body["merchantReturnUrl"] == "https://shop.example.test/return"
     assert "billingAddress" not in body
@@ -272,13 +271,6 @@ def test_confirm_rejects_a_payment_intent_that_does_not_match(app, client, strip
 # -- /operations/payment-intents ---------------------------------------------------------
 
 
-def bearer(app: Flask, scope: str = "manage_checkout_payment_intents") -> dict[str, str]:
-    registry = app.extensions["psp_connector"].clients
-    credentials = registry.create_client(scope)
-    token = f"token-{credentials.client_id}"
-    registry.save_token({"access_token": token, "expires_in": 600, "scope": scope},
-                        SimpleNamespace(client=SimpleNamespace(get_client_id=lambda: credentials.client_id)))
-    return {"Authorization": f"Bearer {token}"}
 
 
 def authorized_payment(app, client, stripe_mock, *transactions: tuple[T, S]) -> tuple[str, str]:

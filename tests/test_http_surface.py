@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
-import secrets
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ from joserfc.jwk import ECKey
 
 from flask_psp_connector import payments
 
-from .conftest import SECRET_KEY, STRIPE_API, open_checkout
+from .conftest import SECRET_KEY, STRIPE_API, bearer, open_checkout
 
 PI_URL = f"{STRIPE_API}/v1/payment_intents"
 WEBHOOK_SECRET = "whsec_topsecret"
@@ -73,14 +71,6 @@ def assert_json_error(response: Any, status: int, code: str | None = None) -> di
     return body
 
 
-def bearer(app: Flask, scope: str = "manage_project") -> dict[str, str]:
-    """A valid bearer header from an OAuth client registered in the embedded store."""
-    registry = app.extensions["psp_connector"].clients
-    creds = registry.create_client(scope)
-    token = secrets.token_urlsafe(24)
-    request = SimpleNamespace(client=SimpleNamespace(get_client_id=lambda: creds.client_id))
-    registry.save_token({"access_token": token, "expires_in": 3600, "scope": scope}, request)
-    return {"Authorization": f"Bearer {token}"}
 
 
 def jwt_header(mock: responses.RequestsMock) -> dict[str, str]:
