@@ -24,6 +24,7 @@ from .schemas import ErrorResponseSchema
 from .settings import Settings, load_settings
 from .stripe_client import StripeGateway
 from .token_endpoint import blp as token_blp
+from .webhooks import blp as webhooks_blp
 
 
 @dataclass
@@ -109,6 +110,7 @@ class PSPConnector:
 
         prefix = settings["PSP_URL_PREFIX"] or None
         state.api.register_blueprint(processor_blp, url_prefix=prefix)
+        state.api.register_blueprint(webhooks_blp, url_prefix=prefix)
         if clients is not None:
             state.authorization_server = make_authorization_server(app, clients)
             state.api.register_blueprint(token_blp, url_prefix=prefix)
@@ -125,6 +127,9 @@ class PSPConnector:
     def stripe(self) -> StripeGateway | None:
         """The current app's Stripe gateway."""
         return current_app.extensions["psp_connector"].stripe
+
+
+_BLUEPRINTS = ("processor", "oauth", "webhooks")
 
 
 def _current_settings() -> Settings:
@@ -179,7 +184,7 @@ def _api(app: Flask, settings: Settings) -> flask_smorest.Api:
 def _connector_request() -> bool:
     """Whether the request is addressed to the connector rather than to the host app."""
     if request.blueprint is not None:
-        return request.blueprint in ("processor", "oauth")
+        return request.blueprint in _BLUEPRINTS
     prefix = _current_settings()["PSP_URL_PREFIX"]
     if prefix:
         return request.path == prefix or request.path.startswith(prefix + "/")
@@ -194,7 +199,7 @@ def _handle_routing_error(error: HTTPException) -> Any:
 
 
 def _limit_body() -> None:
-    if request.blueprint in ("processor", "oauth"):
+    if request.blueprint in _BLUEPRINTS:
         limit = _current_settings()["PSP_MAX_BODY_BYTES"]
         request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
@@ -203,7 +208,7 @@ def _limit_body() -> None:
 
 def _configure_blueprints() -> None:
     # Blueprints are module-level and shared by every app, so hooks are attached once.
-    for blueprint in (processor_blp, token_blp):
+    for blueprint in (processor_blp, token_blp, webhooks_blp):
         blueprint.register_error_handler(PSPError, handle_psp_error)
         blueprint.register_error_handler(HTTPException, handle_http_exception)
         blueprint.register_error_handler(Exception, handle_unexpected)

@@ -227,6 +227,74 @@ class CheckoutSession:
     expires_at: datetime | None = None
 
 
+class OrderPaymentState(enum.StrEnum):
+    """How far an order is paid, derived from its payments' transactions."""
+
+    PENDING = "Pending"
+    PAID = "Paid"
+    FAILED = "Failed"
+    PARTIALLY_REFUNDED = "PartiallyRefunded"
+    REFUNDED = "Refunded"
+
+
+def order_payment_state(payments: Iterable[Payment]) -> OrderPaymentState:
+    """The payment state of an order holding ``payments``.
+
+    Charged money decides first (minus refunds and lost chargebacks); an order with no
+    charge is Pending while an authorization lives, Failed when every one failed.
+    """
+    payments = list(payments)
+    charged = sum(p.total(TransactionType.CHARGE, _S.SUCCESS) for p in payments)
+    returned = sum(
+        p.total(TransactionType.REFUND, _S.SUCCESS) + p.total(TransactionType.CHARGEBACK, _S.SUCCESS) for p in payments
+    )
+    if charged:
+        if returned >= charged:
+            return OrderPaymentState.REFUNDED
+        return OrderPaymentState.PARTIALLY_REFUNDED if returned else OrderPaymentState.PAID
+    if any(p.counts_as_paid for p in payments):
+        return OrderPaymentState.PENDING
+    if payments and all(p.has(TransactionType.AUTHORIZATION, _S.FAILURE) for p in payments):
+        return OrderPaymentState.FAILED
+    return OrderPaymentState.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentChanges:
+    """What an event (or operation) does to one payment, decided on its current state.
+
+    ``interface_id`` and ``method`` apply only when the payment has none; an order is
+    created from the payment's cart when ``create_order`` is set, using
+    ``shipping_address`` when the cart has none.
+    """
+
+    transactions: tuple[TransactionDraft, ...] = ()
+    interface_id: str | None = None
+    method: str | None = None
+    create_order: bool = False
+    shipping_address: Address | None = None
+
+
+class EventStatus(enum.StrEnum):
+    """What became of a Stripe event."""
+
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class EventReceipt:
+    """The inbox's answer for one Stripe event."""
+
+    status: EventStatus
+    payment_id: str | None
+    detail: str = ""
+    event_id: str = ""
+    event_type: str = ""
+    received_at: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class AddTransaction:
     """Matching outcome: no transaction of this (type, interaction id) exists yet."""

@@ -162,7 +162,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CTP_JWT_ISSUER", "https://mc-api.europe-west1.gcp.commercetools.com", "Issuer JWTs must carry."),
     Setting("PSP_URL_PREFIX", "", "Prefix of every connector route ('' keeps upstream's paths).", _url_prefix),
     Setting("PSP_DATABASE_URL", "", "SQLAlchemy URL of the embedded store; falls back to DATABASE_URL, then SQLite in the instance folder."),
-    Setting("PSP_MAX_BODY_BYTES", 65536, "Largest request body the connector's routes accept.", _positive_int),
+    Setting("PSP_MAX_BODY_BYTES", 262144, "Largest request body the connector's routes accept (Stripe events included).", _positive_int),
     Setting("PSP_SESSION_TTL", 3600, "Seconds a checkout session opened with open_session stays valid.", _positive_int),
     Setting("PSP_TOKEN_TTL", 3600, "Seconds an access token from the embedded /oauth/token endpoint stays valid.", _positive_int),
     Setting("PSP_STRIPE_TIMEOUT", 30, "Seconds before a Stripe API call times out.", _positive_int),

@@ -8,8 +8,9 @@ Stripe object leaks into the rest of the connector.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +52,48 @@ def _translated_errors() -> Iterator[None]:
             decline_code=getattr(error, "decline_code", None),
             transient=transient,
         ) from None
+
+
+class WebhookSignatureError(Exception):
+    """A webhook payload is not a Stripe event signed with one of our secrets."""
+
+
+def verify_webhook(payload: bytes, header: str, secrets: Sequence[str], *, tolerance: int = 300) -> dict[str, Any]:
+    """Check the ``Stripe-Signature`` header on the raw body and return the event.
+
+    Any of ``secrets`` may have signed it (several are accepted during a rotation); the
+    HMAC comparison is constant-time (stripe-python's ``verify_header``).
+
+    :raises WebhookSignatureError: bad or expired signature, or a body that is not an event.
+    """
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookSignatureError("The payload is not UTF-8.") from None
+    failure = "No signing secret matched."
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(text, header, secret, tolerance)
+            break
+        except stripe.SignatureVerificationError as exc:
+            failure = str(exc.user_message or exc)
+            if "tolerance" in failure:  # the signature matched this secret; only the time is wrong
+                raise WebhookSignatureError(failure) from None
+    else:
+        raise WebhookSignatureError(failure)
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise WebhookSignatureError("The payload is not JSON.") from None
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
+    ):
+        raise WebhookSignatureError("The payload is not a Stripe event.")
+    return event
 
 
 def charge_id(payment_intent: dict[str, Any]) -> str | None:
@@ -160,6 +203,57 @@ class StripeGateway:
                 options={"idempotency_key": idempotency_key},
             )
         return refund.to_dict()
+
+    def retrieve_charge(self, charge: str) -> dict[str, Any]:
+        """Read a Charge (for its shipping and billing details)."""
+        with _translated_errors():
+            return self._client.v1.charges.retrieve(charge).to_dict()
+
+    def list_refunds(self, charge: str) -> list[dict[str, Any]]:
+        """Every refund of a charge (a ``charge.refunded`` event no longer embeds them)."""
+        with _translated_errors():
+            page = self._client.v1.refunds.list(params={"charge": charge, "limit": 100})
+            return [refund.to_dict() for refund in page.auto_paging_iter()]
+
+    def retrieve_event(self, event_id: str) -> dict[str, Any]:
+        """Read an event again (``flask psp events replay``)."""
+        with _translated_errors():
+            return self._client.v1.events.retrieve(event_id).to_dict()
+
+    def list_payment_intents(self, *, created_since: int) -> list[dict[str, Any]]:
+        """PaymentIntents created at or after a Unix time, newest first (reconciliation)."""
+        with _translated_errors():
+            page = self._client.v1.payment_intents.list(params={"created": {"gte": created_since}, "limit": 100})
+            return [intent.to_dict() for intent in page.auto_paging_iter()]
+
+    def retrieve_webhook_endpoint(self, endpoint_id: str) -> dict[str, Any]:
+        """Read a webhook endpoint."""
+        with _translated_errors():
+            return self._client.v1.webhook_endpoints.retrieve(endpoint_id).to_dict()
+
+    def update_webhook_endpoint(self, endpoint_id: str, **params: Any) -> dict[str, Any]:
+        """Change a webhook endpoint's url, events or disabled flag."""
+        with _translated_errors():
+            return self._client.v1.webhook_endpoints.update(endpoint_id, params=params).to_dict()
+
+    def create_webhook_endpoint(self, url: str, events: Sequence[str]) -> dict[str, Any]:
+        """Create a webhook endpoint; the answer holds its signing secret, shown only now."""
+        with _translated_errors():
+            endpoint = self._client.v1.webhook_endpoints.create(
+                params={"url": url, "enabled_events": list(events), "api_version": STRIPE_API_VERSION}
+            )
+        return endpoint.to_dict()
+
+    def list_webhook_endpoints(self) -> list[dict[str, Any]]:
+        """Every webhook endpoint of the account."""
+        with _translated_errors():
+            page = self._client.v1.webhook_endpoints.list(params={"limit": 100})
+            return [endpoint.to_dict() for endpoint in page.auto_paging_iter()]
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> None:
+        """Delete a webhook endpoint."""
+        with _translated_errors():
+            self._client.v1.webhook_endpoints.delete(endpoint_id)
 
     def ping(self) -> None:
         """Make the cheapest authenticated call; raises :class:`StripeAPIError` on failure."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..model import Cart, CheckoutSession, Order, Payment, TransactionDraft
+from ..model import Cart, CheckoutSession, EventReceipt, Order, Payment, PaymentChanges, TransactionDraft
 from ..money import Money
 
 
@@ -65,6 +65,21 @@ class CommercePlatform(Protocol):
         """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.model.match_transaction`.
 
         ``interface_id`` and ``method`` are set only when the payment has none yet.
+        """
+
+    def process_event(
+        self,
+        event_id: str,
+        event_type: str,
+        payment_id: str | None,
+        plan: Callable[[Payment], PaymentChanges],
+        *,
+        detail: str = "",
+        replay: bool = False,
+    ) -> EventReceipt:
+        """Apply ``plan(payment)`` and record the event id, in one atomic step.
+
+        An event id seen before changes nothing unless ``replay`` is set.
         """
 
     def create_order(self, cart_id: str) -> Order:

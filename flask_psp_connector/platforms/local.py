@@ -31,6 +31,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..errors import ConcurrentModification, InvalidOperation, PlatformUnavailable, ResourceNotFound
 from ..model import (
     AddTransaction,
+    EventReceipt,
+    EventStatus,
+    OrderPaymentState,
+    PaymentChanges,
+    order_payment_state,
     Address,
     Cart,
     CartState,
@@ -53,6 +58,7 @@ from .local_schema import (
     OrderRow,
     PaymentRow,
     SessionRow,
+    StripeEventRow,
     TransactionRow,
     utcnow,
 )
@@ -426,68 +432,73 @@ class LocalPlatform:
         method: str | None = None,
     ) -> Payment:
         """Record ``drafts`` under a row lock with the matching rules of the model."""
-        drafts = list(drafts)
+        changes = PaymentChanges(tuple(drafts), interface_id, method)
 
         def work(session: Session) -> Payment:
-            row = session.get(PaymentRow, payment_id, with_for_update=True, populate_existing=True)
-            if row is None:
-                raise ResourceNotFound(f"Payment {payment_id} not found.")
-            changed = False
-            for draft in drafts:
-                current = [_transaction(t) for t in row.transactions]
-                change = match_transaction(current, draft)
-                if change is None:
-                    continue
-                changed = True
-                if isinstance(change, AddTransaction):
-                    row.transactions.append(_transaction_row(draft, len(row.transactions) + 1))
-                else:
-                    target = next(t for t in row.transactions if t.id == change.transaction_id)
-                    target.state = change.state.value
-            if interface_id and not row.interface_id:
-                row.interface_id, changed = interface_id, True
-            if method and not row.method:
-                row.method, changed = method, True
-            if changed:
-                row.updated_at = utcnow()  # bumps the optimistic version
-            session.flush()
+            row = _locked_payment(session, payment_id)
+            _apply(session, row, changes)
+            _sync_order_payment_state(session, row.cart_id)
             return _payment(row)
 
         return self._write(work)
 
+    def process_event(
+        self,
+        event_id: str,
+        event_type: str,
+        payment_id: str | None,
+        plan: Callable[[Payment], PaymentChanges],
+        *,
+        detail: str = "",
+        replay: bool = False,
+    ) -> EventReceipt:
+        """Apply a Stripe event's effects and record it in the inbox, in one transaction.
+
+        ``plan`` decides the changes from the payment's state under its row lock. An
+        event id already in the inbox changes nothing (unless ``replay``); without a
+        payment the event is recorded as ignored.
+        """
+
+        def work(session: Session) -> EventReceipt:
+            inbox = session.get(StripeEventRow, event_id, with_for_update=True)
+            if inbox is not None and not replay:
+                return EventReceipt(EventStatus.DUPLICATE, inbox.payment_id, inbox.detail)
+            if inbox is None:
+                inbox = StripeEventRow(id=event_id, type=event_type)
+                session.add(inbox)
+            inbox.payment_id, inbox.detail = payment_id, detail[:512]
+            inbox.status = EventStatus.IGNORED if payment_id is None else EventStatus.PROCESSED
+            session.flush()  # a concurrent delivery of the same event fails here and is retried
+            if payment_id is not None:
+                row = _locked_payment(session, payment_id)
+                changes = plan(_payment(row))
+                _apply(session, row, changes)
+                if changes.create_order:
+                    _order_for_cart(session, row.cart_id, changes.shipping_address)
+                _sync_order_payment_state(session, row.cart_id)
+            return EventReceipt(EventStatus(inbox.status), payment_id, inbox.detail)
+
+        return self._write(work)
+
+    def recent_events(self, limit: int = 50) -> list[EventReceipt]:
+        """The newest inbox entries (for ``flask psp events list``)."""
+        query = select(StripeEventRow).order_by(StripeEventRow.received_at.desc()).limit(limit)
+        return self._run(
+            lambda session: [
+                EventReceipt(EventStatus(r.status), r.payment_id, r.detail, r.id, r.type, r.received_at)
+                for r in session.scalars(query)
+            ]
+        )
+
     # -- orders ------------------------------------------------------------------
 
-    def create_order(self, cart_id: str, payment_state: str = "Paid") -> Order:
+    def create_order(self, cart_id: str) -> Order:
         """Turn the cart into an order exactly once; later calls return that order."""
 
         def work(session: Session) -> Order:
-            cart_row = self._cart_row(session, cart_id, lock=True)
-            payment_ids = _payment_ids(session, cart_id)
-            existing = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
-            if existing is not None:
-                return _order(existing, payment_ids)
-            cart = _cart(cart_row)
-            row = OrderRow(
-                id=str(uuid.uuid4()),
-                cart_id=cart.id,
-                order_number=secrets.token_hex(5).upper(),
-                payment_state=payment_state,
-                currency_code=cart.currency_code,
-                total=cart.total_price.cent_amount,
-                shipping_amount=cart.shipping_amount,
-                tax_amount=cart.tax_amount,
-                line_items=[
-                    {"id": i.id, "sku": i.sku, "name": i.name, "quantity": i.quantity, "unit_price": i.unit_price.cent_amount}
-                    for i in cart.line_items
-                ],
-                customer_email=cart.customer_email,
-                shipping_address=cart_row.shipping_address,
-                billing_address=cart_row.billing_address,
-            )
-            cart_row.state = CartState.ORDERED.value
-            session.add(row)
-            session.flush()
-            return _order(row, payment_ids)
+            row = _order_for_cart(session, cart_id, None)
+            _sync_order_payment_state(session, cart_id)
+            return _order(row, _payment_ids(session, cart_id))
 
         return self._write(work)
 
@@ -499,6 +510,81 @@ class LocalPlatform:
             return None if row is None else _order(row, _payment_ids(session, cart_id))
 
         return self._run(read)
+
+
+# -- shared pieces of write transactions ------------------------------------------
+
+
+def _locked_payment(session: Session, payment_id: str) -> PaymentRow:
+    row = session.get(PaymentRow, payment_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise ResourceNotFound(f"Payment {payment_id} not found.")
+    return row
+
+
+def _apply(session: Session, row: PaymentRow, changes: PaymentChanges) -> None:
+    """Record the changes on a locked payment row with the model's matching rules."""
+    changed = False
+    for draft in changes.transactions:
+        change = match_transaction([_transaction(t) for t in row.transactions], draft)
+        if change is None:
+            continue
+        changed = True
+        if isinstance(change, AddTransaction):
+            row.transactions.append(_transaction_row(draft, len(row.transactions) + 1))
+        else:
+            next(t for t in row.transactions if t.id == change.transaction_id).state = change.state.value
+    if changes.interface_id and not row.interface_id:
+        row.interface_id, changed = changes.interface_id, True
+    if changes.method and not row.method:
+        row.method, changed = changes.method, True
+    if changed:
+        row.updated_at = utcnow()  # bumps the optimistic version
+    session.flush()
+
+
+def _order_for_cart(session: Session, cart_id: str, shipping_address: Address | None) -> OrderRow:
+    """The cart's order, created (and the cart marked Ordered) if it has none yet."""
+    cart_row = session.get(CartRow, cart_id, with_for_update=True)
+    if cart_row is None:
+        raise ResourceNotFound(f"Cart {cart_id} not found.")
+    existing = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
+    if existing is not None:
+        return existing
+    cart = _cart(cart_row)
+    shipping = cart_row.shipping_address or (asdict(shipping_address) if shipping_address else None)
+    row = OrderRow(
+        id=str(uuid.uuid4()),
+        cart_id=cart.id,
+        order_number=secrets.token_hex(5).upper(),
+        payment_state=OrderPaymentState.PENDING.value,
+        currency_code=cart.currency_code,
+        total=cart.total_price.cent_amount,
+        shipping_amount=cart.shipping_amount,
+        tax_amount=cart.tax_amount,
+        line_items=[
+            {"id": i.id, "sku": i.sku, "name": i.name, "quantity": i.quantity, "unit_price": i.unit_price.cent_amount}
+            for i in cart.line_items
+        ],
+        customer_email=cart.customer_email,
+        shipping_address=shipping,
+        billing_address=cart_row.billing_address,
+    )
+    cart_row.state = CartState.ORDERED.value
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _sync_order_payment_state(session: Session, cart_id: str) -> None:
+    """Make the cart's order (if any) show the payment state its transactions imply."""
+    order = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
+    if order is None:
+        return
+    state = order_payment_state(_payment(p) for p in session.scalars(_payments_of(cart_id))).value
+    if order.payment_state != state:
+        order.payment_state = state
+        session.flush()
 
 
 # -- row → domain ---------------------------------------------------------------

@@ -161,4 +161,17 @@ class OAuthTokenRow(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class StripeEventRow(Base):
+    """The inbox of Stripe events: one row per event id, written with the event's effects."""
+
+    __tablename__ = "psp_stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    payment_id: Mapped[str | None] = mapped_column(String(36))
+    detail: Mapped[str] = mapped_column(String(512), default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 Index("ix_psp_transactions_payment", TransactionRow.payment_id, TransactionRow.seq)

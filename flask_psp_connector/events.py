@@ -1,0 +1,267 @@
+"""Stripe events → payment transactions and orders, exactly once (no Flask here).
+
+Each handler reads the event's object and returns a *plan*: a function of the payment's
+current state that says what to record. The platform runs the plan under the payment's
+row lock, together with the inbox row of the event id, in one transaction. So a
+duplicate changes nothing, concurrent deliveries serialize, and events arriving in any
+order converge on the same transactions (matching by type and Stripe object id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .errors import InvalidOperation, PSPError, ResourceNotFound, StripeAPIError
+from .model import Address, EventReceipt, Payment, PaymentChanges, TransactionDraft
+from .model import TransactionState as State
+from .model import TransactionType as Type
+from .money import Money, from_stripe_amount
+from .platforms import CommercePlatform
+from .stripe_client import StripeGateway
+
+log = logging.getLogger("flask_psp_connector.events")
+
+Plan = Callable[[Payment], PaymentChanges]
+Event = dict[str, Any]
+
+
+def _money(payment: Payment, amount: int | None, currency: str | None) -> Money:
+    """A Stripe amount in the payment's precision (the payment's currency if none is given)."""
+    planned = payment.amount_planned
+    return from_stripe_amount(amount or 0, (currency or planned.currency_code).upper(), planned.fraction_digits)
+
+
+def _address(details: dict[str, Any] | None) -> Address | None:
+    """An address from Stripe's shipping or billing details, if it is complete enough to ship to."""
+    if not details or not details.get("address"):
+        return None
+    address = details["address"]
+    if not all(address.get(key) for key in ("line1", "city", "postal_code", "country")):
+        return None
+    first, _, last = (details.get("name") or "").partition(" ")
+    return Address(
+        first_name=first, last_name=last, street_name=address["line1"],
+        additional_street_info=address.get("line2") or "", postal_code=address["postal_code"],
+        city=address["city"], state=address.get("state") or "", country=address["country"],
+        phone=details.get("phone") or "", email=details.get("email") or "",
+    )
+
+
+# -- plans per event type ---------------------------------------------------------
+
+
+def _intent_succeeded(intent: Event, shipping: Address | None) -> Plan:
+    def plan(payment: Payment) -> PaymentChanges:
+        received = intent.get("amount_received") or intent.get("amount")
+        return PaymentChanges(
+            transactions=(
+                TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, _money(payment, intent.get("amount"), intent.get("currency")), intent["id"]),
+                TransactionDraft(Type.CHARGE, State.SUCCESS, _money(payment, received, intent.get("currency")), intent["id"]),
+            ),
+            interface_id=intent["id"],
+            create_order=True,
+            shipping_address=shipping,
+        )
+
+    return plan
+
+
+def _intent_state(state: State, *, cancelled: bool = False) -> Callable[[Event], Plan]:
+    def handler(intent: Event) -> Plan:
+        def plan(payment: Payment) -> PaymentChanges:
+            amount = _money(payment, intent.get("amount"), intent.get("currency"))
+            if state == State.FAILURE and not cancelled and payment.has(Type.CHARGE, State.SUCCESS):
+                # A failed attempt reported after the payment succeeded is history, not news.
+                return PaymentChanges()
+            drafts = [TransactionDraft(Type.AUTHORIZATION, state, amount, intent["id"])]
+            if cancelled:
+                drafts.append(TransactionDraft(Type.CANCEL_AUTHORIZATION, State.SUCCESS, amount, intent["id"]))
+            return PaymentChanges(tuple(drafts), interface_id=intent["id"])
+
+        return plan
+
+    return handler
+
+
+def _charge_succeeded(charge: Event) -> Plan:
+    def plan(payment: Payment) -> PaymentChanges:
+        amount = _money(payment, charge.get("amount"), charge.get("currency"))
+        pi = charge.get("payment_intent") or payment.interface_id or charge["id"]
+        method = (charge.get("payment_method_details") or {}).get("type")
+        return PaymentChanges((TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, amount, pi),), interface_id=pi, method=method)
+
+    return plan
+
+
+_REFUND_STATES = {"succeeded": State.SUCCESS, "pending": State.PENDING, "requires_action": State.PENDING,
+                  "failed": State.FAILURE, "canceled": State.FAILURE}
+
+
+def _refunds(refunds: list[Event]) -> Plan:
+    def plan(payment: Payment) -> PaymentChanges:
+        return PaymentChanges(tuple(
+            TransactionDraft(Type.REFUND, _REFUND_STATES.get(r.get("status", ""), State.PENDING),
+                             _money(payment, r.get("amount"), r.get("currency")), r["id"])
+            for r in refunds
+        ))
+
+    return plan
+
+
+def _dispute(dispute: Event) -> Plan:
+    status = dispute.get("status")
+    state = State.SUCCESS if status == "lost" else State.FAILURE if status in ("won", "warning_closed") else State.PENDING
+
+    def plan(payment: Payment) -> PaymentChanges:
+        amount = _money(payment, dispute.get("amount"), dispute.get("currency"))
+        return PaymentChanges((TransactionDraft(Type.CHARGEBACK, state, amount, dispute["id"]),))
+
+    return plan
+
+
+#: Every event type the webhook handles (also what post-deploy subscribes to).
+HANDLED_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.processing",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+    "charge.succeeded",
+    "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+)
+
+
+class EventProcessor:
+    """Turns verified Stripe events into effects on the commerce platform.
+
+    :param platform: where payments and orders live.
+    :param stripe: used only when an event lacks what its effect needs.
+    """
+
+    def __init__(self, platform: CommercePlatform, stripe: StripeGateway | None) -> None:
+        self.platform = platform
+        self.stripe = stripe
+
+    def handle(self, event: Event, *, replay: bool = False) -> EventReceipt:
+        """Apply ``event`` once. Transient failures raise (so Stripe retries); permanent
+        problems are recorded as ignored with the reason, and logged with the event id.
+        """
+        event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
+        try:
+            payment_id = self._payment_id(obj)
+            plan = self._plan(event_type, obj, payment_id)
+        except _DATA_ERRORS as exc:
+            return self._ignore(event, f"malformed {event_type}: {type(exc).__name__}", replay)
+        except StripeAPIError as exc:
+            if exc.transient:
+                raise
+            return self._ignore(event, f"Stripe refused a look-up: {exc.code}", replay)
+        detail = "" if plan is not None else "no effect for this event type"
+        if payment_id is None:
+            plan, detail = None, "belongs to no payment of ours"
+        try:
+            receipt = self.platform.process_event(
+                event_id, event_type, payment_id if plan else None, _strict(plan or _nothing), detail=detail, replay=replay
+            )
+        except _MalformedEvent as exc:
+            return self._ignore(event, f"malformed {event_type}: {exc}", replay)
+        level = logging.INFO if receipt.detail in ("", "no effect for this event type") else logging.WARNING
+        log.log(level, "Stripe event %s (%s): %s%s", event_id, event_type, receipt.status.value,
+                f" — {receipt.detail}" if receipt.detail else "")
+        return receipt
+
+    def _ignore(self, event: Event, detail: str, replay: bool) -> EventReceipt:
+        receipt = self.platform.process_event(event["id"], event["type"], None, _nothing, detail=detail, replay=replay)
+        log.warning("Stripe event %s (%s): %s — %s", event["id"], event["type"], receipt.status.value, receipt.detail)
+        return receipt
+
+    def _payment_id(self, obj: Event) -> str | None:
+        """Our payment: by the metadata payment id, else by the PaymentIntent id."""
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        candidate = metadata.get("ct_payment_id")
+        if isinstance(candidate, str) and candidate:
+            try:
+                return self.platform.get_payment(candidate).id
+            except ResourceNotFound:
+                pass
+        intent = obj["id"] if obj.get("object") == "payment_intent" else obj.get("payment_intent")
+        if isinstance(intent, dict):
+            intent = intent.get("id")
+        if isinstance(intent, str) and intent:
+            payment = self.platform.find_payment_by_interface_id(intent)
+            return payment.id if payment else None
+        return None
+
+    def _plan(self, event_type: str, obj: Event, payment_id: str | None) -> Plan | None:
+        if payment_id is None:
+            return None
+        if event_type == "payment_intent.succeeded":
+            return _intent_succeeded(obj, self._shipping_for_order(obj, payment_id))
+        if event_type == "payment_intent.processing":
+            return _intent_state(State.PENDING)(obj)
+        if event_type == "payment_intent.payment_failed":
+            return _intent_state(State.FAILURE)(obj)
+        if event_type == "payment_intent.canceled":
+            return _intent_state(State.FAILURE, cancelled=True)(obj)
+        if event_type == "charge.succeeded":
+            return _charge_succeeded(obj)
+        if event_type == "charge.refunded":
+            embedded = (obj.get("refunds") or {}).get("data")
+            return _refunds(embedded if embedded is not None else self._stripe().list_refunds(obj["id"]))
+        if event_type in ("charge.refund.updated", "refund.created", "refund.updated", "refund.failed"):
+            return _refunds([obj])
+        if event_type.startswith("charge.dispute."):
+            return _dispute(obj)
+        return None  # payment_intent.requires_action and unknown types: recorded, no effect
+
+    def _shipping_for_order(self, intent: Event, payment_id: str) -> Address | None:
+        """Where the order ships when the cart has no address: the PaymentIntent's
+        shipping, else the charge's billing details (one Stripe call, only then)."""
+        cart = self.platform.get_cart(self.platform.get_payment(payment_id).cart_id)
+        if cart.shipping_address is not None:
+            return None
+        shipping = _address(intent.get("shipping"))
+        if shipping is None and isinstance(intent.get("latest_charge"), (str, dict)):
+            charge = intent["latest_charge"]
+            if isinstance(charge, str):
+                charge = self._stripe().retrieve_charge(charge)
+            shipping = _address(charge.get("shipping")) or _address(charge.get("billing_details"))
+        return shipping
+
+    def _stripe(self) -> StripeGateway:
+        if self.stripe is None:
+            raise PSPError("Stripe is not configured (STRIPE_SECRET_KEY).", status=503, code="ServiceUnavailable")
+        return self.stripe
+
+
+def _nothing(payment: Payment) -> PaymentChanges:
+    return PaymentChanges()
+
+
+class _MalformedEvent(Exception):
+    """The event's object lacks or garbles a field its effect needs."""
+
+
+#: What reading a garbled event object raises (the store's own failures are not in it).
+_DATA_ERRORS = (InvalidOperation, KeyError, TypeError, ValueError, AttributeError)
+
+
+def _strict(plan: Plan) -> Plan:
+    """A plan whose data errors are reported as a malformed event, not a crash."""
+
+    def checked(payment: Payment) -> PaymentChanges:
+        try:
+            return plan(payment)
+        except _DATA_ERRORS as exc:
+            raise _MalformedEvent(type(exc).__name__) from exc
+
+    return checked
