@@ -174,9 +174,8 @@ class EventProcessor:
             )
         except _MalformedEvent as exc:
             return self._ignore(event, f"malformed {event_type}: {exc}", replay)
-        level = logging.INFO if receipt.detail in ("", "no effect for this event type") else logging.WARNING
-        log.log(level, "Stripe event %s (%s): %s%s", event_id, event_type, receipt.status.value,
-                f" — {receipt.detail}" if receipt.detail else "")
+        log.info("Stripe event %s (%s): %s%s", event_id, event_type, receipt.status.value,
+                 f" — {receipt.detail}" if receipt.detail else "")
         return receipt
 
     def _ignore(self, event: Event, detail: str, replay: bool) -> EventReceipt:

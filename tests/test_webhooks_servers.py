@@ -1,0 +1,129 @@
+"""Webhooks through real servers: gunicorn workers on PostgreSQL, and localstripe's own deliveries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from flask_psp_connector.platforms.local import LocalPlatform
+from flask_psp_connector.stripe_double import free_port
+
+from .conftest import _reset_postgres, open_checkout
+from .webhook_support import SECRETS, event, intent, sign, stored_payment, summary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def gunicorn_on_postgres(tmp_path: Path) -> Iterator[tuple[str, LocalPlatform]]:
+    """Three gunicorn worker processes serving the connector on the PostgreSQL test database."""
+    url = _reset_postgres()
+    port = free_port()
+    env = {**os.environ, "PSP_DATABASE_URL": url, "STRIPE_SECRET_KEY": "sk_test_server",
+           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRETS[0], "HOME": str(tmp_path)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "3", "--bind", f"127.0.0.1:{port}", "--no-control-socket",
+         "--log-level", "warning", "tests.wsgi_app:create_app()"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/openapi.json", timeout=5)
+                break
+            except requests.RequestException:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("gunicorn did not start") from None
+                time.sleep(0.1)
+        store = LocalPlatform.from_url(url)
+        yield base, store
+        store.engine.dispose()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.mark.postgres
+def test_the_same_event_to_many_workers_at_once_has_one_effect(gunicorn_on_postgres) -> None:
+    base, store = gunicorn_on_postgres
+    cart_id, payment_id, pi = stored_payment(store)
+    payload = json.dumps(event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000)))
+    headers = {"Stripe-Signature": sign(payload), "Content-Type": "application/json"}
+    barrier = threading.Barrier(12)
+
+    def deliver(_: int) -> int:
+        barrier.wait()
+        return requests.post(f"{base}/stripe/webhooks", data=payload, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(deliver, range(12)))
+    assert statuses == [200] * 12
+    assert summary(store.get_payment(payment_id)) == [("Authorization", "Success", pi, 3000), ("Charge", "Success", pi, 3000)]
+    assert store.find_order_by_cart(cart_id) is not None
+    with store.db_session() as session:
+        from sqlalchemy import text
+
+        assert session.scalar(text("SELECT count(*) FROM psp_orders WHERE cart_id = :c"), {"c": cart_id}) == 1
+        assert session.scalar(text("SELECT count(*) FROM psp_stripe_events")) == 1
+
+
+def _wait_for(condition: Any, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_localstripe_delivers_signed_events_end_to_end(make_app, stripe_double, stripe_double_client) -> None:
+    requests.delete(f"{stripe_double}/_config/data", timeout=5)
+    app = make_app(STRIPE_API_BASE=stripe_double, STRIPE_PAYMENT_METHOD_TYPES="card",
+                   STRIPE_WEBHOOK_SIGNING_SECRET="whsec_localstripe_e2e")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = {"url": f"http://127.0.0.1:{server.server_port}/stripe/webhooks", "secret": "whsec_localstripe_e2e",
+            "events": ["payment_intent.succeeded", "payment_intent.payment_failed"]}
+    requests.post(f"{stripe_double}/_config/webhooks/connector", json=hook, timeout=5).raise_for_status()
+    store = app.extensions["psp_connector"].platform
+    client = app.test_client()
+    try:
+        # a successful payment: the double's signed payment_intent.succeeded makes the order
+        cart_id, session_id = open_checkout(app)
+        body = client.get("/payments", headers={"X-Session-Id": session_id}).get_json()
+        pi_id = body["clientSecret"].split("_secret_")[0]
+        stripe_double_client.v1.payment_intents.update(pi_id, params={"payment_method": "pm_card_visa"})
+        stripe_double_client.v1.payment_intents.confirm(pi_id)
+        order = _wait_for(lambda: store.find_order_by_cart(cart_id))
+        assert order.payment_state == "Paid"
+
+        # a declined one: payment_intent.payment_failed marks the authorization failed
+        declined_cart, declined_session = open_checkout(app)
+        declined = client.get("/payments", headers={"X-Session-Id": declined_session}).get_json()
+        declined_pi = declined["clientSecret"].split("_secret_")[0]
+        card = stripe_double_client.v1.payment_methods.create(params={"type": "card", "card": {
+            "number": "4000000000000341", "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
+        stripe_double_client.v1.payment_intents.update(declined_pi, params={"payment_method": card.id})
+        with pytest.raises(Exception):
+            stripe_double_client.v1.payment_intents.confirm(declined_pi)
+        _wait_for(lambda: ("Authorization", "Failure", declined_pi, 3000) in summary(store.get_payment(declined["paymentReference"])))
+        assert store.find_order_by_cart(declined_cart) is None
+    finally:
+        hook["events"] = []  # the double cannot delete a registration; switch it off
+        requests.post(f"{stripe_double}/_config/webhooks/connector", json=hook, timeout=5)
+        server.shutdown()
