@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
+
+from .events import HANDLED_EVENTS, EventProcessor, reconciliation_event
 
 psp_cli = AppGroup("psp", help="flask-psp-connector commands.")
 
@@ -36,3 +41,125 @@ def create_client(scopes: tuple[str, ...], name: str) -> None:
     click.echo(f"client_secret: {credentials.client_secret}")
     click.echo(f"scope:         {credentials.scope}")
     click.echo("The secret is shown only now; store it safely.")
+
+
+def _stripe():  # type: ignore[no-untyped-def]
+    stripe = _state().stripe
+    if stripe is None:
+        raise click.ClickException("STRIPE_SECRET_KEY is not configured.")
+    return stripe
+
+
+def _webhook_url() -> str:
+    settings = _state().settings
+    if not settings["PSP_PUBLIC_URL"]:
+        raise click.ClickException("Set PSP_PUBLIC_URL to this app's public base URL.")
+    return f"{settings['PSP_PUBLIC_URL'].rstrip('/')}{settings['PSP_URL_PREFIX']}/stripe/webhooks"
+
+
+#: Marks the webhook endpoints this command created (pre-undeploy deletes only those).
+_CREATED_BY = {"created_by": "flask-psp-connector"}
+
+
+@psp_cli.command("post-deploy")
+def post_deploy() -> None:
+    """Point the Stripe webhook endpoint at this deployment, with exactly the events handled.
+
+    With STRIPE_WEBHOOK_ID, that endpoint is updated; without it, an endpoint for this URL
+    is found or created (its signing secret is printed once). Running it again changes nothing.
+    """
+    stripe, url, events = _stripe(), _webhook_url(), sorted(HANDLED_EVENTS)
+    endpoint_id = _state().settings["STRIPE_WEBHOOK_ID"]
+    if endpoint_id:
+        endpoint = stripe.retrieve_webhook_endpoint(endpoint_id)
+    else:
+        endpoint = next((e for e in stripe.list_webhook_endpoints() if e.get("url") == url), None)
+    if endpoint is None:
+        created = stripe.create_webhook_endpoint(url, events, metadata=_CREATED_BY)
+        click.echo(f"Created webhook endpoint {created['id']} for {url}.")
+        click.echo(f"Set STRIPE_WEBHOOK_SIGNING_SECRET={created['secret']} (shown only now).")
+        return
+    wanted = {"url": url, "enabled_events": events, "disabled": False}
+    current = {"url": endpoint.get("url"), "enabled_events": sorted(endpoint.get("enabled_events") or []),
+               "disabled": endpoint.get("status") == "disabled"}
+    if current == wanted:
+        click.echo(f"Webhook endpoint {endpoint['id']} already points at {url}; nothing changed.")
+        return
+    stripe.update_webhook_endpoint(endpoint["id"], **wanted)
+    click.echo(f"Updated webhook endpoint {endpoint['id']}: {url}, {len(events)} events.")
+
+
+@psp_cli.command("pre-undeploy")
+def pre_undeploy() -> None:
+    """Undo post-deploy: delete the endpoint it created, or disable STRIPE_WEBHOOK_ID's."""
+    stripe, url = _stripe(), _webhook_url()
+    endpoint_id = _state().settings["STRIPE_WEBHOOK_ID"]
+    if endpoint_id:
+        stripe.update_webhook_endpoint(endpoint_id, disabled=True)
+        click.echo(f"Disabled webhook endpoint {endpoint_id}.")
+        return
+    ours = [e for e in stripe.list_webhook_endpoints() if e.get("url") == url and (e.get("metadata") or {}) == _CREATED_BY]
+    for endpoint in ours:
+        stripe.delete_webhook_endpoint(endpoint["id"])
+        click.echo(f"Deleted webhook endpoint {endpoint['id']}.")
+    if not ours:
+        click.echo("No webhook endpoint of this deployment to remove.")
+
+
+events_cli = AppGroup("events", help="The inbox of Stripe events.")
+psp_cli.add_command(events_cli)
+
+
+@events_cli.command("list")
+@click.option("--limit", default=20, show_default=True, help="How many of the newest events.")
+def list_events(limit: int) -> None:
+    """Show the newest Stripe events received and what became of them."""
+    for receipt in _state().platform.recent_events(limit):
+        received = receipt.received_at.isoformat(timespec="seconds") if receipt.received_at else ""
+        click.echo(f"{received}  {receipt.event_id}  {receipt.event_type:32}  {receipt.status.value:9}  "
+                   f"{receipt.payment_id or '-'}  {receipt.detail}")
+
+
+@events_cli.command("replay")
+@click.argument("event_id")
+def replay_event(event_id: str) -> None:
+    """Fetch an event from Stripe again and process it (idempotently)."""
+    state = _state()
+    event = _stripe().retrieve_event(event_id)
+    receipt = EventProcessor(state.platform, state.stripe).handle(event, replay=True)
+    click.echo(f"{event_id}: {receipt.status.value}{f' ({receipt.detail})' if receipt.detail else ''}")
+
+
+@psp_cli.command("reconcile")
+@click.option("--since", default="24h", show_default=True, help="How far back: e.g. 6h, 3d, or an ISO date.")
+@click.option("--apply", "apply_changes", is_flag=True, help="Write the missing transactions (default: dry run).")
+def reconcile(since: str, apply_changes: bool) -> None:
+    """Compare recent PaymentIntents with our payments and add what missed webhooks never delivered."""
+    state = _state()
+    processor = EventProcessor(state.platform, state.stripe)
+    changed = 0
+    for intent in _stripe().list_payment_intents(created_since=_since(since)):
+        event = reconciliation_event(intent)
+        if event is None:
+            continue
+        missing = processor.pending_changes(event)
+        if not missing:
+            continue
+        changed += 1
+        click.echo(f"{intent['id']} ({intent['status']}): {'added' if apply_changes else 'missing'} {', '.join(missing)}")
+        if apply_changes:
+            processor.handle(event, replay=True)
+    verdict = "changed" if apply_changes else "to change (dry run; --apply writes)"
+    click.echo(f"{changed} payment(s) {verdict}.")
+
+
+def _since(text: str) -> int:
+    """A Unix time from ``6h``/``3d``/``90m`` or an ISO 8601 date."""
+    units = {"m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1:] in units and text[:-1].isdigit():
+            return int(time.time()) - int(text[:-1]) * units[text[-1]]
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither a duration like 24h nor an ISO date.") from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())

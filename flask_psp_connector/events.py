@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidOperation, PSPError, ResourceNotFound, StripeAPIError
-from .model import Address, EventReceipt, Payment, PaymentChanges, TransactionDraft
+from .model import Address, EventReceipt, Payment, PaymentChanges, TransactionDraft, match_transaction
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
@@ -178,6 +178,24 @@ class EventProcessor:
                  f" — {receipt.detail}" if receipt.detail else "")
         return receipt
 
+    def pending_changes(self, event: Event) -> list[str]:
+        """What applying ``event`` would still change, in words (empty when nothing)."""
+        obj = event["data"]["object"]
+        payment_id = self._payment_id(obj)
+        plan = self._plan(event["type"], obj, payment_id)
+        if payment_id is None or plan is None:
+            return []
+        payment = self.platform.get_payment(payment_id)
+        changes = plan(payment)
+        missing = [
+            f"{d.type.value} {d.state.value} {d.amount.cent_amount} ({d.interaction_id})"
+            for d in changes.transactions
+            if match_transaction(payment.transactions, d) is not None
+        ]
+        if changes.create_order and self.platform.find_order_by_cart(payment.cart_id) is None:
+            missing.append("order")
+        return missing
+
     def _ignore(self, event: Event, detail: str, replay: bool) -> EventReceipt:
         receipt = self.platform.process_event(event["id"], event["type"], None, _nothing, detail=detail, replay=replay)
         log.warning("Stripe event %s (%s): %s — %s", event["id"], event["type"], receipt.status.value, receipt.detail)
@@ -264,3 +282,27 @@ def _strict(plan: Plan) -> Plan:
             raise _MalformedEvent(type(exc).__name__) from exc
 
     return checked
+
+
+#: The event a PaymentIntent's status implies, for reconciliation.
+_STATUS_EVENTS = {
+    "succeeded": "payment_intent.succeeded",
+    "processing": "payment_intent.processing",
+    "canceled": "payment_intent.canceled",
+    "requires_capture": "charge.succeeded",
+}
+
+
+def reconciliation_event(intent: Event) -> Event | None:
+    """A synthetic event carrying what ``intent``'s current status says, or ``None``.
+
+    Its id is derived from the PaymentIntent and status, so applying it twice is a no-op.
+    """
+    event_type = _STATUS_EVENTS.get(intent.get("status", ""))
+    if event_type is None:
+        return None
+    obj = intent
+    if event_type == "charge.succeeded":
+        obj = {"id": intent["id"], "object": "charge", "payment_intent": intent["id"], "amount": intent.get("amount"),
+               "currency": intent.get("currency"), "metadata": intent.get("metadata") or {}}
+    return {"id": f"reconcile_{intent['id']}_{intent['status']}", "type": event_type, "data": {"object": obj}}

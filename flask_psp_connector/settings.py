@@ -160,6 +160,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CTP_AUTH_URL", "", "Authorization server; when set, bearer tokens are introspected at {CTP_AUTH_URL}/oauth/introspect.", _absolute_url),
     Setting("CTP_JWKS_URL", "https://mc-api.europe-west1.gcp.commercetools.com/.well-known/jwks.json", "JWKS used to verify JWTs on /operations/status and /payment-components.", _absolute_url),
     Setting("CTP_JWT_ISSUER", "https://mc-api.europe-west1.gcp.commercetools.com", "Issuer JWTs must carry."),
+    Setting("PSP_PUBLIC_URL", "", "Public base URL of this app; `flask psp post-deploy` points the Stripe webhook at it.", _absolute_url),
     Setting("PSP_URL_PREFIX", "", "Prefix of every connector route ('' keeps upstream's paths).", _url_prefix),
     Setting("PSP_DATABASE_URL", "", "SQLAlchemy URL of the embedded store; falls back to DATABASE_URL, then SQLite in the instance folder."),
     Setting("PSP_MAX_BODY_BYTES", 262144, "Largest request body the connector's routes accept (Stripe events included).", _positive_int),

@@ -236,12 +236,11 @@ class StripeGateway:
         with _translated_errors():
             return self._client.v1.webhook_endpoints.update(endpoint_id, params=params).to_dict()
 
-    def create_webhook_endpoint(self, url: str, events: Sequence[str]) -> dict[str, Any]:
+    def create_webhook_endpoint(self, url: str, events: Sequence[str], *, metadata: dict[str, str]) -> dict[str, Any]:
         """Create a webhook endpoint; the answer holds its signing secret, shown only now."""
+        params = {"url": url, "enabled_events": list(events), "api_version": STRIPE_API_VERSION, "metadata": metadata}
         with _translated_errors():
-            endpoint = self._client.v1.webhook_endpoints.create(
-                params={"url": url, "enabled_events": list(events), "api_version": STRIPE_API_VERSION}
-            )
+            endpoint = self._client.v1.webhook_endpoints.create(params=params)
         return endpoint.to_dict()
 
     def list_webhook_endpoints(self) -> list[dict[str, Any]]:
