@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .errors import InvalidOperation, PSPError, ResourceNotFound, StripeAPIError
+from .errors import InvalidOperation, PSPError, StripeAPIError
 from .model import Address, EventReceipt, Payment, PaymentChanges, TransactionDraft, match_transaction
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
-from .platforms import CommercePlatform
+from .platforms import CommercePlatform, PaymentRef
 from .stripe_client import StripeGateway
 
 log = logging.getLogger("flask_psp_connector.events")
@@ -157,20 +157,18 @@ class EventProcessor:
         """
         event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
         try:
-            payment_id = self._payment_id(obj)
-            plan = self._plan(event_type, obj, payment_id)
+            ref = _payment_ref(obj)
+            plan = self._plan(event_type, obj, ref)
         except _DATA_ERRORS as exc:
             return self._ignore(event, f"malformed {event_type}: {type(exc).__name__}", replay)
         except StripeAPIError as exc:
             if exc.transient:
                 raise
             return self._ignore(event, f"Stripe refused a look-up: {exc.code}", replay)
-        detail = "" if plan is not None else "no effect for this event type"
-        if payment_id is None:
-            plan, detail = None, "belongs to no payment of ours"
         try:
             receipt = self.platform.process_event(
-                event_id, event_type, payment_id if plan else None, _strict(plan or _nothing), detail=detail, replay=replay
+                event_id, event_type, ref if plan else None, _strict(plan or _nothing),
+                detail="" if plan else "no effect for this event type", replay=replay,
             )
         except _MalformedEvent as exc:
             return self._ignore(event, f"malformed {event_type}: {exc}", replay)
@@ -181,8 +179,9 @@ class EventProcessor:
     def pending_changes(self, event: Event) -> list[str]:
         """What applying ``event`` would still change, in words (empty when nothing)."""
         obj = event["data"]["object"]
-        payment_id = self._payment_id(obj)
-        plan = self._plan(event["type"], obj, payment_id)
+        ref = _payment_ref(obj)
+        payment_id = self.platform.resolve_payment_id(ref)
+        plan = self._plan(event["type"], obj, ref)
         if payment_id is None or plan is None:
             return []
         payment = self.platform.get_payment(payment_id)
@@ -201,28 +200,9 @@ class EventProcessor:
         log.warning("Stripe event %s (%s): %s — %s", event["id"], event["type"], receipt.status.value, receipt.detail)
         return receipt
 
-    def _payment_id(self, obj: Event) -> str | None:
-        """Our payment: by the metadata payment id, else by the PaymentIntent id."""
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        candidate = metadata.get("ct_payment_id")
-        if isinstance(candidate, str) and candidate:
-            try:
-                return self.platform.get_payment(candidate).id
-            except ResourceNotFound:
-                pass
-        intent = obj["id"] if obj.get("object") == "payment_intent" else obj.get("payment_intent")
-        if isinstance(intent, dict):
-            intent = intent.get("id")
-        if isinstance(intent, str) and intent:
-            payment = self.platform.find_payment_by_interface_id(intent)
-            return payment.id if payment else None
-        return None
-
-    def _plan(self, event_type: str, obj: Event, payment_id: str | None) -> Plan | None:
-        if payment_id is None:
-            return None
+    def _plan(self, event_type: str, obj: Event, ref: PaymentRef) -> Plan | None:
         if event_type == "payment_intent.succeeded":
-            return _intent_succeeded(obj, self._shipping_for_order(obj, payment_id))
+            return _intent_succeeded(obj, self._shipping_for_order(obj, ref))
         if event_type == "payment_intent.processing":
             return _intent_state(State.PENDING)(obj)
         if event_type == "payment_intent.payment_failed":
@@ -240,9 +220,12 @@ class EventProcessor:
             return _dispute(obj)
         return None  # payment_intent.requires_action and unknown types: recorded, no effect
 
-    def _shipping_for_order(self, intent: Event, payment_id: str) -> Address | None:
+    def _shipping_for_order(self, intent: Event, ref: PaymentRef) -> Address | None:
         """Where the order ships when the cart has no address: the PaymentIntent's
         shipping, else the charge's billing details (one Stripe call, only then)."""
+        payment_id = self.platform.resolve_payment_id(ref)
+        if payment_id is None:
+            return None
         cart = self.platform.get_cart(self.platform.get_payment(payment_id).cart_id)
         if cart.shipping_address is not None:
             return None
@@ -258,6 +241,19 @@ class EventProcessor:
         if self.stripe is None:
             raise PSPError("Stripe is not configured (STRIPE_SECRET_KEY).", status=503, code="ServiceUnavailable")
         return self.stripe
+
+
+def _payment_ref(obj: Event) -> PaymentRef:
+    """How the event's object names our payment: metadata id and PaymentIntent id."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    candidate = metadata.get("ct_payment_id")
+    intent = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    return PaymentRef(
+        payment_id=candidate if isinstance(candidate, str) and candidate else None,
+        interface_id=intent if isinstance(intent, str) and intent else None,
+    )
 
 
 def _nothing(payment: Payment) -> PaymentChanges:

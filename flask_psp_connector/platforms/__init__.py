@@ -27,6 +27,14 @@ class PaymentDraft:
     transactions: tuple[TransactionDraft, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentRef:
+    """How a Stripe object names our payment: our id (metadata) and/or its PaymentIntent id."""
+
+    payment_id: str | None = None
+    interface_id: str | None = None
+
+
 class CommercePlatform(Protocol):
     """Carts, payments, orders and checkout sessions, wherever they are stored.
 
@@ -47,6 +55,9 @@ class CommercePlatform(Protocol):
 
     def find_payment_by_interface_id(self, interface_id: str) -> Payment | None:
         """Return the payment backed by this PaymentIntent id, if any."""
+
+    def resolve_payment_id(self, ref: PaymentRef) -> str | None:
+        """Our payment's id, by its id if it exists, else by its PaymentIntent id."""
 
     def payments_of_cart(self, cart_id: str) -> list[Payment]:
         """Return the payments attached to the cart, oldest first."""
@@ -71,15 +82,16 @@ class CommercePlatform(Protocol):
         self,
         event_id: str,
         event_type: str,
-        payment_id: str | None,
+        payment: PaymentRef | None,
         plan: Callable[[Payment], PaymentChanges],
         *,
         detail: str = "",
         replay: bool = False,
     ) -> EventReceipt:
-        """Apply ``plan(payment)`` and record the event id, in one atomic step.
+        """Find the payment, apply ``plan(payment)`` and record the event id, atomically.
 
-        An event id seen before changes nothing unless ``replay`` is set.
+        An event id seen before changes nothing unless ``replay`` is set; an event whose
+        payment is not ours (or ``None``) is recorded as ignored.
         """
 
     def create_order(self, cart_id: str) -> Order:

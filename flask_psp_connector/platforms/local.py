@@ -18,12 +18,14 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Select, create_engine, event, select, text
+from sqlalchemy import Engine, Select, create_engine, event, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -50,7 +52,7 @@ from ..model import (
     match_transaction,
 )
 from ..money import Money, iso_fraction_digits
-from . import PaymentDraft
+from . import PaymentDraft, PaymentRef
 from .local_schema import (
     Base,
     CartRow,
@@ -435,10 +437,10 @@ class LocalPlatform:
         changes = PaymentChanges(tuple(drafts), interface_id, method)
 
         def work(session: Session) -> Payment:
-            row = _locked_payment(session, payment_id)
-            _apply(session, row, changes)
-            _sync_order_payment_state(session, row.cart_id)
-            return _payment(row)
+            payment, cart_id = _locked_payment(session, payment_id)
+            payment = _apply(session, payment, changes)
+            _sync_order_payment_state(session, cart_id)
+            return payment
 
         return self._write(work)
 
@@ -446,7 +448,7 @@ class LocalPlatform:
         self,
         event_id: str,
         event_type: str,
-        payment_id: str | None,
+        payment: PaymentRef | None,
         plan: Callable[[Payment], PaymentChanges],
         *,
         detail: str = "",
@@ -459,26 +461,31 @@ class LocalPlatform:
         payment the event is recorded as ignored.
         """
 
+
         def work(session: Session) -> EventReceipt:
-            inbox = session.get(StripeEventRow, event_id, with_for_update=True)
-            if inbox is not None and not replay:
+            payment_id = None if payment is None else _resolve_payment(session, payment)
+            status, note = EventStatus.PROCESSED, detail
+            if payment_id is None:
+                status = EventStatus.IGNORED
+                note = detail if payment is None else "belongs to no payment of ours"
+            if not _record_event(session, event_id, event_type, status, payment_id, note[:512], replay=replay):
+                inbox = session.execute(select(StripeEventRow.payment_id, StripeEventRow.detail).where(
+                    StripeEventRow.id == event_id)).one()
                 return EventReceipt(EventStatus.DUPLICATE, inbox.payment_id, inbox.detail)
-            if inbox is None:
-                inbox = StripeEventRow(id=event_id, type=event_type)
-                session.add(inbox)
-            inbox.payment_id, inbox.detail = payment_id, detail[:512]
-            inbox.status = EventStatus.IGNORED if payment_id is None else EventStatus.PROCESSED
-            session.flush()  # a concurrent delivery of the same event fails here and is retried
             if payment_id is not None:
-                row = _locked_payment(session, payment_id)
-                changes = plan(_payment(row))
-                _apply(session, row, changes)
+                current, cart_id = _locked_payment(session, payment_id)
+                changes = plan(current)
+                _apply(session, current, changes)
                 if changes.create_order:
-                    _order_for_cart(session, row.cart_id, changes.shipping_address)
-                _sync_order_payment_state(session, row.cart_id)
-            return EventReceipt(EventStatus(inbox.status), payment_id, inbox.detail)
+                    _order_for_cart(session, cart_id, changes.shipping_address)
+                _sync_order_payment_state(session, cart_id)
+            return EventReceipt(status, payment_id, note[:512])
 
         return self._write(work)
+
+    def resolve_payment_id(self, ref: PaymentRef) -> str | None:
+        """Our payment's id, by its id if it exists, else by its PaymentIntent id."""
+        return self._run(lambda session: _resolve_payment(session, ref))
 
     def recent_events(self, limit: int = 50) -> list[EventReceipt]:
         """The newest inbox entries (for ``flask psp events list``)."""
@@ -515,32 +522,86 @@ class LocalPlatform:
 # -- shared pieces of write transactions ------------------------------------------
 
 
-def _locked_payment(session: Session, payment_id: str) -> PaymentRow:
-    row = session.get(PaymentRow, payment_id, with_for_update=True, populate_existing=True)
+def _resolve_payment(session: Session, ref: PaymentRef) -> str | None:
+    found = None
+    if ref.payment_id:
+        found = session.scalar(select(PaymentRow.id).where(PaymentRow.id == ref.payment_id))
+    if found is None and ref.interface_id:
+        found = session.scalar(select(PaymentRow.id).where(PaymentRow.interface_id == ref.interface_id))
+    return found
+
+
+_payments = PaymentRow.__table__
+_transactions = TransactionRow.__table__
+
+
+def _record_event(
+    session: Session, event_id: str, event_type: str, status: str, payment_id: str | None, detail: str, *, replay: bool
+) -> bool:
+    """Put the event in the inbox; False when it was there already (and not replayed)."""
+    values = {"id": event_id, "type": event_type, "status": status, "payment_id": payment_id, "detail": detail,
+              "received_at": utcnow()}
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    statement = insert(StripeEventRow).values(**values).on_conflict_do_nothing().returning(StripeEventRow.id)
+    if session.execute(statement).first() is not None:
+        return True
+    if replay:
+        session.execute(update(StripeEventRow).where(StripeEventRow.id == event_id).values(
+            status=status, payment_id=payment_id, detail=detail))
+    return replay
+
+
+def _locked_payment(session: Session, payment_id: str) -> tuple[Payment, str]:
+    """The payment (read under a row lock) and its cart id."""
+    row = session.execute(select(_payments).where(_payments.c.id == payment_id).with_for_update()).first()
     if row is None:
         raise ResourceNotFound(f"Payment {payment_id} not found.")
-    return row
+    transactions = session.execute(
+        select(_transactions).where(_transactions.c.payment_id == payment_id).order_by(_transactions.c.seq)
+    )
+    payment = Payment(
+        id=row.id, version=row.version, cart_id=row.cart_id,
+        amount_planned=Money(row.amount, row.currency_code, row.fraction_digits),
+        payment_interface=row.payment_interface, interface_id=row.interface_id, method=row.method,
+        transactions=tuple(_transaction(t) for t in transactions), client_secret=row.client_secret,
+        created_at=row.created_at,
+    )
+    return payment, row.cart_id
 
 
-def _apply(session: Session, row: PaymentRow, changes: PaymentChanges) -> None:
-    """Record the changes on a locked payment row with the model's matching rules."""
-    changed = False
+def _apply(session: Session, payment: Payment, changes: PaymentChanges) -> Payment:
+    """Record ``changes`` on a payment read under its row lock, with the model's matching rules.
+
+    Written with SQLAlchemy Core: this is the webhook's hot path.
+    """
+    current = list(payment.transactions)
     for draft in changes.transactions:
-        change = match_transaction([_transaction(t) for t in row.transactions], draft)
-        if change is None:
-            continue
-        changed = True
+        change = match_transaction(current, draft)
         if isinstance(change, AddTransaction):
-            row.transactions.append(_transaction_row(draft, len(row.transactions) + 1))
-        else:
-            next(t for t in row.transactions if t.id == change.transaction_id).state = change.state.value
-    if changes.interface_id and not row.interface_id:
-        row.interface_id, changed = changes.interface_id, True
-    if changes.method and not row.method:
-        row.method, changed = changes.method, True
-    if changed:
-        row.updated_at = utcnow()  # bumps the optimistic version
-    session.flush()
+            row = _transaction_row(draft, len(current) + 1)
+            session.execute(insert(_transactions).values(
+                id=row.id, payment_id=payment.id, seq=row.seq, type=row.type, state=row.state, amount=row.amount,
+                currency_code=row.currency_code, fraction_digits=row.fraction_digits,
+                interaction_id=row.interaction_id, timestamp=row.timestamp))
+            current.append(_transaction(row))
+        elif change is not None:
+            session.execute(update(_transactions).where(_transactions.c.id == change.transaction_id).values(
+                state=change.state.value))
+            current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
+    interface_id = payment.interface_id or changes.interface_id
+    method = payment.method or changes.method
+    if current == list(payment.transactions) and (interface_id, method) == (payment.interface_id, payment.method):
+        return payment
+    bumped = session.execute(
+        update(_payments)
+        .where(_payments.c.id == payment.id, _payments.c.version == payment.version)
+        .values(version=payment.version + 1, updated_at=utcnow(), interface_id=interface_id, method=method)
+    )
+    if bumped.rowcount != 1:
+        raise StaleDataError(f"Payment {payment.id} changed under its lock.")
+    session.expire_all()  # ORM objects loaded earlier in this session no longer match
+    return replace(payment, version=payment.version + 1, interface_id=interface_id, method=method,
+                   transactions=tuple(current))
 
 
 def _order_for_cart(session: Session, cart_id: str, shipping_address: Address | None) -> OrderRow:
@@ -578,13 +639,13 @@ def _order_for_cart(session: Session, cart_id: str, shipping_address: Address | 
 
 def _sync_order_payment_state(session: Session, cart_id: str) -> None:
     """Make the cart's order (if any) show the payment state its transactions imply."""
-    order = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
+    order = session.execute(select(OrderRow.id, OrderRow.payment_state).where(OrderRow.cart_id == cart_id)).first()
     if order is None:
         return
     state = order_payment_state(_payment(p) for p in session.scalars(_payments_of(cart_id))).value
     if order.payment_state != state:
-        order.payment_state = state
-        session.flush()
+        session.execute(update(OrderRow).where(OrderRow.id == order.id).values(
+            payment_state=state, version=OrderRow.version + 1))
 
 
 # -- row → domain ---------------------------------------------------------------
