@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Select, create_engine, event, insert, select, text, update
+from sqlalchemy import Engine, Select, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -469,8 +469,7 @@ class LocalPlatform:
                 status = EventStatus.IGNORED
                 note = detail if payment is None else "belongs to no payment of ours"
             if not _record_event(session, event_id, event_type, status, payment_id, note[:512], replay=replay):
-                inbox = session.execute(select(StripeEventRow.payment_id, StripeEventRow.detail).where(
-                    StripeEventRow.id == event_id)).one()
+                inbox = session.execute(_EVENT_BY_ID, {"event_id": event_id}).one()
                 return EventReceipt(EventStatus.DUPLICATE, inbox.payment_id, inbox.detail)
             if payment_id is not None:
                 current, cart_id = _locked_payment(session, payment_id)
@@ -522,17 +521,40 @@ class LocalPlatform:
 # -- shared pieces of write transactions ------------------------------------------
 
 
-def _resolve_payment(session: Session, ref: PaymentRef) -> str | None:
-    found = None
-    if ref.payment_id:
-        found = session.scalar(select(PaymentRow.id).where(PaymentRow.id == ref.payment_id))
-    if found is None and ref.interface_id:
-        found = session.scalar(select(PaymentRow.id).where(PaymentRow.interface_id == ref.interface_id))
-    return found
-
-
+# The webhook's hot path uses these prebuilt Core statements with bound parameters, so
+# SQLAlchemy compiles each once instead of rebuilding it for every event.
 _payments = PaymentRow.__table__
 _transactions = TransactionRow.__table__
+_events = StripeEventRow.__table__
+_PAYMENT_BY_ID = select(_payments.c.id).where(_payments.c.id == bindparam("key"))
+_PAYMENT_BY_INTERFACE = select(_payments.c.id).where(_payments.c.interface_id == bindparam("key"))
+_LOCK_PAYMENT = select(_payments).where(_payments.c.id == bindparam("payment_id")).with_for_update()
+_TRANSACTIONS_OF = select(_transactions).where(_transactions.c.payment_id == bindparam("payment_id")).order_by(
+    _transactions.c.seq)
+_ADD_TRANSACTION = insert(_transactions)
+_CHANGE_STATE = update(_transactions).where(_transactions.c.id == bindparam("transaction_id")).values(
+    state=bindparam("new_state"))
+_BUMP_PAYMENT = (
+    update(_payments)
+    .where(_payments.c.id == bindparam("payment_id"), _payments.c.version == bindparam("old_version"))
+    .values(version=bindparam("new_version"), updated_at=bindparam("now"),
+            interface_id=bindparam("new_interface_id"), method=bindparam("new_method"))
+)
+_RECORD_EVENT = {
+    dialect: insert_for(_events).on_conflict_do_nothing().returning(_events.c.id)
+    for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+_REPLAY_EVENT = update(_events).where(_events.c.id == bindparam("event_id")).values(
+    status=bindparam("new_status"), payment_id=bindparam("new_payment_id"), detail=bindparam("new_detail"))
+_ORDER_OF_CART = select(OrderRow.id, OrderRow.payment_state).where(OrderRow.cart_id == bindparam("cart_id"))
+_EVENT_BY_ID = select(_events.c.payment_id, _events.c.detail).where(_events.c.id == bindparam("event_id"))
+
+
+def _resolve_payment(session: Session, ref: PaymentRef) -> str | None:
+    found = session.scalar(_PAYMENT_BY_ID, {"key": ref.payment_id}) if ref.payment_id else None
+    if found is None and ref.interface_id:
+        found = session.scalar(_PAYMENT_BY_INTERFACE, {"key": ref.interface_id})
+    return found
 
 
 def _record_event(
@@ -541,24 +563,20 @@ def _record_event(
     """Put the event in the inbox; False when it was there already (and not replayed)."""
     values = {"id": event_id, "type": event_type, "status": status, "payment_id": payment_id, "detail": detail,
               "received_at": utcnow()}
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    statement = insert(StripeEventRow).values(**values).on_conflict_do_nothing().returning(StripeEventRow.id)
-    if session.execute(statement).first() is not None:
+    if session.execute(_RECORD_EVENT[session.get_bind().dialect.name], values).first() is not None:
         return True
     if replay:
-        session.execute(update(StripeEventRow).where(StripeEventRow.id == event_id).values(
-            status=status, payment_id=payment_id, detail=detail))
+        session.execute(_REPLAY_EVENT, {"event_id": event_id, "new_status": status, "new_payment_id": payment_id,
+                                        "new_detail": detail})
     return replay
 
 
 def _locked_payment(session: Session, payment_id: str) -> tuple[Payment, str]:
     """The payment (read under a row lock) and its cart id."""
-    row = session.execute(select(_payments).where(_payments.c.id == payment_id).with_for_update()).first()
+    row = session.execute(_LOCK_PAYMENT, {"payment_id": payment_id}).first()
     if row is None:
         raise ResourceNotFound(f"Payment {payment_id} not found.")
-    transactions = session.execute(
-        select(_transactions).where(_transactions.c.payment_id == payment_id).order_by(_transactions.c.seq)
-    )
+    transactions = session.execute(_TRANSACTIONS_OF, {"payment_id": payment_id})
     payment = Payment(
         id=row.id, version=row.version, cart_id=row.cart_id,
         amount_planned=Money(row.amount, row.currency_code, row.fraction_digits),
@@ -570,33 +588,27 @@ def _locked_payment(session: Session, payment_id: str) -> tuple[Payment, str]:
 
 
 def _apply(session: Session, payment: Payment, changes: PaymentChanges) -> Payment:
-    """Record ``changes`` on a payment read under its row lock, with the model's matching rules.
-
-    Written with SQLAlchemy Core: this is the webhook's hot path.
-    """
+    """Record ``changes`` on a payment read under its row lock, with the model's matching rules."""
     current = list(payment.transactions)
     for draft in changes.transactions:
         change = match_transaction(current, draft)
         if isinstance(change, AddTransaction):
             row = _transaction_row(draft, len(current) + 1)
-            session.execute(insert(_transactions).values(
-                id=row.id, payment_id=payment.id, seq=row.seq, type=row.type, state=row.state, amount=row.amount,
-                currency_code=row.currency_code, fraction_digits=row.fraction_digits,
-                interaction_id=row.interaction_id, timestamp=row.timestamp))
+            session.execute(_ADD_TRANSACTION, {
+                "id": row.id, "payment_id": payment.id, "seq": row.seq, "type": row.type, "state": row.state,
+                "amount": row.amount, "currency_code": row.currency_code, "fraction_digits": row.fraction_digits,
+                "interaction_id": row.interaction_id, "timestamp": row.timestamp})
             current.append(_transaction(row))
         elif change is not None:
-            session.execute(update(_transactions).where(_transactions.c.id == change.transaction_id).values(
-                state=change.state.value))
+            session.execute(_CHANGE_STATE, {"transaction_id": change.transaction_id, "new_state": change.state.value})
             current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
     interface_id = payment.interface_id or changes.interface_id
     method = payment.method or changes.method
     if current == list(payment.transactions) and (interface_id, method) == (payment.interface_id, payment.method):
         return payment
-    bumped = session.execute(
-        update(_payments)
-        .where(_payments.c.id == payment.id, _payments.c.version == payment.version)
-        .values(version=payment.version + 1, updated_at=utcnow(), interface_id=interface_id, method=method)
-    )
+    bumped = session.execute(_BUMP_PAYMENT, {
+        "payment_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
+        "now": utcnow(), "new_interface_id": interface_id, "new_method": method})
     if bumped.rowcount != 1:
         raise StaleDataError(f"Payment {payment.id} changed under its lock.")
     session.expire_all()  # ORM objects loaded earlier in this session no longer match
@@ -639,7 +651,7 @@ def _order_for_cart(session: Session, cart_id: str, shipping_address: Address | 
 
 def _sync_order_payment_state(session: Session, cart_id: str) -> None:
     """Make the cart's order (if any) show the payment state its transactions imply."""
-    order = session.execute(select(OrderRow.id, OrderRow.payment_state).where(OrderRow.cart_id == cart_id)).first()
+    order = session.execute(_ORDER_OF_CART, {"cart_id": cart_id}).first()
     if order is None:
         return
     state = order_payment_state(_payment(p) for p in session.scalars(_payments_of(cart_id))).value
