@@ -19,7 +19,7 @@ from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
 from .platforms import CommercePlatform, PaymentRef
-from .stripe_client import StripeGateway
+from .stripe_client import StripeGateway, charge_id
 
 log = logging.getLogger("flask_psp_connector.events")
 
@@ -230,10 +230,10 @@ class EventProcessor:
         if cart.shipping_address is not None:
             return None
         shipping = _address(intent.get("shipping"))
-        if shipping is None and isinstance(intent.get("latest_charge"), (str, dict)):
-            charge = intent["latest_charge"]
-            if isinstance(charge, str):
-                charge = self._stripe().retrieve_charge(charge)
+        charge = intent.get("latest_charge")
+        if shipping is None and charge_id(intent):
+            if not isinstance(charge, dict):  # Stripe sends an id unless the charge was expanded
+                charge = self._stripe().retrieve_charge(charge_id(intent))
             shipping = _address(charge.get("shipping")) or _address(charge.get("billing_details"))
         return shipping
 
