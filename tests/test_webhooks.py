@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ import responses
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from flask_psp_connector.events import EventProcessor
 from flask_psp_connector.model import CartState, EventStatus
 from flask_psp_connector.platforms import local as local_module
 from flask_psp_connector.platforms.local_schema import StripeEventRow, TransactionRow
@@ -312,3 +315,37 @@ def test_malformed_objects_are_acknowledged_and_logged(app, client, caplog, obj)
         assert post_event(client, event("charge.refund.updated" if obj["object"] == "refund" else "payment_intent.succeeded", obj)).status_code == 200
     assert "malformed" in caplog.text
     assert summary(store(app).get_payment(payment_id)) == [("Authorization", "Initial", pi, 3000)]
+
+
+def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(platform) -> None:
+    """succeeded holds the payment's lock while a refund waits for it: the refund, once it
+    runs, must see the order the first event created and make it Refunded."""
+    _, payment_id, pi = stored_payment(platform)
+    processor = EventProcessor(platform, None)
+    holding, release = threading.Event(), threading.Event()
+    original = local_module._apply
+
+    def slow_apply(connection, payment, changes):
+        if changes.create_order:
+            holding.set()
+            release.wait(10)
+        return original(connection, payment, changes)
+
+    succeeded = event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000))
+    refunded = event("charge.refunded", charge(pi, refunds=[refund("re_full", pi, 3000)]))
+    local_module._apply = slow_apply
+    try:
+        first = threading.Thread(target=processor.handle, args=(succeeded,))
+        first.start()
+        assert holding.wait(10)
+        second = threading.Thread(target=processor.handle, args=(refunded,))
+        second.start()
+        time.sleep(0.3)  # the refund is now waiting for the payment's row lock
+        release.set()
+        first.join(10)
+        second.join(10)
+    finally:
+        local_module._apply = original
+    payment = platform.get_payment(payment_id)
+    assert ("Refund", "Success", "re_full", 3000) in summary(payment)
+    assert platform.find_order_by_cart(payment.cart_id).payment_state == "Refunded"

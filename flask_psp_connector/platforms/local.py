@@ -17,13 +17,13 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Select, bindparam, create_engine, event, insert, select, text, update
+from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -53,6 +53,7 @@ from ..model import (
 )
 from ..money import Money, iso_fraction_digits
 from . import PaymentDraft, PaymentRef
+from .sqlite_writers import WriterQueue
 from .local_schema import (
     Base,
     CartRow,
@@ -139,6 +140,9 @@ class LocalPlatform:
         self.engine = engine
         self.session_ttl = session_ttl
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        database = engine.url.database
+        on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._writers = WriterQueue(database) if on_file else None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> LocalPlatform:
@@ -161,31 +165,48 @@ class LocalPlatform:
     def db_session(self, *, write: bool = False) -> Iterator[Session]:
         """One database transaction: committed on success, rolled back on error."""
         try:
-            with self._sessions() as session, session.begin():
+            with self._turn(write), self._sessions() as session, session.begin():
                 if write:
                     session.connection(execution_options={_WRITE_OPTION: True})
                 yield session
         except OperationalError as exc:
             raise PlatformUnavailable("The payment store is unavailable.") from exc
 
-    def _run(self, work: Callable[[Session], T], *, write: bool = False) -> T:
-        """Run ``work`` in one transaction.
+    def _turn(self, write: bool) -> AbstractContextManager[None]:
+        """A write's place in the SQLite writers' queue (nothing to wait for otherwise)."""
+        return self._writers.turn() if write and self._writers is not None else nullcontext()
+
+    @contextmanager
+    def _connection(self, *, write: bool = False) -> Iterator[Connection]:
+        """One database transaction on a bare connection (the hot paths skip the ORM)."""
+        try:
+            with self._turn(write), self.engine.connect() as connection:
+                if write:
+                    connection.execution_options(**{_WRITE_OPTION: True})
+                with connection.begin():
+                    yield connection
+        except OperationalError as exc:
+            raise PlatformUnavailable("The payment store is unavailable.") from exc
+
+    def _run(self, work: Callable[[Any], T], *, write: bool = False, core: bool = False) -> T:
+        """Run ``work`` in one transaction, on an ORM session (or a bare connection if ``core``).
 
         Lost optimistic races are retried, and so is a pooled connection the server had
         closed (instead of pinging the server before every transaction).
         """
+        transaction = self._connection if core else self.db_session
         reconnected = False
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                with self.db_session(write=write) as session:
-                    return work(session)
+                with transaction(write=write) as handle:
+                    return work(handle)
             except (StaleDataError, IntegrityError):
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise ConcurrentModification("The resource was modified concurrently; try again.") from None
             except PlatformUnavailable as exc:
                 if reconnected or not getattr(exc.__cause__, "connection_invalidated", False):
                     raise
-                reconnected = False
+                reconnected = True
         raise AssertionError("unreachable")
 
     def _write(self, work: Callable[[Session], T]) -> T:
@@ -436,13 +457,17 @@ class LocalPlatform:
         """Record ``drafts`` under a row lock with the matching rules of the model."""
         changes = PaymentChanges(tuple(drafts), interface_id, method)
 
-        def work(session: Session) -> Payment:
-            payment, cart_id = _locked_payment(session, payment_id)
-            payment = _apply(session, payment, changes)
-            _sync_order_payment_state(session, cart_id)
+        def work(connection: Connection) -> Payment:
+            locked = _locked_payment(connection, PaymentRef(payment_id, None))
+            if locked is None:
+                raise ResourceNotFound(f"Payment {payment_id} not found.")
+            payment = _apply(connection, locked.payment, changes)
+            if locked.has_order:
+                with _orm(connection) as session:
+                    _sync_order_payment_state(session, payment.cart_id)
             return payment
 
-        return self._write(work)
+        return self._run(work, write=True, core=True)
 
     def process_event(
         self,
@@ -461,30 +486,31 @@ class LocalPlatform:
         payment the event is recorded as ignored.
         """
 
-
-        def work(session: Session) -> EventReceipt:
-            payment_id = None if payment is None else _resolve_payment(session, payment)
+        def work(connection: Connection) -> EventReceipt:
+            locked = None if payment is None else _locked_payment(connection, payment)
+            payment_id = None if locked is None else locked.payment.id
             status, note = EventStatus.PROCESSED, detail
-            if payment_id is None:
+            if locked is None:
                 status = EventStatus.IGNORED
                 note = detail if payment is None else "belongs to no payment of ours"
-            if not _record_event(session, event_id, event_type, status, payment_id, note[:512], replay=replay):
-                inbox = session.execute(_EVENT_BY_ID, {"event_id": event_id}).one()
+            if not _record_event(connection, event_id, event_type, status, payment_id, note[:512], replay=replay):
+                inbox = connection.execute(_EVENT_BY_ID, {"event_id": event_id}).one()
                 return EventReceipt(EventStatus.DUPLICATE, inbox.payment_id, inbox.detail)
-            if payment_id is not None:
-                current, cart_id = _locked_payment(session, payment_id)
-                changes = plan(current)
-                _apply(session, current, changes)
-                if changes.create_order:
-                    _order_for_cart(session, cart_id, changes.shipping_address)
-                _sync_order_payment_state(session, cart_id)
+            if locked is not None:
+                changes = plan(locked.payment)
+                _apply(connection, locked.payment, changes)
+                if changes.create_order or locked.has_order:
+                    with _orm(connection) as session:
+                        if changes.create_order:
+                            _order_for_cart(session, locked.payment.cart_id, changes.shipping_address)
+                        _sync_order_payment_state(session, locked.payment.cart_id)
             return EventReceipt(status, payment_id, note[:512])
 
-        return self._write(work)
+        return self._run(work, write=True, core=True)
 
     def resolve_payment_id(self, ref: PaymentRef) -> str | None:
         """Our payment's id, by its id if it exists, else by its PaymentIntent id."""
-        return self._run(lambda session: _resolve_payment(session, ref))
+        return self._run(lambda connection: _payment_id(connection, ref, _PAYMENT_ID_BY), core=True)
 
     def recent_events(self, limit: int = 50) -> list[EventReceipt]:
         """The newest inbox entries (for ``flask psp events list``)."""
@@ -521,16 +547,29 @@ class LocalPlatform:
 # -- shared pieces of write transactions ------------------------------------------
 
 
-# The webhook's hot path uses these prebuilt Core statements with bound parameters, so
-# SQLAlchemy compiles each once instead of rebuilding it for every event.
+# The hot paths (webhooks, payment operations) use these prebuilt Core statements with
+# bound parameters: SQLAlchemy compiles each once, not for every event.
 _payments = PaymentRow.__table__
 _transactions = TransactionRow.__table__
 _events = StripeEventRow.__table__
-_PAYMENT_BY_ID = select(_payments.c.id).where(_payments.c.id == bindparam("key"))
-_PAYMENT_BY_INTERFACE = select(_payments.c.id).where(_payments.c.interface_id == bindparam("key"))
-_LOCK_PAYMENT = select(_payments).where(_payments.c.id == bindparam("payment_id")).with_for_update()
-_TRANSACTIONS_OF = select(_transactions).where(_transactions.c.payment_id == bindparam("payment_id")).order_by(
-    _transactions.c.seq)
+_orders = OrderRow.__table__
+_TRANSACTION_COLUMNS = [column.label(f"t_{column.name}") for column in _transactions.c]
+_PAYMENT_KEYS = (_payments.c.id, _payments.c.interface_id)
+_PAYMENT_ID_BY = [select(_payments.c.id).where(key == bindparam("key")) for key in _PAYMENT_KEYS]
+_LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
+# The payment, its transactions and whether its cart has an order, in one round trip. It is
+# read after the lock is held, in a statement of its own: under READ COMMITTED a statement
+# that waited for a row lock sees the rows of its other tables as they were before the wait.
+_PAYMENT_WITH_TRANSACTIONS = (
+    select(
+        _payments,
+        select(_orders.c.id).where(_orders.c.cart_id == _payments.c.cart_id).scalar_subquery().label("order_id"),
+        *_TRANSACTION_COLUMNS,
+    )
+    .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
+    .where(_payments.c.id == bindparam("payment_id"))
+    .order_by(_transactions.c.seq)
+)
 _ADD_TRANSACTION = insert(_transactions)
 _CHANGE_STATE = update(_transactions).where(_transactions.c.id == bindparam("transaction_id")).values(
     state=bindparam("new_state"))
@@ -546,74 +585,99 @@ _RECORD_EVENT = {
 }
 _REPLAY_EVENT = update(_events).where(_events.c.id == bindparam("event_id")).values(
     status=bindparam("new_status"), payment_id=bindparam("new_payment_id"), detail=bindparam("new_detail"))
-_ORDER_OF_CART = select(OrderRow.id, OrderRow.payment_state).where(OrderRow.cart_id == bindparam("cart_id"))
+_ORDER_OF_CART = select(_orders.c.id, _orders.c.payment_state).where(_orders.c.cart_id == bindparam("cart_id"))
 _EVENT_BY_ID = select(_events.c.payment_id, _events.c.detail).where(_events.c.id == bindparam("event_id"))
 
 
-def _resolve_payment(session: Session, ref: PaymentRef) -> str | None:
-    found = session.scalar(_PAYMENT_BY_ID, {"key": ref.payment_id}) if ref.payment_id else None
-    if found is None and ref.interface_id:
-        found = session.scalar(_PAYMENT_BY_INTERFACE, {"key": ref.interface_id})
-    return found
+@dataclass(frozen=True, slots=True)
+class _LockedPayment:
+    payment: Payment
+    has_order: bool
 
 
-def _record_event(
-    session: Session, event_id: str, event_type: str, status: str, payment_id: str | None, detail: str, *, replay: bool
-) -> bool:
-    """Put the event in the inbox; False when it was there already (and not replayed)."""
-    values = {"id": event_id, "type": event_type, "status": status, "payment_id": payment_id, "detail": detail,
-              "received_at": utcnow()}
-    if session.execute(_RECORD_EVENT[session.get_bind().dialect.name], values).first() is not None:
-        return True
-    if replay:
-        session.execute(_REPLAY_EVENT, {"event_id": event_id, "new_status": status, "new_payment_id": payment_id,
-                                        "new_detail": detail})
-    return replay
-
-
-def _locked_payment(session: Session, payment_id: str) -> tuple[Payment, str]:
-    """The payment (read under a row lock) and its cart id."""
-    row = session.execute(_LOCK_PAYMENT, {"payment_id": payment_id}).first()
-    if row is None:
-        raise ResourceNotFound(f"Payment {payment_id} not found.")
-    transactions = session.execute(_TRANSACTIONS_OF, {"payment_id": payment_id})
+def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment | None:
+    """The payment ``ref`` names, read under its row lock, or ``None``."""
+    payment_id = _payment_id(connection, ref, _LOCK_PAYMENT_BY)
+    if payment_id is None:
+        return None
+    rows = connection.execute(_PAYMENT_WITH_TRANSACTIONS, {"payment_id": payment_id}).all()
+    row = rows[0]
+    transactions = tuple(
+        Transaction(t.t_id, TransactionType(t.t_type), TransactionState(t.t_state),
+                    Money(t.t_amount, t.t_currency_code, t.t_fraction_digits), t.t_interaction_id, t.t_timestamp)
+        for t in rows if t.t_id is not None
+    )
     payment = Payment(
         id=row.id, version=row.version, cart_id=row.cart_id,
         amount_planned=Money(row.amount, row.currency_code, row.fraction_digits),
         payment_interface=row.payment_interface, interface_id=row.interface_id, method=row.method,
-        transactions=tuple(_transaction(t) for t in transactions), client_secret=row.client_secret,
-        created_at=row.created_at,
+        transactions=transactions, client_secret=row.client_secret, created_at=row.created_at,
     )
-    return payment, row.cart_id
+    return _LockedPayment(payment, row.order_id is not None)
 
 
-def _apply(session: Session, payment: Payment, changes: PaymentChanges) -> Payment:
+def _payment_id(connection: Connection, ref: PaymentRef, statements: list[Select[Any]]) -> str | None:
+    """The id of the payment ``ref`` names: by its id first, then by its PaymentIntent id."""
+    for statement, key in zip(statements, (ref.payment_id, ref.interface_id)):
+        found = connection.scalar(statement, {"key": key}) if key else None
+        if found is not None:
+            return found
+    return None
+
+
+def _record_event(
+    connection: Connection, event_id: str, event_type: str, status: str, payment_id: str | None, detail: str,
+    *, replay: bool,
+) -> bool:
+    """Put the event in the inbox; False when it was there already (and not replayed)."""
+    values = {"id": event_id, "type": event_type, "status": status, "payment_id": payment_id, "detail": detail,
+              "received_at": utcnow()}
+    if connection.execute(_RECORD_EVENT[connection.dialect.name], values).first() is not None:
+        return True
+    if replay:
+        connection.execute(_REPLAY_EVENT, {"event_id": event_id, "new_status": status, "new_payment_id": payment_id,
+                                           "new_detail": detail})
+    return replay
+
+
+def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a payment read under its row lock, with the model's matching rules."""
     current = list(payment.transactions)
+    added = []
     for draft in changes.transactions:
         change = match_transaction(current, draft)
         if isinstance(change, AddTransaction):
-            row = _transaction_row(draft, len(current) + 1)
-            session.execute(_ADD_TRANSACTION, {
-                "id": row.id, "payment_id": payment.id, "seq": row.seq, "type": row.type, "state": row.state,
-                "amount": row.amount, "currency_code": row.currency_code, "fraction_digits": row.fraction_digits,
-                "interaction_id": row.interaction_id, "timestamp": row.timestamp})
-            current.append(_transaction(row))
+            new = Transaction(str(uuid.uuid4()), draft.type, draft.state, draft.amount, draft.interaction_id, utcnow())
+            added.append({
+                "id": new.id, "payment_id": payment.id, "seq": len(current) + 1, "type": new.type.value,
+                "state": new.state.value, "amount": new.amount.cent_amount, "currency_code": new.amount.currency_code,
+                "fraction_digits": new.amount.fraction_digits, "interaction_id": new.interaction_id,
+                "timestamp": new.timestamp})
+            current.append(new)
         elif change is not None:
-            session.execute(_CHANGE_STATE, {"transaction_id": change.transaction_id, "new_state": change.state.value})
+            connection.execute(_CHANGE_STATE, {"transaction_id": change.transaction_id, "new_state": change.state.value})
             current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
+    if added:
+        connection.execute(_ADD_TRANSACTION, added)
     interface_id = payment.interface_id or changes.interface_id
     method = payment.method or changes.method
     if current == list(payment.transactions) and (interface_id, method) == (payment.interface_id, payment.method):
         return payment
-    bumped = session.execute(_BUMP_PAYMENT, {
+    bumped = connection.execute(_BUMP_PAYMENT, {
         "payment_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
         "now": utcnow(), "new_interface_id": interface_id, "new_method": method})
     if bumped.rowcount != 1:
         raise StaleDataError(f"Payment {payment.id} changed under its lock.")
-    session.expire_all()  # ORM objects loaded earlier in this session no longer match
     return replace(payment, version=payment.version + 1, interface_id=interface_id, method=method,
                    transactions=tuple(current))
+
+
+@contextmanager
+def _orm(connection: Connection) -> Iterator[Session]:
+    """An ORM session inside ``connection``'s transaction (for the rarer, richer writes)."""
+    with Session(bind=connection, expire_on_commit=False) as session:
+        yield session
+        session.flush()
 
 
 def _order_for_cart(session: Session, cart_id: str, shipping_address: Address | None) -> OrderRow:
