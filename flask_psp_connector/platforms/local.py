@@ -2,7 +2,8 @@
 
 SQLite by default, PostgreSQL in production. Correctness under several workers comes
 from the database: row locks (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN
-IMMEDIATE`` on SQLite), optimistic versions and unique indexes, never process memory.
+IMMEDIATE`` on SQLite, whose writers first queue in the kernel: see ``sqlite_writers``),
+optimistic versions and unique indexes, never process memory.
 
 Host apps use it through :attr:`PSPConnector.platform <flask_psp_connector.PSPConnector.platform>`::
 
