@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import flask_smorest
-from flask import Flask, current_app, request
+from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import __version__
@@ -114,6 +114,7 @@ class PSPConnector:
         if clients is not None:
             state.authorization_server = make_authorization_server(app, clients)
             state.api.register_blueprint(token_blp, url_prefix=prefix)
+        app.register_blueprint(assets_blp, url_prefix=prefix)
         app.register_error_handler(HTTPException, _handle_routing_error)
         app.before_request(_limit_body)
         app.cli.add_command(psp_cli)
@@ -128,8 +129,18 @@ class PSPConnector:
         """The current app's Stripe gateway."""
         return current_app.extensions["psp_connector"].stripe
 
+    @staticmethod
+    def api_blueprints(app: Flask) -> list[Blueprint]:
+        """The connector's API blueprints on ``app``: they authenticate with headers and
+        signatures, not cookies, so a host app's CSRF protection should exempt them."""
+        return [app.blueprints[name] for name in _BLUEPRINTS if name in app.blueprints]
+
 
 _BLUEPRINTS = ("processor", "oauth", "webhooks")
+
+#: The browser module (``psp-payment.js``) any host page can load:
+#: ``url_for("psp_assets.static", filename="psp-payment.js")``.
+assets_blp = Blueprint("psp_assets", __name__, static_folder="static", static_url_path="/psp-assets")
 
 
 def _current_settings() -> Settings:
