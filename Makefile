@@ -7,11 +7,11 @@ PYTHON := $(VENV)/bin/python
 $(VENV)/.installed: setup.cfg pyproject.toml requirements.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
-	$(PYTHON) -m pip install -q -e '.[test,sandbox,postgres]'
+	$(PYTHON) -m pip install -q -e '.[test,sandbox,postgres,shop]'
 	touch $@
 
 run: $(VENV)/.installed
-	$(PYTHON) -m examples.hello_connector
+	$(PYTHON) -m demo_shop
 
 test: $(VENV)/.installed
 	scripts/ensure-postgres

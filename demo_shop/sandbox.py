@@ -1,0 +1,142 @@
+"""Sandbox mode's Stripe API for the browser (the shop runs with no Stripe keys).
+
+The sandbox stand-in for Stripe.js (``static/sandbox/stripe.js``) calls these routes the
+way Stripe.js calls api.stripe.com: authenticated by the publishable key and the
+PaymentIntent's client secret. They forward to the local Stripe double (localstripe)
+with the sandbox's secret key, filling in what the double lacks:
+
+- confirming with ``payment_method_data`` (the double only confirms a PaymentIntent that
+  already has a payment method, so one is created and attached first);
+- the generic decline card 4000 0000 0000 0002 declines the way Stripe documents it
+  (``card_declined``, the PaymentIntent stays ``requires_payment_method`` and can be
+  confirmed again), which the double cannot do once it has recorded a failed charge.
+
+Never registered outside sandbox mode.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from flask_psp_connector.stripe_double import running_stripe_double
+
+DECLINED_CARD = "4000000000000002"
+_CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
+
+sandbox_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
+
+
+#: The events the Stripe double can send (it sends no others).
+DOUBLE_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+
+
+@contextmanager
+def sandbox_config(shop_url: str, *, name: str = "demo_shop") -> Iterator[dict[str, Any]]:
+    """Start the local Stripe double for a shop served at ``shop_url`` and yield the
+    configuration of sandbox mode: the double's keys and API base, and its webhooks
+    registered to the shop's endpoint with a fresh signing secret.
+    """
+    with running_stripe_double() as api_base:
+        hook = {"url": f"{shop_url.rstrip('/')}/stripe/webhooks", "secret": f"whsec_{secrets.token_hex(16)}",
+                "events": list(DOUBLE_EVENTS)}
+        requests.post(f"{api_base}/_config/webhooks/{name}", json=hook, timeout=10).raise_for_status()
+        yield {
+            "SHOP_SANDBOX_API": api_base,
+            "STRIPE_API_BASE": api_base,
+            "STRIPE_SECRET_KEY": "sk_test_sandbox",
+            "STRIPE_PUBLISHABLE_KEY": "pk_test_sandbox",
+            "STRIPE_PAYMENT_METHOD_TYPES": "card",
+            "STRIPE_WEBHOOK_SIGNING_SECRET": hook["secret"],
+        }
+
+
+def init_sandbox(app: Flask) -> None:
+    """Register the sandbox Stripe API on ``app``; it forwards to ``STRIPE_API_BASE``, the double."""
+    app.register_blueprint(sandbox_bp)
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(sandbox_bp)  # authenticated like Stripe.js: publishable key + client secret
+
+
+def _error(status: int, message: str, *, type_: str = "invalid_request_error", **fields: Any) -> Response:
+    response = jsonify({"error": {"type": type_, "message": message, **fields}})
+    response.status_code = status
+    return response
+
+
+def _double(method: str, path: str, data: dict[str, Any] | None = None) -> requests.Response:
+    settings = current_app.extensions["psp_connector"].settings
+    return requests.request(method, f"{settings['STRIPE_API_BASE']}/v1{path}", data=data,
+                            auth=(settings["STRIPE_SECRET_KEY"], ""), timeout=10)
+
+
+def _authorized_intent(intent_id: str, fields: Any) -> dict[str, Any] | Response:
+    """The PaymentIntent, if the caller holds the publishable key and its client secret."""
+    settings = current_app.extensions["psp_connector"].settings
+    if not hmac.compare_digest(str(fields.get("key", "")), settings["STRIPE_PUBLISHABLE_KEY"]):
+        return _error(401, "Invalid API Key provided.")
+    found = _double("GET", f"/payment_intents/{intent_id}")
+    if found.status_code != 200:
+        return _error(404, f"No such payment_intent: '{intent_id}'", code="resource_missing")
+    intent = found.json()
+    if not hmac.compare_digest(str(fields.get("client_secret", "")), intent["client_secret"]):
+        return _error(400, "The client_secret provided does not match the client_secret associated with the PaymentIntent.")
+    return intent
+
+
+def _forwarded(answer: requests.Response) -> Response:
+    """The double's answer, with declines typed as Stripe types them."""
+    body = answer.json()
+    error = body.get("error")
+    if error and error.get("code") == "card_declined":
+        error["type"] = "card_error"
+    response = jsonify(body)
+    response.status_code = answer.status_code
+    return response
+
+
+@sandbox_bp.get("/payment_intents/<intent_id>")
+def retrieve(intent_id: str) -> Any:
+    """``stripe.retrievePaymentIntent(clientSecret)``."""
+    intent = _authorized_intent(intent_id, request.args)
+    return intent if isinstance(intent, Response) else jsonify(intent)
+
+
+@sandbox_bp.post("/payment_intents/<intent_id>/confirm")
+def confirm(intent_id: str) -> Any:
+    """Confirm with the card the shopper typed into the Payment Element."""
+    intent = _authorized_intent(intent_id, request.form)
+    if isinstance(intent, Response):
+        return intent
+    if intent["status"] not in _CONFIRMABLE:
+        return _error(400, f"This PaymentIntent's status is {intent['status']}; it cannot be confirmed.",
+                      code="payment_intent_unexpected_state", payment_intent=intent)
+    card = {key: request.form.get(f"payment_method_data[card][{key}]", "") for key in ("number", "exp_month", "exp_year", "cvc")}
+    if card["number"] == DECLINED_CARD:
+        return _error(402, "Your card was declined.", type_="card_error", code="card_declined",
+                      decline_code="generic_decline", payment_intent=intent)
+    method = _double("POST", "/payment_methods", {"type": "card", **{f"card[{k}]": v for k, v in card.items()}})
+    if method.status_code != 200:
+        return _forwarded(method)
+    attached = _double("POST", f"/payment_intents/{intent_id}", {"payment_method": method.json()["id"]})
+    if attached.status_code != 200:
+        return _forwarded(attached)
+    return _forwarded(_double("POST", f"/payment_intents/{intent_id}/confirm"))
+
+
+@sandbox_bp.post("/payment_intents/<intent_id>/_authenticate")
+def authenticate(intent_id: str) -> Any:
+    """Pass or fail the 3D Secure challenge the stand-in showed."""
+    intent = _authorized_intent(intent_id, request.form)
+    if isinstance(intent, Response):
+        return intent
+    success = request.form.get("success") == "true"
+    return _forwarded(_double("POST", f"/payment_intents/{intent_id}/_authenticate",
+                              {"client_secret": intent["client_secret"], "success": str(success).lower()}))

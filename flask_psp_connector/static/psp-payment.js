@@ -1,0 +1,163 @@
+/**
+ * psp-payment.js: mounts the Stripe Payment Element and pays through the connector's
+ * processor API, the way the upstream enabler's drop-in does.
+ *
+ * Markup (no inline script needed; Stripe.js must be loaded before this module):
+ *
+ *   <form>
+ *     <div data-processor-url="https://shop.example" data-session-id="…"
+ *          data-complete-url="/orders/42"></div>
+ *     <p data-psp-message role="alert" hidden></p>
+ *     <button type="submit">Pay</button>
+ *   </form>
+ *   <script src="https://js.stripe.com/v3/"></script>
+ *   <script type="module" src=".../psp-assets/psp-payment.js"></script>
+ *
+ * Every element carrying data-processor-url and data-session-id is mounted when the
+ * module loads. On success the browser goes to data-complete-url with
+ * ?paymentReference=<payment id> appended. The container also receives the events
+ * psp:ready, psp:complete (detail: {paymentReference, outcome}) and psp:error.
+ */
+
+/** Error raised for a failed step; its message is shown to the shopper. */
+class PaymentError extends Error {}
+
+async function api(processorUrl, sessionId, path, { method = "GET", body } = {}) {
+  const response = await fetch(`${processorUrl}${path}`, {
+    method,
+    headers: { "Content-Type": "application/json", "X-Session-Id": sessionId },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok && response.status !== 202) {
+    throw new PaymentError(data.message || `The payment service answered ${response.status}.`);
+  }
+  return data;
+}
+
+function parsed(json, fallback) {
+  if (!json) return fallback;
+  try {
+    return JSON.parse(json);
+  } catch {
+    return fallback;
+  }
+}
+
+function withQuery(url, params) {
+  const target = new URL(url, window.location.href);
+  for (const [key, value] of Object.entries(params)) target.searchParams.set(key, value);
+  return target.toString();
+}
+
+/**
+ * Mount the Payment Element into `container` and pay on its form's submit.
+ *
+ * @param {HTMLElement} container carries data-processor-url, data-session-id and
+ *   data-complete-url.
+ * @param {{onComplete?: Function, onError?: Function}} [options] called instead of the
+ *   default navigation / inline message.
+ * @returns {Promise<{submit: () => Promise<void>}>}
+ */
+export async function mountPayment(container, options = {}) {
+  const { processorUrl, sessionId, completeUrl } = container.dataset;
+  const form = container.closest("form");
+  const button = form?.querySelector("button[type=submit], button:not([type])");
+  const message = form?.querySelector("[data-psp-message]");
+  const call = (path, init) => api(processorUrl.replace(/\/$/, ""), sessionId, path, init);
+  let busy = false;
+
+  const show = (text) => {
+    if (message) {
+      message.textContent = text;
+      message.hidden = !text;
+    }
+  };
+  const emit = (name, detail) => container.dispatchEvent(new CustomEvent(name, { detail, bubbles: true }));
+  const fail = (error) => {
+    show(error.message || "The payment could not be completed.");
+    emit("psp:error", { message: error.message });
+    options.onError?.(error);
+  };
+
+  const [elementConfig, config] = await Promise.all([call("/config-element/payment"), call("/operations/config")]);
+  const stripe = window.Stripe(config.publishableKey);
+  const appearance = parsed(elementConfig.appearance, undefined);
+  const elementsOptions = {
+    mode: "payment",
+    amount: elementConfig.cartInfo.amount,
+    currency: elementConfig.cartInfo.currency.toLowerCase(),
+    captureMethod: elementConfig.captureMethod,
+  };
+  if (appearance !== undefined) elementsOptions.appearance = appearance;
+  if (elementConfig.setupFutureUsage) elementsOptions.setupFutureUsage = elementConfig.setupFutureUsage;
+  const elements = stripe.elements(elementsOptions);
+  const paymentOptions = { layout: parsed(elementConfig.layout, { type: "tabs" }) };
+  if (elementConfig.collectBillingAddress !== "auto") {
+    paymentOptions.fields = { billingDetails: { address: elementConfig.collectBillingAddress } };
+  }
+  elements.create("payment", paymentOptions).mount(container);
+  if (button) button.disabled = false; // pages render it disabled until the element is ready
+
+  async function pay() {
+    const { error: invalid } = await elements.submit();
+    if (invalid) throw new PaymentError(invalid.message);
+    const payment = await call("/payments", { method: "POST", body: {} });
+    const returnUrl = withQuery(payment.merchantReturnUrl, {
+      cartId: payment.cartId,
+      paymentReference: payment.paymentReference,
+    });
+    const confirmParams = { return_url: returnUrl };
+    const billingAddress = parsed(payment.billingAddress, null);
+    if (billingAddress) confirmParams.payment_method_data = { billing_details: billingAddress };
+    const { error, paymentIntent } = await stripe.confirmPayment({
+      elements,
+      clientSecret: payment.sClientSecret,
+      confirmParams,
+      redirect: "if_required",
+    });
+    if (error) throw new PaymentError(error.message);
+    if (paymentIntent.status === "requires_action") throw new PaymentError("The payment needs another step; please try again.");
+    if (paymentIntent.last_payment_error) throw new PaymentError(paymentIntent.last_payment_error.message);
+    const confirmation = await call(`/confirmPayments/${encodeURIComponent(payment.paymentReference)}`, {
+      method: "POST",
+      body: { paymentIntent: paymentIntent.id },
+    });
+    return { paymentReference: payment.paymentReference, outcome: confirmation.outcome };
+  }
+
+  async function submit() {
+    if (busy) return; // a second click while paying must not start a second payment
+    busy = true;
+    if (button) button.disabled = true;
+    show("");
+    try {
+      const result = await pay();
+      emit("psp:complete", result);
+      if (options.onComplete) options.onComplete(result);
+      else if (completeUrl) window.location.assign(withQuery(completeUrl, { paymentReference: result.paymentReference }));
+    } catch (error) {
+      fail(error);
+      busy = false;
+      if (button) button.disabled = false;
+    }
+  }
+
+  form?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  emit("psp:ready", {});
+  return { submit };
+}
+
+for (const container of document.querySelectorAll("[data-processor-url][data-session-id]")) {
+  mountPayment(container).catch((error) => {
+    const message = container.closest("form")?.querySelector("[data-psp-message]");
+    if (message) {
+      message.textContent = error.message || "The payment form could not be loaded.";
+      message.hidden = false;
+    }
+    container.dispatchEvent(new CustomEvent("psp:error", { detail: { message: error.message }, bubbles: true }));
+  });
+}
