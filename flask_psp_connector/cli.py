@@ -9,7 +9,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from .errors import PSPError
 from .events import HANDLED_EVENTS, EventProcessor, reconciliation_event
+from .gateways.commands import gateways_cli
 
 psp_cli = AppGroup("psp", help="flask-psp-connector commands.")
 
@@ -57,6 +59,19 @@ def _webhook_url() -> str:
     return f"{settings['PSP_PUBLIC_URL'].rstrip('/')}{settings['PSP_URL_PREFIX']}/stripe/webhooks"
 
 
+def _platform_hook(name: str) -> None:
+    """Run the platform's deploy step ``name``, if it has one, and print its report."""
+    step = getattr(_state().platform, name, None)
+    if step is None:
+        return
+    try:
+        report = step()
+    except PSPError as exc:
+        raise click.ClickException(f"{name.replace('_', ' ')} failed: {exc.message} ({exc.code})") from None
+    for line in report:
+        click.echo(line)
+
+
 #: Marks the webhook endpoints this command created (pre-undeploy deletes only those).
 _CREATED_BY = {"created_by": "flask-psp-connector"}
 
@@ -67,7 +82,9 @@ def post_deploy() -> None:
 
     With STRIPE_WEBHOOK_ID, that endpoint is updated; without it, an endpoint for this URL
     is found or created (its signing secret is printed once). Running it again changes nothing.
+    On commercetools, the connector's custom types are created first.
     """
+    _platform_hook("install_custom_types")
     stripe, url, events = _stripe(), _webhook_url(), sorted(HANDLED_EVENTS)
     endpoint_id = _state().settings["STRIPE_WEBHOOK_ID"]
     if endpoint_id:
@@ -91,7 +108,11 @@ def post_deploy() -> None:
 
 @psp_cli.command("pre-undeploy")
 def pre_undeploy() -> None:
-    """Undo post-deploy: delete the endpoint it created, or disable STRIPE_WEBHOOK_ID's."""
+    """Undo post-deploy: delete the endpoint it created, or disable STRIPE_WEBHOOK_ID's.
+
+    On commercetools, the connector's custom types are removed first (unless in use).
+    """
+    _platform_hook("remove_custom_types")
     stripe, url = _stripe(), _webhook_url()
     endpoint_id = _state().settings["STRIPE_WEBHOOK_ID"]
     if endpoint_id:
@@ -108,6 +129,7 @@ def pre_undeploy() -> None:
 
 events_cli = AppGroup("events", help="The inbox of Stripe events.")
 psp_cli.add_command(events_cli)
+psp_cli.add_command(gateways_cli)
 
 
 @events_cli.command("list")
@@ -126,7 +148,7 @@ def replay_event(event_id: str) -> None:
     """Fetch an event from Stripe again and process it (idempotently)."""
     state = _state()
     event = _stripe().retrieve_event(event_id)
-    receipt = EventProcessor(state.platform, state.stripe).handle(event, replay=True)
+    receipt = EventProcessor(state.platform, state.stripe, state.gateway_events).handle(event, replay=True)
     click.echo(f"{event_id}: {receipt.status.value}{f' ({receipt.detail})' if receipt.detail else ''}")
 
 
@@ -136,7 +158,7 @@ def replay_event(event_id: str) -> None:
 def reconcile(since: str, apply_changes: bool) -> None:
     """Compare recent PaymentIntents with our payments and add what missed webhooks never delivered."""
     state = _state()
-    processor = EventProcessor(state.platform, state.stripe)
+    processor = EventProcessor(state.platform, state.stripe, state.gateway_events)
     changed = 0
     for intent in _stripe().list_payment_intents(created_since=_since(since)):
         event = reconciliation_event(intent)

@@ -128,6 +128,7 @@ HANDLED_EVENTS = (
     "payment_intent.payment_failed",
     "payment_intent.canceled",
     "payment_intent.requires_action",
+    "payment_intent.amount_capturable_updated",  # settles the external gateways' pending authorizations
     "charge.succeeded",
     "charge.refunded",
     "charge.refund.updated",
@@ -145,17 +146,32 @@ class EventProcessor:
 
     :param platform: where payments and orders live.
     :param stripe: used only when an event lacks what its effect needs.
+    :param gateway_events: the external gateways' hook: it claims the events of the Stripe
+        objects a gateway created (returning what it did, stored as the inbox detail) and
+        returns ``None`` for the others. Its effects must be idempotent.
     """
 
-    def __init__(self, platform: CommercePlatform, stripe: StripeGateway | None) -> None:
+    def __init__(
+        self,
+        platform: CommercePlatform,
+        stripe: StripeGateway | None,
+        gateway_events: Callable[[Event], str | None] | None = None,
+    ) -> None:
         self.platform = platform
         self.stripe = stripe
+        self.gateway_events = gateway_events
 
     def handle(self, event: Event, *, replay: bool = False) -> EventReceipt:
         """Apply ``event`` once. Transient failures raise (so Stripe retries); permanent
         problems are recorded as ignored with the reason, and logged with the event id.
         """
         event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
+        if self.gateway_events is not None:
+            detail = self.gateway_events(event)
+            if detail is not None:
+                receipt = self.platform.process_event(event_id, event_type, None, _nothing, detail=detail, replay=replay)
+                log.info("Stripe event %s (%s): %s — %s", event_id, event_type, receipt.status.value, receipt.detail)
+                return receipt
         try:
             ref = _payment_ref(obj)
             plan = self._plan(event_type, obj, ref)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,12 @@ from .auth import Introspector, JWKSCache, RemoteIntrospector
 from .cli import psp_cli
 from .cors import cors_headers
 from .errors import PSPError
+from .gateways import commercelayer
+from .gateways.commercelayer_actions import CommerceLayerGateway
 from .http_errors import handle_http_exception, handle_psp_error, handle_unexpected
 from .oauth_server import ClientRegistry, make_authorization_server
 from .platforms import CommercePlatform
+from .platforms.commercetools import CommercetoolsPlatform
 from .platforms.local import LocalPlatform
 from .processor import blp as processor_blp
 from .schemas import ErrorResponseSchema
@@ -39,6 +43,8 @@ class ConnectorState:
     clients: ClientRegistry | None
     api: flask_smorest.Api
     authorization_server: Any = None
+    commercelayer: CommerceLayerGateway | None = None
+    gateway_events: Callable[[dict[str, Any]], str | None] | None = None
 
 
 class _Api(flask_smorest.Api):
@@ -93,6 +99,8 @@ class PSPConnector:
             raise RuntimeError("A PSPConnector is already registered on this Flask app.")
         settings = load_settings(app.config, testing=app.testing)
         platform, clients = self._platform, None
+        if platform is None and settings["PSP_PLATFORM"] == "commercetools":
+            platform = CommercetoolsPlatform.from_settings(settings)
         if platform is None:
             platform = _local_platform(app, settings)
         if isinstance(platform, LocalPlatform) and not settings["CTP_AUTH_URL"]:
@@ -114,6 +122,11 @@ class PSPConnector:
         if clients is not None:
             state.authorization_server = make_authorization_server(app, clients)
             state.api.register_blueprint(token_blp, url_prefix=prefix)
+        if settings["COMMERCELAYER_SHARED_SECRET"]:
+            store = platform if isinstance(platform, LocalPlatform) else _local_platform(app, settings)
+            state.commercelayer = commercelayer.init_gateway(state.api, store, state.stripe, settings)
+            state.gateway_events = commercelayer.settlement_hook(
+                state.commercelayer, settings["COMMERCELAYER_SHARED_SECRET"])
         app.register_blueprint(assets_blp, url_prefix=prefix)
         app.register_error_handler(HTTPException, _handle_routing_error)
         app.before_request(_limit_body)
@@ -136,7 +149,7 @@ class PSPConnector:
         return [app.blueprints[name] for name in _BLUEPRINTS if name in app.blueprints]
 
 
-_BLUEPRINTS = ("processor", "oauth", "webhooks")
+_BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer")
 
 #: The browser module (``psp-payment.js``) any host page can load:
 #: ``url_for("psp_assets.static", filename="psp-payment.js")``.

@@ -160,6 +160,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CTP_AUTH_URL", "", "Authorization server; when set, bearer tokens are introspected at {CTP_AUTH_URL}/oauth/introspect.", _absolute_url),
     Setting("CTP_JWKS_URL", "https://mc-api.europe-west1.gcp.commercetools.com/.well-known/jwks.json", "JWKS used to verify JWTs on /operations/status and /payment-components.", _absolute_url),
     Setting("CTP_JWT_ISSUER", "https://mc-api.europe-west1.gcp.commercetools.com", "Issuer JWTs must carry."),
+    Setting("PSP_PLATFORM", "", "Commerce platform: embedded or commercetools; empty selects commercetools when CTP_CLIENT_ID and CTP_API_URL are set, else embedded.", _choice("", "embedded", "commercetools")),
+    Setting("CTP_API_URL", "", "commercetools HTTP API, e.g. https://api.europe-west1.gcp.commercetools.com.", _absolute_url),
+    Setting("CTP_SESSION_URL", "", "commercetools session service, e.g. https://session.europe-west1.gcp.commercetools.com.", _absolute_url),
+    Setting("CTP_SCOPE", "", "Scopes (space-separated) the API client asks for with commercetools; empty asks for all of its scopes."),
     Setting("PSP_PUBLIC_URL", "", "Public base URL of this app; `flask psp post-deploy` points the Stripe webhook at it.", _absolute_url),
     Setting("PSP_URL_PREFIX", "", "Prefix of every connector route ('' keeps upstream's paths).", _url_prefix),
     Setting("PSP_DATABASE_URL", "", "SQLAlchemy URL of the embedded store; falls back to DATABASE_URL, then SQLite in the instance folder."),
@@ -168,6 +172,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PSP_TOKEN_TTL", 3600, "Seconds an access token from the embedded /oauth/token endpoint stays valid.", _positive_int),
     Setting("PSP_STRIPE_TIMEOUT", 30, "Seconds before a Stripe API call times out.", _positive_int),
     Setting("PSP_STRIPE_MAX_NETWORK_RETRIES", 2, "Network retries of a Stripe call (idempotency keys make them safe).", _non_negative_int),
+    Setting("PSP_GATEWAY_URL_PREFIX", "/gateways", "Prefix of the external-gateway routes (e.g. {prefix}/commercelayer/authorize).", _url_prefix),
+    Setting("COMMERCELAYER_SHARED_SECRET", "", "Shared secret of the Commerce Layer external gateway; setting it registers the gateway's routes."),
+    Setting("COMMERCELAYER_CALLBACK_URL", "", "The gateway's webhook_endpoint_url in Commerce Layer, where settled asynchronous actions are posted; required with the shared secret.", _absolute_url),
+    Setting("COMMERCELAYER_CAPTURE_METHOD", "manual", "manual (authorize, capture later) or automatic (charge at authorization) for Commerce Layer payments.", _choice("manual", "automatic")),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -221,4 +229,13 @@ def load_settings(
         raise ConfigurationError("STRIPE_SECRET_KEY", "is required (set it, or TESTING=True)")
     if values["STRIPE_SECRET_KEY"] and not values["STRIPE_SECRET_KEY"].startswith(("sk_", "rk_")):
         raise ConfigurationError("STRIPE_SECRET_KEY", "must be a Stripe secret key (sk_... or rk_...)")
+    if not values["PSP_PLATFORM"]:
+        automatic = values["CTP_CLIENT_ID"] and values["CTP_API_URL"]
+        values["PSP_PLATFORM"] = "commercetools" if automatic else "embedded"
+    if values["PSP_PLATFORM"] == "commercetools":
+        for key in ("CTP_API_URL", "CTP_AUTH_URL", "CTP_SESSION_URL", "CTP_CLIENT_ID", "CTP_CLIENT_SECRET"):
+            if not values[key]:
+                raise ConfigurationError(key, "is required with the commercetools platform")
+    if values["COMMERCELAYER_SHARED_SECRET"] and not values["COMMERCELAYER_CALLBACK_URL"]:
+        raise ConfigurationError("COMMERCELAYER_CALLBACK_URL", "is required with COMMERCELAYER_SHARED_SECRET")
     return Settings(values)

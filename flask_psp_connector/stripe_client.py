@@ -195,14 +195,97 @@ class StripeGateway:
             )
         return intent.to_dict()
 
-    def create_refund(self, payment_intent_id: str, amount: int, *, idempotency_key: str) -> dict[str, Any]:
+    def create_refund(
+        self, payment_intent_id: str, amount: int, *, idempotency_key: str, metadata: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """Refund ``amount`` of a captured PaymentIntent."""
+        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount}
+        if metadata:
+            params["metadata"] = metadata
         with _translated_errors():
-            refund = self._client.v1.refunds.create(
-                params={"payment_intent": payment_intent_id, "amount": amount},
-                options={"idempotency_key": idempotency_key},
-            )
+            refund = self._client.v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
         return refund.to_dict()
+
+    def authorize_payment_method(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        capture_method: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+        return_url: str | None = None,
+        customer: str | None = None,
+    ) -> dict[str, Any]:
+        """Create and confirm a PaymentIntent for ``payment_method`` in one call.
+
+        A card decline is an answer, not an error: when Stripe's error carries the declined
+        PaymentIntent (``requires_payment_method`` with ``last_payment_error``), it is returned.
+        Without ``return_url``, automatic payment methods exclude redirect-based ones.
+        """
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "capture_method": capture_method,
+            "payment_method": payment_method,
+            "confirm": True,
+            "metadata": metadata,
+        }
+        if self._payment_method_types:
+            params["payment_method_types"] = list(self._payment_method_types)
+        else:
+            params["automatic_payment_methods"] = {"enabled": True, **({} if return_url else {"allow_redirects": "never"})}
+        if return_url:
+            params["return_url"] = return_url
+        if customer:
+            params["customer"] = customer
+        with _translated_errors():
+            try:
+                intent = self._client.v1.payment_intents.create(
+                    params=params, options={"idempotency_key": idempotency_key}
+                )
+            except stripe.CardError as exc:
+                declined = getattr(exc.error, "payment_intent", None)
+                if not declined:
+                    raise
+                return declined.to_dict() if hasattr(declined, "to_dict") else dict(declined)
+        return intent.to_dict()
+
+    def update_payment_intent_metadata(
+        self, payment_intent_id: str, metadata: dict[str, str], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Add ``metadata`` keys to a PaymentIntent (others are kept)."""
+        with _translated_errors():
+            intent = self._client.v1.payment_intents.update(
+                payment_intent_id, params={"metadata": metadata}, options={"idempotency_key": idempotency_key}
+            )
+        return intent.to_dict()
+
+    def confirm_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        """Confirm a PaymentIntent that already has its payment method."""
+        with _translated_errors():
+            intent = self._client.v1.payment_intents.confirm(
+                payment_intent_id, options={"idempotency_key": idempotency_key}
+            )
+        return intent.to_dict()
+
+    def create_customer(self, *, email: str | None, metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+        """Create a Customer."""
+        params: dict[str, Any] = {"metadata": metadata}
+        if email:
+            params["email"] = email
+        with _translated_errors():
+            customer = self._client.v1.customers.create(params=params, options={"idempotency_key": idempotency_key})
+        return customer.to_dict()
+
+    def attach_payment_method(self, payment_method_id: str, customer_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        """Attach a PaymentMethod to a Customer, for later payments."""
+        with _translated_errors():
+            method = self._client.v1.payment_methods.attach(
+                payment_method_id, params={"customer": customer_id}, options={"idempotency_key": idempotency_key}
+            )
+        return method.to_dict()
 
     def retrieve_charge(self, charge: str) -> dict[str, Any]:
         """Read a Charge (for its shipping and billing details)."""

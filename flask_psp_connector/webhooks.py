@@ -35,5 +35,5 @@ def stripe_webhook() -> Response:
         event = verify_webhook(request.get_data(cache=False), header, secrets)
     except WebhookSignatureError as exc:
         return Response(f"Webhook Error: {exc}", status=400, mimetype="text/plain")
-    EventProcessor(state.platform, state.stripe).handle(event)
+    EventProcessor(state.platform, state.stripe, state.gateway_events).handle(event)
     return Response(status=200)

@@ -544,6 +544,13 @@ class LocalPlatform:
 
         return self._run(read)
 
+    def list_orders(self, limit: int = 50, offset: int = 0) -> list[Order]:
+        """Return orders, newest first (for back offices)."""
+        query = select(OrderRow).order_by(OrderRow.created_at.desc(), OrderRow.id).limit(limit).offset(offset)
+        return self._run(
+            lambda session: [_order(row, _payment_ids(session, row.cart_id)) for row in session.scalars(query)]
+        )
+
 
 # -- shared pieces of write transactions ------------------------------------------
 

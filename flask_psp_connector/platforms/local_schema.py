@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -172,6 +172,39 @@ class StripeEventRow(Base):
     payment_id: Mapped[str | None] = mapped_column(String(36))
     detail: Mapped[str] = mapped_column(String(512), default="")
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class GatewayRequestRow(Base):
+    """An external gateway's answer to one request, keyed by the platform's own ids.
+
+    A repeated request gets this answer again without calling Stripe. An asynchronous
+    answer (HTTP 202) keeps its ``action_id`` until Stripe settles it.
+    """
+
+    __tablename__ = "psp_gateway_requests"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status_code: Mapped[int]
+    body: Mapped[dict[str, Any]]
+    action_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    settled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GatewayCallbackRow(Base):
+    """The outbox of signed callbacks to a platform: one row per settled action, kept
+    until the platform accepts it, retried with backoff."""
+
+    __tablename__ = "psp_gateway_callbacks"
+
+    action_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(512), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 Index("ix_psp_transactions_payment", TransactionRow.payment_id, TransactionRow.seq)

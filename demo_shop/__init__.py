@@ -1,0 +1,132 @@
+"""A small storefront that takes payments through flask-psp-connector.
+
+It uses only the extension's public API, as any host app would: the embedded store
+for carts and orders, checkout sessions for the browser module, and the payment use
+cases for the back office.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g
+
+from flask_psp_connector import ConfigurationError, PSPConnector, PSPError
+from flask_wtf.csrf import CSRFProtect
+
+from .money import format_money
+from .pricing import country_name
+
+#: Keys the shop itself reads from the environment when they are not in the config.
+_SHOP_KEYS = ("SECRET_KEY", "SHOP_ADMIN_PASSWORD", "SHOP_SANDBOX_API", "SESSION_COOKIE_SECURE")
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the shop.
+
+    Configuration, from ``test_config`` or else the environment:
+
+    ``SECRET_KEY``
+        Signs the session (which holds the cart id). Required in production; in
+        testing and sandbox mode one is generated once and kept in the instance
+        folder, so that several workers share it.
+    ``SHOP_ADMIN_PASSWORD``
+        Password of the back office at ``/admin``; the back office is disabled
+        while it is unset.
+    ``SHOP_SANDBOX_API``
+        Base URL of the local Stripe double. When set, the shop runs in sandbox mode:
+        payments go to the double, a banner says so on every page and the payment
+        page loads the shop's Stripe.js stand-in instead of ``js.stripe.com``.
+    ``SESSION_COOKIE_SECURE``
+        Send the session cookie over HTTPS only (default true; turn it off for
+        plain-HTTP local runs).
+
+    The connector reads its own keys (``STRIPE_SECRET_KEY``,
+    ``STRIPE_PUBLISHABLE_KEY``, ``STRIPE_WEBHOOK_SIGNING_SECRET``, ``PSP_DATABASE_URL``,
+    ...; see :mod:`flask_psp_connector.settings`).
+
+    :raises ConfigurationError: when ``SECRET_KEY`` is missing in production.
+    """
+    app = Flask("demo_shop", static_folder=str(_STATIC), instance_relative_config=True)
+    app.config.update(
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SECRET_KEY=None,
+    )
+    for key in _SHOP_KEYS:
+        if key in os.environ:
+            app.config[key] = os.environ[key]
+    if test_config:
+        app.config.update(test_config)
+    app.config["SESSION_COOKIE_SECURE"] = _flag(app.config["SESSION_COOKIE_SECURE"])
+    sandbox = bool(app.config.get("SHOP_SANDBOX_API"))
+    if not app.config.get("SECRET_KEY"):
+        if not (app.testing or sandbox):
+            raise ConfigurationError("SECRET_KEY", "required outside testing and sandbox mode; set it to a long random value.")
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+
+    csrf = CSRFProtect(app)
+    if sandbox:
+        from .sandbox import init_sandbox
+
+        init_sandbox(app)
+    PSPConnector(app)
+    for blueprint in PSPConnector.api_blueprints(app):
+        csrf.exempt(blueprint)
+
+    from . import admin, security, views
+
+    security.init_security(app, sandbox=sandbox)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(admin.bp)
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["country_name"] = country_name
+    app.context_processor(lambda: {"sandbox": sandbox, "cart_count": _cart_count})
+    return app
+
+
+def _cart_count() -> int:
+    """Units in the session's cart, read once per request (for the header)."""
+    if "cart_count" not in g:
+        from .cart import current_cart
+
+        try:
+            cart = current_cart()
+        except PSPError:  # an error page must render even when the store is down
+            cart = None
+        g.cart_count = sum(item.quantity for item in cart.line_items) if cart else 0
+    return g.cart_count
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
+
+
+def _instance_secret(instance: Path) -> str:
+    """The instance folder's secret key, created on first use by whichever worker is first.
+
+    The key is written to a private file first and then linked into place, so no
+    worker ever reads a half-written key and a second writer simply loses the race.
+    """
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        draft = instance / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,178 @@
+"""The merchant back office at ``/admin``: payments, orders and payment operations.
+
+It is behind the ``SHOP_ADMIN_PASSWORD`` password and disabled while that is unset.
+Captures, cancellations and refunds run through the connector's own use case, the one
+behind its operations API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from flask_psp_connector.errors import PSPError, ResourceNotFound
+from flask_psp_connector.model import Payment
+from flask_psp_connector.payments import PaymentAction, capturable, modify_payment, refundable
+
+from .cart import psp
+from .forms import ActionForm, AmountForm, LoginForm
+from .money import format_money, parse_amount
+from .progress import payment_label
+from .security import html_errors
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+html_errors(bp)
+
+_OPERATIONS = {"capture": "capturePayment", "cancel": "cancelPayment", "refund": "refundPayment"}
+_OUTCOMES = {
+    "approved": ("success", "{verb} approved by Stripe."),
+    "received": ("success", "{verb} received by Stripe; it completes shortly."),
+    "rejected": ("error", "{verb} rejected by Stripe."),
+}
+
+
+def _password() -> str:
+    return current_app.config.get("SHOP_ADMIN_PASSWORD") or ""
+
+
+def _fingerprint() -> str:
+    """What a logged-in session holds: it stops working when the password changes."""
+    key = str(current_app.secret_key).encode()
+    return hmac.new(key, b"admin:" + _password().encode(), hashlib.sha256).hexdigest()
+
+
+def _logged_in() -> bool:
+    token = session.get("admin")
+    return isinstance(token, str) and hmac.compare_digest(token, _fingerprint())
+
+
+@bp.before_request
+def _require_login() -> Any:
+    if not _password():
+        return render_template("admin/disabled.html"), 503
+    if request.endpoint != "admin.login" and not _logged_in():
+        return redirect(url_for("admin.login"), 303)
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Ask for the back office password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        if hmac.compare_digest(form.password.data.encode(), _password().encode()):
+            session["admin"] = _fingerprint()
+            return redirect(url_for("admin.index"), 303)
+        form.password.errors = ["That password is not right."]
+        return render_template("admin/login.html", form=form), 401
+    return render_template("admin/login.html", form=form), 400 if form.errors else 200
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Leave the back office."""
+    if ActionForm(prefix="logout").validate_on_submit():
+        session.pop("admin", None)
+        flash("You are logged out.", "success")
+    return redirect(url_for("admin.login"), 303)
+
+
+@bp.get("/")
+def index() -> str:
+    """Recent payments and orders."""
+    list_orders = getattr(psp.platform, "list_orders", None)
+    return render_template(
+        "admin/index.html",
+        payments=psp.platform.list_payments(limit=50),
+        orders=list_orders(limit=50) if list_orders else [],
+        label=payment_label,
+        logout_form=ActionForm(prefix="logout"),
+    )
+
+
+@bp.get("/payments/<payment_id>")
+def payment(payment_id: str) -> str:
+    """One payment: its transactions on a timeline and the operations it allows."""
+    found = _payment_or_404(payment_id)
+    settings = current_app.extensions["psp_connector"].settings
+    can_capture = capturable(found, multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"])
+    can_refund = refundable(found)
+    currency = found.amount_planned.currency_code
+    return render_template(
+        "admin/payment.html",
+        payment=found,
+        label=payment_label(found),
+        order=psp.platform.find_order_by_cart(found.cart_id),
+        transactions=sorted(found.transactions, key=lambda t: t.timestamp),
+        capturable=can_capture,
+        refundable=can_refund,
+        currency=currency,
+        capture_form=AmountForm(prefix="capture", data={"amount": _plain(can_capture, found)}),
+        refund_form=AmountForm(prefix="refund", data={"amount": _plain(can_refund, found)}),
+        cancel_form=ActionForm(prefix="cancel"),
+        logout_form=ActionForm(prefix="logout"),
+    )
+
+
+@bp.post("/payments/<payment_id>/<operation>")
+def operate(payment_id: str, operation: str) -> Response:
+    """Capture (full or partial), cancel or refund (partial) a payment."""
+    action = _OPERATIONS.get(operation)
+    if action is None:
+        abort(404)
+    found = _payment_or_404(payment_id)
+    back = redirect(url_for("admin.payment", payment_id=found.id), 303)
+    currency = found.amount_planned.currency_code
+    state = current_app.extensions["psp_connector"]
+    if state.stripe is None:
+        flash("Stripe is not configured: set STRIPE_SECRET_KEY.", "error")
+        return back
+    cent_amount = None
+    if operation == "cancel":
+        if not ActionForm(prefix="cancel").validate_on_submit():
+            abort(400)
+    else:
+        form = AmountForm(prefix=operation)
+        if not form.validate_on_submit():
+            flash(form.amount.errors[0] if form.amount.errors else "Please try again.", "error")
+            return back
+        try:
+            if operation == "capture" and not (form.amount.data or "").strip():
+                cent_amount = capturable(found, multicapture=state.settings["STRIPE_ENABLE_MULTI_OPERATIONS"])
+            else:
+                cent_amount = parse_amount(form.amount.data, currency)
+        except ValueError as exc:
+            flash(str(exc), "error")
+            return back
+    verb = operation.capitalize() + (f" of {format_money(cent_amount, currency)}" if cent_amount else "")
+    try:
+        outcome = modify_payment(
+            state.platform, state.stripe, state.settings, found.id,
+            PaymentAction(action, cent_amount, currency if cent_amount is not None else None),
+        )
+    except PSPError as exc:
+        flash(f"{operation.capitalize()} refused: {exc.message}", "error")
+        return back
+    category, message = _OUTCOMES.get(outcome, ("error", "{verb}: " + outcome))
+    flash(message.format(verb=verb), category)
+    return back
+
+
+def _payment_or_404(payment_id: str) -> Payment:
+    try:
+        return psp.platform.get_payment(payment_id)
+    except ResourceNotFound:
+        abort(404)
+
+
+def _plain(cents: int, payment: Payment) -> str:
+    """An amount as the amount fields expect it (``12.50``), blank when nothing is left."""
+    if cents <= 0:
+        return ""
+    digits = payment.amount_planned.fraction_digits
+    units, minor = divmod(cents, 10**digits)
+    return f"{units}.{minor:0{digits}d}" if digits else str(units)

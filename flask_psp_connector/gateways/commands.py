@@ -1,0 +1,48 @@
+"""``flask psp gateways ...``: deliver and inspect the external gateways' callback outbox."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .callbacks import deliver_due
+
+gateways_cli = AppGroup("gateways", help="External payment gateways (Commerce Layer).")
+
+
+def _gateway():  # type: ignore[no-untyped-def]
+    state = current_app.extensions["psp_connector"]
+    if state.commercelayer is None:
+        raise click.ClickException("No external gateway is configured (COMMERCELAYER_SHARED_SECRET).")
+    return state.commercelayer, state.settings["COMMERCELAYER_SHARED_SECRET"]
+
+
+@gateways_cli.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering (for a worker process) instead of one pass.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes with --loop.")
+def deliver(loop: bool, interval: float) -> None:
+    """Post the due callbacks to the platform; failed ones are retried later with backoff."""
+    gateway, secret = _gateway()
+    while True:
+        report = deliver_due(gateway.store, secret)
+        if report.delivered or report.failed or not loop:
+            click.echo(f"{report.delivered} callback(s) delivered, {report.failed} failed (retried later).")
+        if not loop:
+            return
+        time.sleep(interval)
+
+
+@gateways_cli.command("callbacks")
+@click.option("--limit", default=50, show_default=True, help="How many of the oldest.")
+def list_callbacks(limit: int) -> None:
+    """Show the callbacks not delivered yet."""
+    gateway, _ = _gateway()
+    pending = gateway.store.pending_callbacks(limit)
+    for callback in pending:
+        click.echo(f"{callback.action_id}  attempts={callback.attempts}  "
+                   f"next={callback.next_attempt_at.isoformat(timespec='seconds')}  {callback.last_error or '-'}")
+    if not pending:
+        click.echo("No callback waiting.")

@@ -1,0 +1,186 @@
+"""What the external gateways keep: the answer given to each request, and the outbox of
+callbacks to the platform.
+
+Both live in the embedded store's database (tables ``psp_gateway_requests`` and
+``psp_gateway_callbacks``), so several workers share them and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ..errors import PlatformUnavailable
+from ..platforms.local import LocalPlatform
+from ..platforms.local_schema import GatewayCallbackRow, GatewayRequestRow, utcnow
+
+_requests = GatewayRequestRow.__table__
+_callbacks = GatewayCallbackRow.__table__
+_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+# Prebuilt statements with bound parameters: compiled once, not for every request.
+_ANSWERS = select(_requests.c.key, _requests.c.status_code, _requests.c.body, _requests.c.action_id).where(
+    _requests.c.key.in_(bindparam("keys", expanding=True)))
+_RECORD_ANSWER = {
+    dialect: insert_for(_requests).on_conflict_do_nothing().returning(_requests.c.key)
+    for dialect, insert_for in _INSERTS.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer of a gateway route: status and JSON body.
+
+    :param action_id: set on an asynchronous answer (202), settled later by a callback.
+    """
+
+    status: int
+    body: dict[str, Any]
+    action_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """One signed POST still owed to the platform."""
+
+    action_id: str
+    url: str
+    payload: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+
+
+class Settlement:
+    """What :meth:`GatewayStore.settle` did."""
+
+    ENQUEUED = "enqueued"
+    ALREADY_SETTLED = "already settled"
+    NOT_PENDING = "answered synchronously"
+    UNKNOWN = "no answer stored yet"
+
+
+class GatewayStore:
+    """Answers and callbacks in the embedded store's database.
+
+    :param platform: the embedded store whose database (and SQLite writers' queue) is used.
+    """
+
+    def __init__(self, platform: LocalPlatform) -> None:
+        self._platform = platform
+
+    def answer(self, key: str) -> Answer | None:
+        """The answer already given to the request ``key``, if any."""
+        return self.answers(key).get(key)
+
+    def answers(self, *keys: str) -> dict[str, Answer]:
+        """The answers already given to any of ``keys``, in one read."""
+        with self._read() as connection:
+            rows = connection.execute(_ANSWERS, {"keys": list(keys)}).all()
+        return {row.key: Answer(row.status_code, row.body, row.action_id) for row in rows}
+
+    def record_answer(self, key: str, answer: Answer) -> Answer:
+        """Keep ``answer`` for ``key`` unless one is already kept; return the one kept (first wins)."""
+        with self._platform.db_session(write=True) as session:
+            connection = session.connection()
+            inserted = connection.execute(_RECORD_ANSWER[connection.dialect.name], {
+                "key": key, "status_code": answer.status, "body": answer.body, "action_id": answer.action_id,
+                "created_at": utcnow()}).first()
+            if inserted is not None:
+                return answer
+            row = connection.execute(_ANSWERS, {"keys": [key]}).one()
+        return Answer(row.status_code, row.body, row.action_id)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read on a bare connection (reads need neither the ORM nor the writers' queue)."""
+        try:
+            with self._platform.engine.connect() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise PlatformUnavailable("The payment store is unavailable.") from exc
+
+    def settle(self, key: str, url: str, payload: str) -> str:
+        """Mark the asynchronous answer of ``key`` settled and enqueue its callback, in one
+        transaction; a second settlement changes nothing.
+
+        :returns: one of the :class:`Settlement` values.
+        """
+        now = utcnow()
+        with self._platform.db_session(write=True) as session:
+            row = session.execute(
+                select(_requests.c.status_code, _requests.c.action_id, _requests.c.settled_at)
+                .where(_requests.c.key == key).with_for_update()
+            ).first()
+            if row is None:
+                return Settlement.UNKNOWN
+            if row.action_id is None:
+                return Settlement.NOT_PENDING
+            if row.settled_at is not None:
+                return Settlement.ALREADY_SETTLED
+            session.execute(update(_requests).where(_requests.c.key == key).values(settled_at=now))
+            session.execute(_insert(session, _callbacks).values(
+                action_id=row.action_id, url=url, payload=payload, attempts=0, next_attempt_at=now,
+                last_error="", created_at=now,
+            ).on_conflict_do_nothing())
+        return Settlement.ENQUEUED
+
+    def due_callbacks(self, now: datetime, limit: int = 100) -> list[Callback]:
+        """Undelivered callbacks whose next attempt is due, oldest first."""
+        query = (select(_callbacks).where(_callbacks.c.delivered_at.is_(None), _callbacks.c.next_attempt_at <= now)
+                 .order_by(_callbacks.c.next_attempt_at).limit(limit))
+        return self._callbacks(query)
+
+    def pending_callbacks(self, limit: int = 100) -> list[Callback]:
+        """Every undelivered callback, due or not, oldest first."""
+        query = (select(_callbacks).where(_callbacks.c.delivered_at.is_(None))
+                 .order_by(_callbacks.c.created_at).limit(limit))
+        return self._callbacks(query)
+
+    def callback(self, action_id: str) -> Callback | None:
+        """The undelivered callback of ``action_id``, if any."""
+        query = select(_callbacks).where(_callbacks.c.action_id == action_id, _callbacks.c.delivered_at.is_(None))
+        return next(iter(self._callbacks(query)), None)
+
+    def claim(self, callback: Callback, retry_at: datetime) -> bool:
+        """Take ``callback`` for one attempt; its next attempt moves to ``retry_at`` now, so
+        a worker that dies mid-delivery leaves it to be retried. False if another took it."""
+        with self._platform.db_session(write=True) as session:
+            claimed = session.execute(
+                update(_callbacks)
+                .where(_callbacks.c.action_id == callback.action_id, _callbacks.c.attempts == callback.attempts,
+                       _callbacks.c.delivered_at.is_(None))
+                .values(attempts=callback.attempts + 1, next_attempt_at=retry_at)
+            )
+        return claimed.rowcount == 1
+
+    def mark_delivered(self, action_id: str) -> None:
+        """The platform accepted the callback."""
+        with self._platform.db_session(write=True) as session:
+            session.execute(update(_callbacks).where(_callbacks.c.action_id == action_id)
+                            .values(delivered_at=utcnow(), last_error=""))
+
+    def mark_failed(self, action_id: str, error: str) -> None:
+        """Note why the last attempt failed (its retry is already scheduled by :meth:`claim`)."""
+        with self._platform.db_session(write=True) as session:
+            session.execute(update(_callbacks).where(_callbacks.c.action_id == action_id)
+                            .values(last_error=error[:512]))
+
+    def _callbacks(self, query: Any) -> list[Callback]:
+        with self._platform.db_session() as session:
+            return [
+                Callback(r.action_id, r.url, r.payload, r.attempts, r.next_attempt_at, r.last_error)
+                for r in session.execute(query)
+            ]
+
+
+def _insert(session: Session, table: Any = _requests) -> Any:
+    return _INSERTS[session.get_bind().dialect.name](table)

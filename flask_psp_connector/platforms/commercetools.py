@@ -1,0 +1,838 @@
+"""commercetools as the commerce platform: carts, payments, orders and sessions over HTTP.
+
+Selected with ``PSP_PLATFORM=commercetools`` (or automatically when ``CTP_CLIENT_ID`` and
+``CTP_API_URL`` are set); the processor routes and webhooks behave as with the embedded
+store. :mod:`.commercetools_client` does the HTTP, OAuth2 and error mapping; this module
+maps commercetools resources to the domain and back.
+
+Identity. A payment we create carries our payment id (derived from the cart's state by
+the checkout use case, and written to the PaymentIntent's ``ct_payment_id`` before the
+payment exists) as its commercetools ``key``; a payment created elsewhere is known by
+its commercetools id. Either names it everywhere (``/confirmPayments/:id``,
+``/operations/payment-intents/:id``, Stripe metadata). Its cart is the cart whose
+``paymentInfo`` references it.
+
+What holds without a shared database transaction:
+
+* Every write names the resource version it was decided on. A 409 re-reads the
+  resource, decides again on what is now stored and retries, a bounded number of times.
+* Transaction writes follow :func:`~flask_psp_connector.model.match_transaction`: a
+  (type, interaction id) pair already recorded changes state only along an allowed
+  transition, so writing the same effect twice is a no-op.
+* Stripe event ids are kept in an inbox of custom objects (container
+  ``psp-stripe-events``). An event already there changes nothing. The id is recorded
+  *after* the event's effects, so a crash in between means Stripe's retry applies them
+  again, which the matching rule makes harmless: effects are at least once, their
+  result exactly once. Concurrent deliveries of one event both pass the inbox check,
+  then serialize on the payment's version; the second finds nothing left to change.
+* A cart becomes at most one order: an order is looked up by cart before it is created,
+  the creation names the cart's version, and commercetools refuses to order a cart
+  twice; when it does, the existing order is returned.
+* Creating a payment is idempotent by its key; a payment left unattached by a crash
+  between its creation and ``addPayment`` is attached by the retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from ..errors import ConcurrentModification, InvalidOperation, ResourceNotFound
+from ..model import (
+    AddTransaction,
+    Address,
+    Cart,
+    CartState,
+    ChangeState,
+    CheckoutSession,
+    EventReceipt,
+    EventStatus,
+    LineItem,
+    Order,
+    OrderPaymentState,
+    Payment,
+    PaymentChanges,
+    Transaction,
+    TransactionDraft,
+    TransactionState,
+    TransactionType,
+    match_transaction,
+    order_payment_state,
+)
+from ..money import Money
+from . import PaymentDraft, PaymentRef
+from .commercetools_client import JSON, CommercetoolsAPIError, CommercetoolsClient, malformed, segment
+
+log = logging.getLogger("flask_psp_connector.commercetools")
+
+T = TypeVar("T")
+
+#: The inbox of processed Stripe events (custom objects).
+EVENT_CONTAINER = "psp-stripe-events"
+#: Custom type of the payments we create: keeps the PaymentIntent's client secret, so a
+#: retried ``/payments`` hands out the same PaymentIntent.
+PAYMENT_TYPE_KEY = "payment-connector-stripe-payment"
+CLIENT_SECRET_FIELD = "stripeConnector_clientSecret"
+#: Custom type upstream adds to customers (their Stripe customer id).
+CUSTOMER_TYPE_KEY = "payment-connector-stripe-customer-id"
+
+#: The custom types ``flask psp post-deploy`` creates and ``pre-undeploy`` removes.
+CUSTOM_TYPES: tuple[JSON, ...] = (
+    {
+        "key": CUSTOMER_TYPE_KEY,
+        "name": {"en": "Stripe customer id"},
+        "resourceTypeIds": ["customer"],
+        "fieldDefinitions": [
+            {"name": "stripeConnector_stripeCustomerId", "label": {"en": "Stripe customer id"},
+             "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
+        ],
+    },
+    {
+        "key": PAYMENT_TYPE_KEY,
+        "name": {"en": "Stripe payment"},
+        "resourceTypeIds": ["payment"],
+        "fieldDefinitions": [
+            {"name": CLIENT_SECRET_FIELD, "label": {"en": "Stripe PaymentIntent client secret"},
+             "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
+        ],
+    },
+)
+
+#: Domain order payment state → commercetools' OrderPaymentState (which has no refunds).
+_CT_ORDER_PAYMENT_STATE = {
+    OrderPaymentState.PENDING: "Pending",
+    OrderPaymentState.PAID: "Paid",
+    OrderPaymentState.FAILED: "Failed",
+    OrderPaymentState.PARTIALLY_REFUNDED: "Paid",
+    OrderPaymentState.REFUNDED: "Paid",
+}
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_OBJECT_KEY = re.compile(r"^[-_~.a-zA-Z0-9]{1,256}$")
+_EXPAND_PAYMENTS = "paymentInfo.payments[*]"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A payment as read, with what writing to it needs."""
+
+    payment: Payment
+    ct_id: str
+    cart: JSON | None
+
+
+class CommercetoolsPlatform:
+    """The commercetools project behind ``client`` as the connector's commerce platform.
+
+    :param write_attempts: how often a write that met a 409 is decided again and retried.
+    :param retry_backoff: seconds of the first pause between two attempts (doubling).
+    """
+
+    def __init__(self, client: CommercetoolsClient, *, write_attempts: int = 5, retry_backoff: float = 0.05) -> None:
+        self.client = client
+        self.write_attempts = write_attempts
+        self.retry_backoff = retry_backoff
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> CommercetoolsPlatform:
+        """Build the platform from the ``CTP_*`` settings."""
+        return cls(CommercetoolsClient(
+            api_url=settings["CTP_API_URL"],
+            auth_url=settings["CTP_AUTH_URL"],
+            session_url=settings["CTP_SESSION_URL"],
+            project_key=settings["CTP_PROJECT_KEY"],
+            client_id=settings["CTP_CLIENT_ID"],
+            client_secret=settings["CTP_CLIENT_SECRET"],
+            scope=settings["CTP_SCOPE"],
+        ))
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` again (it re-reads what it decides on) after each lost race."""
+        for number in range(self.write_attempts):
+            try:
+                return attempt()
+            except ConcurrentModification:
+                if number == self.write_attempts - 1:
+                    raise ConcurrentModification("The resource was modified concurrently; try again.") from None
+                time.sleep(self.retry_backoff * 2**number * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")
+
+    def check_health(self) -> None:
+        """Raise if the project cannot be read with the API client."""
+        self.client.get("/payments", limit=1)
+
+    # -- sessions ------------------------------------------------------------------
+
+    def get_session(self, session_id: str) -> CheckoutSession | None:
+        """The session if the session service knows it as ACTIVE with an active cart.
+
+        :raises PlatformUnavailable: when the session service cannot be reached, so a
+            checkout route answers 503 instead of calling a live session inactive.
+        """
+        try:
+            data = self.client.session(session_id)
+        except ResourceNotFound:
+            return None
+        except CommercetoolsAPIError as exc:
+            if exc.status >= 500:
+                raise
+            return None
+        cart_id = _dig(data, "activeCart", "cartRef", "id")
+        if data.get("state") != "ACTIVE" or not isinstance(cart_id, str) or not cart_id:
+            return None
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        methods = metadata.get("allowedPaymentMethods")
+        return_url = metadata.get("merchantReturnUrl")
+        return CheckoutSession(
+            id=session_id,
+            cart_id=cart_id,
+            merchant_return_url=return_url if isinstance(return_url, str) and return_url else None,
+            allowed_payment_methods=tuple(m for m in methods if isinstance(m, str)) if isinstance(methods, list) else (),
+        )
+
+    # -- carts ---------------------------------------------------------------------
+
+    def _cart_json(self, cart_id: str, *, expand: bool = False) -> JSON:
+        if not _ID.match(cart_id):
+            raise ResourceNotFound(f"Cart {cart_id} not found.")
+        params = {"expand": _EXPAND_PAYMENTS} if expand else {}
+        try:
+            return self.client.get(f"/carts/{segment(cart_id)}", **params)
+        except ResourceNotFound:
+            raise ResourceNotFound(f"Cart {cart_id} not found.") from None
+
+    def get_cart(self, cart_id: str) -> Cart:
+        """Return the cart or raise :class:`ResourceNotFound`."""
+        return _parsed(cart_from_json, self._cart_json(cart_id))
+
+    def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
+        """The cart and its payments (oldest first), in one read."""
+        data = self._cart_json(cart_id, expand=True)
+        return _parsed(cart_from_json, data), _parsed(_payments_of, data)
+
+    def payments_of_cart(self, cart_id: str) -> list[Payment]:
+        """Return the payments attached to the cart, oldest first."""
+        return self.get_cart_and_payments(cart_id)[1]
+
+    def _update_cart(self, cart: JSON, actions: list[JSON], **params: Any) -> JSON:
+        return self.client.post(f"/carts/{segment(cart['id'])}", {"version": cart["version"], "actions": actions},
+                                **params)
+
+    def _cart_of_payment(self, ct_payment_id: str) -> JSON | None:
+        answer = self.client.get(
+            "/carts", where=f'paymentInfo(payments(id="{ct_payment_id}"))', limit=1, expand=_EXPAND_PAYMENTS
+        )
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise malformed()
+        return results[0] if results else None
+
+    # -- payments ------------------------------------------------------------------
+
+    def _payment_json(self, payment_id: str) -> JSON | None:
+        """Our payment by its key, else a payment by its commercetools id."""
+        if not _ID.match(payment_id):
+            return None
+        for path in (f"/payments/key={payment_id}", f"/payments/{payment_id}"):
+            try:
+                return self.client.get(path)
+            except ResourceNotFound:
+                continue
+        return None
+
+    def _payment_json_by_interface_id(self, interface_id: str) -> JSON | None:
+        answer = self.client.get("/payments", where=f"interfaceId={_quoted(interface_id)}", limit=1)
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise malformed()
+        return results[0] if results else None
+
+    def _found(self, data: JSON | None) -> _Found | None:
+        if data is None:
+            return None
+        ct_id = data.get("id")
+        if not isinstance(ct_id, str):
+            raise malformed()
+        cart = self._cart_of_payment(ct_id)
+        cart_id = cart.get("id", "") if cart else ""
+        return _Found(_parsed(payment_from_json, data, cart_id), ct_id, cart)
+
+    def _find(self, ref: PaymentRef) -> _Found | None:
+        data = self._payment_json(ref.payment_id) if ref.payment_id else None
+        if data is None and ref.interface_id:
+            data = self._payment_json_by_interface_id(ref.interface_id)
+        return self._found(data)
+
+    def get_payment(self, payment_id: str) -> Payment:
+        """Return the payment or raise :class:`ResourceNotFound`."""
+        found = self._find(PaymentRef(payment_id, None))
+        if found is None:
+            raise ResourceNotFound(f"Payment {payment_id} not found.")
+        return found.payment
+
+    def find_payment_by_interface_id(self, interface_id: str) -> Payment | None:
+        """Return the payment backed by this PaymentIntent id, if any."""
+        found = self._found(self._payment_json_by_interface_id(interface_id))
+        return None if found is None else found.payment
+
+    def resolve_payment_id(self, ref: PaymentRef) -> str | None:
+        """Our payment's id, by its id if it exists, else by its PaymentIntent id."""
+        data = self._payment_json(ref.payment_id) if ref.payment_id else None
+        if data is None and ref.interface_id:
+            data = self._payment_json_by_interface_id(ref.interface_id)
+        if data is None:
+            return None
+        payment_id = data.get("key") or data.get("id")
+        if not isinstance(payment_id, str):
+            raise malformed()
+        return payment_id
+
+    def create_payment(self, draft: PaymentDraft) -> Payment:
+        """Create the payment (keyed by ``draft.id``) and add it to its cart; an existing key is reused."""
+        state = {"cart": self._cart_json(draft.cart_id)}
+        data = self._create_payment(draft, state["cart"])
+        ct_id = data.get("id")
+        if not isinstance(ct_id, str):
+            raise malformed()
+
+        def attach() -> JSON:
+            cart = state["cart"]
+            if ct_id in _parsed(_payment_ids_of, cart):
+                return cart
+            try:
+                return self._update_cart(cart, [{"action": "addPayment", "payment": {"typeId": "payment", "id": ct_id}}])
+            except ConcurrentModification:
+                state["cart"] = self._cart_json(draft.cart_id)
+                raise
+
+        self._retrying(attach)
+        return _parsed(payment_from_json, data, draft.cart_id)
+
+    def _create_payment(self, draft: PaymentDraft, cart: JSON) -> JSON:
+        body: JSON = {
+            "key": draft.id,
+            "amountPlanned": money_json(draft.amount_planned),
+            "interfaceId": draft.interface_id,
+            "paymentMethodInfo": {"paymentInterface": draft.payment_interface},
+            "transactions": [_transaction_json(t) for t in draft.transactions],
+        }
+        if isinstance(cart.get("customerId"), str):
+            body["customer"] = {"typeId": "customer", "id": cart["customerId"]}
+        elif isinstance(cart.get("anonymousId"), str):
+            body["anonymousId"] = cart["anonymousId"]
+        if draft.client_secret:
+            body["custom"] = {"type": {"typeId": "type", "key": PAYMENT_TYPE_KEY},
+                              "fields": {CLIENT_SECRET_FIELD: draft.client_secret}}
+        try:
+            return self.client.post("/payments", body)
+        except CommercetoolsAPIError as exc:
+            if exc.code == "DuplicateField":  # created before (a retry) or concurrently
+                return self.client.get(f"/payments/key={segment(draft.id)}")
+            if exc.code != "ReferencedResourceNotFound" or "custom" not in body:
+                raise
+        # The payment type is missing (post-deploy has not run): upstream's behaviour, a
+        # new PaymentIntent for every /payments call, instead of refusing to take payments.
+        log.warning("Custom type %s is missing; run `flask psp post-deploy`.", PAYMENT_TYPE_KEY)
+        del body["custom"]
+        return self.client.post("/payments", body)
+
+    def _write_payment(self, found: _Found, plan: Callable[[Payment], PaymentChanges]) -> tuple[_Found, PaymentChanges]:
+        """Apply ``plan`` to the stored payment; after a 409, re-read and decide again."""
+        state = {"found": found}
+
+        def attempt() -> tuple[_Found, PaymentChanges]:
+            current = state["found"]
+            changes = plan(current.payment)
+            actions = payment_actions(current.payment, changes)
+            if not actions:
+                return current, changes
+            try:
+                data = self.client.post(f"/payments/{segment(current.ct_id)}",
+                                        {"version": current.payment.version, "actions": actions})
+            except ConcurrentModification:
+                fresh = self.client.get(f"/payments/{segment(current.ct_id)}")
+                state["found"] = replace(current, payment=_parsed(payment_from_json, fresh, current.payment.cart_id))
+                raise
+            return replace(current, payment=_parsed(payment_from_json, data, current.payment.cart_id)), changes
+
+        return self._retrying(attempt)
+
+    def apply_transactions(
+        self,
+        payment_id: str,
+        drafts: Iterable[TransactionDraft],
+        *,
+        interface_id: str | None = None,
+        method: str | None = None,
+    ) -> Payment:
+        """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.model.match_transaction`."""
+        changes = PaymentChanges(tuple(drafts), interface_id, method)
+        found = self._find(PaymentRef(payment_id, None))
+        if found is None:
+            raise ResourceNotFound(f"Payment {payment_id} not found.")
+        written, _ = self._write_payment(found, lambda payment: changes)
+        if written.payment != found.payment and _is_ordered(found.cart):
+            self._sync_order(written.payment.cart_id)
+        return written.payment
+
+    # -- Stripe events -------------------------------------------------------------
+
+    def process_event(
+        self,
+        event_id: str,
+        event_type: str,
+        payment: PaymentRef | None,
+        plan: Callable[[Payment], PaymentChanges],
+        *,
+        detail: str = "",
+        replay: bool = False,
+    ) -> EventReceipt:
+        """Apply ``plan`` to the event's payment, then record the event id in the inbox.
+
+        See the module docstring for what holds when this is interrupted or concurrent.
+        """
+        if not replay:
+            recorded = self._inbox_entry(event_id)
+            if recorded is not None:
+                return EventReceipt(EventStatus.DUPLICATE, recorded.payment_id, recorded.detail)
+        found = None if payment is None else self._find(payment)
+        payment_id = None if found is None else found.payment.id
+        status, note = EventStatus.PROCESSED, detail
+        if found is None:
+            status = EventStatus.IGNORED
+            note = detail if payment is None else "belongs to no payment of ours"
+        if found is not None:
+            written, changes = self._write_payment(found, plan)
+            cart_id = written.payment.cart_id
+            if changes.create_order and cart_id:
+                self._order_for_cart(cart_id, changes.shipping_address)
+            elif _is_ordered(found.cart) and written.payment != found.payment:
+                self._sync_order(cart_id)
+        self._record_event(event_id, event_type, status, payment_id, note[:512], replay=replay)
+        return EventReceipt(status, payment_id, note[:512])
+
+    def _inbox_entry(self, event_id: str) -> EventReceipt | None:
+        try:
+            data = self.client.get(f"/custom-objects/{EVENT_CONTAINER}/{_object_key(event_id)}")
+        except ResourceNotFound:
+            return None
+        return _parsed(_receipt, data)
+
+    def _record_event(
+        self, event_id: str, event_type: str, status: EventStatus, payment_id: str | None, detail: str, *, replay: bool
+    ) -> None:
+        body: JSON = {
+            "container": EVENT_CONTAINER,
+            "key": _object_key(event_id),
+            "value": {"eventId": event_id, "type": event_type, "status": status.value, "paymentId": payment_id,
+                      "detail": detail, "receivedAt": _now()},
+        }
+        if not replay:
+            body["version"] = 0  # create only: a concurrent delivery may have recorded it first
+        try:
+            self.client.post("/custom-objects", body)
+        except ConcurrentModification:
+            pass
+
+    def recent_events(self, limit: int = 50) -> list[EventReceipt]:
+        """The newest inbox entries (for ``flask psp events list``)."""
+        answer = self.client.get(f"/custom-objects/{EVENT_CONTAINER}", sort="createdAt desc", limit=limit)
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise malformed()
+        return [_parsed(_receipt, item) for item in results]
+
+    # -- orders --------------------------------------------------------------------
+
+    def create_order(self, cart_id: str) -> Order:
+        """Turn the cart into an order exactly once; later calls return that order."""
+        return self._order_for_cart(cart_id, None)
+
+    def _order_json_by_cart(self, cart_id: str) -> JSON | None:
+        if not _ID.match(cart_id):
+            return None
+        answer = self.client.get("/orders", where=f'cart(id="{cart_id}")', limit=1, expand=_EXPAND_PAYMENTS)
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise malformed()
+        return results[0] if results else None
+
+    def find_order_by_cart(self, cart_id: str) -> Order | None:
+        """Return the order the cart became, if any."""
+        data = self._order_json_by_cart(cart_id)
+        return None if data is None else _parsed(order_from_json, data, cart_id)
+
+    def _order_for_cart(self, cart_id: str, shipping_address: Address | None) -> Order:
+        """The cart's order, created (shipping to ``shipping_address`` if the cart has no
+        address) when it has none yet, with its payment state in step with its payments."""
+        existing = self._order_json_by_cart(cart_id)
+        if existing is not None:
+            return self._synced(existing, cart_id)
+
+        def attempt() -> JSON:
+            cart = self._cart_json(cart_id, expand=True)
+            if cart.get("cartState") == CartState.ORDERED.value:
+                ordered = self._order_json_by_cart(cart_id)
+                if ordered is None:
+                    raise InvalidOperation(f"Cart {cart_id} is ordered, but its order cannot be found.")
+                return ordered
+            if shipping_address is not None and not cart.get("shippingAddress"):
+                cart = self._update_cart(cart, [{"action": "setShippingAddress", "address": address_json(shipping_address)}],
+                                         expand=_EXPAND_PAYMENTS)
+            state = order_payment_state(_parsed(_payments_of, cart))
+            body = {"cart": {"typeId": "cart", "id": cart_id}, "version": cart["version"],
+                    "orderNumber": order_number(cart_id), "orderState": "Open", "shipmentState": "Pending",
+                    "paymentState": _CT_ORDER_PAYMENT_STATE[state]}
+            try:
+                return self.client.post("/orders", body, expand=_EXPAND_PAYMENTS)
+            except CommercetoolsAPIError:
+                ordered = self._order_json_by_cart(cart_id)  # ordered concurrently
+                if ordered is None:
+                    raise
+                return ordered
+
+        return _parsed(order_from_json, self._retrying(attempt), cart_id)
+
+    def _sync_order(self, cart_id: str) -> None:
+        data = self._order_json_by_cart(cart_id)
+        if data is not None:
+            self._synced(data, cart_id)
+
+    def _synced(self, data: JSON, cart_id: str) -> Order:
+        """The order, its commercetools payment state first set to what its payments imply."""
+        state = {"data": data}
+
+        def attempt() -> JSON:
+            current = state["data"]
+            order = _parsed(order_from_json, current, cart_id)
+            wanted = _CT_ORDER_PAYMENT_STATE[OrderPaymentState(order.payment_state)]
+            if current.get("paymentState") == wanted:
+                return current
+            try:
+                return self.client.post(
+                    f"/orders/{segment(order.id)}",
+                    {"version": order.version, "actions": [{"action": "changePaymentState", "paymentState": wanted}]},
+                    expand=_EXPAND_PAYMENTS,
+                )
+            except ConcurrentModification:
+                state["data"] = self.client.get(f"/orders/{segment(order.id)}", expand=_EXPAND_PAYMENTS)
+                raise
+
+        return _parsed(order_from_json, self._retrying(attempt), cart_id)
+
+    # -- deploy --------------------------------------------------------------------
+
+    def install_custom_types(self) -> list[str]:
+        """Create the connector's custom types, or add the fields they lack (idempotent)."""
+        report = []
+        for definition in CUSTOM_TYPES:
+            key = definition["key"]
+            try:
+                existing = self.client.get(f"/types/key={key}")
+            except ResourceNotFound:
+                self.client.post("/types", definition)
+                report.append(f"Created custom type {key}.")
+                continue
+            names = {field.get("name") for field in existing.get("fieldDefinitions") or [] if isinstance(field, dict)}
+            missing = [field for field in definition["fieldDefinitions"] if field["name"] not in names]
+            if missing:
+                self.client.post(f"/types/key={key}", {
+                    "version": existing["version"],
+                    "actions": [{"action": "addFieldDefinition", "fieldDefinition": field} for field in missing],
+                })
+                report.append(f"Added {len(missing)} field(s) to custom type {key}.")
+            else:
+                report.append(f"Custom type {key} is up to date.")
+        return report
+
+    def remove_custom_types(self) -> list[str]:
+        """Delete the connector's custom types; a type still in use is kept (idempotent)."""
+        report = []
+        for definition in CUSTOM_TYPES:
+            key = definition["key"]
+            try:
+                existing = self.client.get(f"/types/key={key}")
+            except ResourceNotFound:
+                report.append(f"Custom type {key} is not there.")
+                continue
+            try:
+                self.client.delete(f"/types/key={key}", version=existing["version"])
+            except CommercetoolsAPIError as exc:
+                if exc.code != "ReferenceExists":
+                    raise
+                report.append(f"Kept custom type {key}: resources still use it.")
+                continue
+            report.append(f"Deleted custom type {key}.")
+        return report
+
+
+# -- domain → commercetools -----------------------------------------------------------
+
+
+def money_json(money: Money) -> JSON:
+    """A commercetools Money draft."""
+    return {"centAmount": money.cent_amount, "currencyCode": money.currency_code, "fractionDigits": money.fraction_digits}
+
+
+def address_json(address: Address) -> JSON:
+    """A commercetools BaseAddress, empty fields left out."""
+    fields = {
+        "firstName": address.first_name, "lastName": address.last_name, "streetName": address.street_name,
+        "streetNumber": address.street_number, "additionalStreetInfo": address.additional_street_info,
+        "postalCode": address.postal_code, "city": address.city, "state": address.state,
+        "country": address.country, "phone": address.phone, "email": address.email,
+    }
+    return {key: value for key, value in fields.items() if value}
+
+
+def order_number(cart_id: str) -> str:
+    """The order number of the cart's order: derived from the cart, so a cart has one."""
+    return hashlib.sha256(cart_id.encode()).hexdigest()[:16].upper()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _transaction_json(draft: TransactionDraft) -> JSON:
+    return {"type": draft.type.value, "amount": money_json(draft.amount), "state": draft.state.value,
+            "interactionId": draft.interaction_id, "timestamp": _now()}
+
+
+def payment_actions(payment: Payment, changes: PaymentChanges) -> list[JSON]:
+    """The update actions recording ``changes`` on ``payment``, by the model's matching rules.
+
+    Empty when everything is recorded already. A draft matching a transaction added by
+    an earlier draft of the same batch changes the state that transaction is added with.
+    """
+    actions: list[JSON] = []
+    if changes.interface_id and not payment.interface_id:
+        actions.append({"action": "setInterfaceId", "interfaceId": changes.interface_id})
+    if changes.method and not payment.method:
+        actions.append({"action": "setMethodInfoMethod", "method": changes.method})
+    current = list(payment.transactions)
+    added: dict[str, JSON] = {}
+    for draft in changes.transactions:
+        change = match_transaction(current, draft)
+        if isinstance(change, AddTransaction):
+            placeholder = f"new:{len(added)}"
+            added[placeholder] = {"action": "addTransaction", "transaction": _transaction_json(draft)}
+            actions.append(added[placeholder])
+            current.append(Transaction(placeholder, draft.type, draft.state, draft.amount, draft.interaction_id,
+                                       datetime.now(timezone.utc)))
+        elif isinstance(change, ChangeState):
+            if change.transaction_id in added:
+                added[change.transaction_id]["transaction"]["state"] = change.state.value
+            else:
+                actions.append({"action": "changeTransactionState", "transactionId": change.transaction_id,
+                                "state": change.state.value})
+            current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
+    return actions
+
+
+# -- commercetools → domain -----------------------------------------------------------
+
+
+class _Malformed(Exception):
+    """A commercetools resource lacks or garbles a field the connector needs."""
+
+
+def _parsed(parse: Callable[..., T], *args: Any) -> T:
+    """``parse(*args)``, with any reading problem reported as a malformed answer."""
+    try:
+        return parse(*args)
+    except (_Malformed, KeyError, TypeError, ValueError, AttributeError, IndexError):
+        raise malformed() from None
+
+
+def _dig(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _object_key(event_id: str) -> str:
+    """The inbox key of an event id (hashed when it has characters keys cannot hold)."""
+    return event_id if _OBJECT_KEY.match(event_id) else "sha256-" + hashlib.sha256(event_id.encode()).hexdigest()
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise _Malformed("not an integer")
+    return value
+
+
+def money_from_json(data: JSON) -> Money:
+    """A domain Money from a commercetools (cent precision) Money."""
+    currency = data["currencyCode"]
+    digits = data.get("fractionDigits")
+    money = Money.of(_int(data["centAmount"]), currency)
+    return money if digits is None else Money(money.cent_amount, money.currency_code, _int(digits))
+
+
+def _text(data: JSON, key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def address_from_json(data: Any) -> Address | None:
+    """A domain Address from a commercetools address (``None`` stays ``None``)."""
+    if not isinstance(data, dict):
+        return None
+    return Address(
+        first_name=_text(data, "firstName"), last_name=_text(data, "lastName"),
+        street_name=_text(data, "streetName"), street_number=_text(data, "streetNumber"),
+        additional_street_info=_text(data, "additionalStreetInfo"), postal_code=_text(data, "postalCode"),
+        city=_text(data, "city"), state=_text(data, "state"), country=_text(data, "country"),
+        phone=_text(data, "phone") or _text(data, "mobile"), email=_text(data, "email"),
+    )
+
+
+def _name(value: Any) -> str:
+    if isinstance(value, dict) and value:
+        return str(value.get("en") or next(iter(value.values())))
+    return str(value or "")
+
+
+def _line_items(data: JSON) -> tuple[LineItem, ...]:
+    return tuple(
+        LineItem(item["id"], _text(item.get("variant") or {}, "sku"), _name(item.get("name")), _int(item["quantity"]),
+                 money_from_json(item["price"]["value"]))
+        for item in data.get("lineItems") or []
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    total: Money
+    shipping: int
+    adjustments: int
+
+
+def _totals(data: JSON, line_items: tuple[LineItem, ...]) -> _Totals:
+    """What the customer owes (the taxed gross when taxes are calculated), split in the
+    domain's parts: line items, shipping, and the rest (taxes net of discounts)."""
+    gross = _dig(data, "taxedPrice", "totalGross")
+    total = money_from_json(gross if isinstance(gross, dict) else data["totalPrice"])
+    shipping = _dig(data, "shippingInfo", "price")
+    shipping_amount = money_from_json(shipping).cent_amount if isinstance(shipping, dict) else 0
+    subtotal = sum(item.total_price.cent_amount for item in line_items)
+    return _Totals(total, shipping_amount, total.cent_amount - subtotal - shipping_amount)
+
+
+def cart_from_json(data: JSON) -> Cart:
+    """A domain Cart whose ``total_price`` is exactly what commercetools says is owed.
+
+    Line items carry their unit price; ``tax_amount`` holds whatever lies between the
+    line items plus shipping and that total (taxes, net of discounts).
+    """
+    line_items = _line_items(data)
+    totals = _totals(data, line_items)
+    return Cart(
+        id=data["id"],
+        version=_int(data["version"]),
+        currency_code=totals.total.currency_code,
+        line_items=line_items,
+        shipping_amount=totals.shipping,
+        tax_amount=totals.adjustments,
+        state=CartState.ORDERED if data.get("cartState") == "Ordered" else CartState.ACTIVE,
+        customer_id=data.get("customerId") if isinstance(data.get("customerId"), str) else None,
+        customer_email=data.get("customerEmail") if isinstance(data.get("customerEmail"), str) else None,
+        shipping_address=address_from_json(data.get("shippingAddress")),
+        billing_address=address_from_json(data.get("billingAddress")),
+    )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def payment_from_json(data: JSON, cart_id: str) -> Payment:
+    """A domain Payment; its id is its key when it has one (ours), else its commercetools id."""
+    method_info = data.get("paymentMethodInfo") or {}
+    secret = _dig(data, "custom", "fields", CLIENT_SECRET_FIELD)
+    created_at = _timestamp(data.get("createdAt"))
+    return Payment(
+        id=data.get("key") or data["id"],
+        version=_int(data["version"]),
+        cart_id=cart_id,
+        amount_planned=money_from_json(data["amountPlanned"]),
+        payment_interface=_text(method_info, "paymentInterface"),
+        interface_id=data.get("interfaceId") or None,
+        method=method_info.get("method") or None,
+        transactions=tuple(
+            Transaction(t["id"], TransactionType(t["type"]), TransactionState(t["state"]), money_from_json(t["amount"]),
+                        t.get("interactionId") or "", _timestamp(t.get("timestamp")) or created_at or _EPOCH)
+            for t in data.get("transactions") or []
+        ),
+        client_secret=secret if isinstance(secret, str) and secret else None,
+        created_at=created_at,
+    )
+
+
+def _payment_ids_of(cart: JSON) -> list[str]:
+    return [ref["id"] for ref in _dig(cart, "paymentInfo", "payments") or []]
+
+
+def _payments_of(data: JSON) -> list[Payment]:
+    """The expanded payments of a cart or order, oldest first."""
+    payments = []
+    for ref in _dig(data, "paymentInfo", "payments") or []:
+        if "obj" not in ref:
+            raise _Malformed("payment reference not expanded")
+        payments.append(payment_from_json(ref["obj"], data.get("id") if "cart" not in data else data["cart"]["id"]))
+    return sorted(payments, key=lambda p: (p.created_at or _EPOCH, p.id))
+
+
+def _is_ordered(cart: JSON | None) -> bool:
+    return bool(cart) and cart.get("cartState") == CartState.ORDERED.value  # type: ignore[union-attr]
+
+
+def order_from_json(data: JSON, cart_id: str) -> Order:
+    """A domain Order; its payment state is what its payments' transactions imply."""
+    line_items = _line_items(data)
+    totals = _totals(data, line_items)
+    payments = _payments_of(data)
+    return Order(
+        id=data["id"],
+        version=_int(data["version"]),
+        cart_id=_dig(data, "cart", "id") or cart_id,
+        order_number=data.get("orderNumber") or data["id"],
+        currency_code=totals.total.currency_code,
+        line_items=line_items,
+        total_price=totals.total,
+        shipping_amount=totals.shipping,
+        tax_amount=totals.adjustments,
+        payment_state=order_payment_state(payments).value,
+        customer_email=data.get("customerEmail") if isinstance(data.get("customerEmail"), str) else None,
+        shipping_address=address_from_json(data.get("shippingAddress")),
+        billing_address=address_from_json(data.get("billingAddress")),
+        payment_ids=tuple(p.id for p in payments),
+        created_at=_timestamp(data.get("createdAt")),
+    )
+
+
+def _receipt(data: JSON) -> EventReceipt:
+    value = data["value"]
+    return EventReceipt(
+        status=EventStatus(value["status"]),
+        payment_id=value.get("paymentId"),
+        detail=value.get("detail") or "",
+        event_id=value.get("eventId") or data.get("key", ""),
+        event_type=value.get("type") or "",
+        received_at=_timestamp(value.get("receivedAt")),
+    )
+
