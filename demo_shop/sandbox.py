@@ -41,20 +41,25 @@ DOUBLE_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
 def sandbox_config(shop_url: str, *, name: str = "demo_shop") -> Iterator[dict[str, Any]]:
     """Start the local Stripe double for a shop served at ``shop_url`` and yield the
     configuration of sandbox mode: the double's keys and API base, and its webhooks
-    registered to the shop's endpoint with a fresh signing secret.
+    registered (as ``name``) to the shop's endpoint with a fresh signing secret.
     """
     with running_stripe_double() as api_base:
-        hook = {"url": f"{shop_url.rstrip('/')}/stripe/webhooks", "secret": f"whsec_{secrets.token_hex(16)}",
-                "events": list(DOUBLE_EVENTS)}
-        requests.post(f"{api_base}/_config/webhooks/{name}", json=hook, timeout=10).raise_for_status()
+        secret = f"whsec_{secrets.token_hex(16)}"
+        register_webhooks(api_base, name, f"{shop_url.rstrip('/')}/stripe/webhooks", secret)
         yield {
             "SHOP_SANDBOX_API": api_base,
             "STRIPE_API_BASE": api_base,
             "STRIPE_SECRET_KEY": "sk_test_sandbox",
             "STRIPE_PUBLISHABLE_KEY": "pk_test_sandbox",
             "STRIPE_PAYMENT_METHOD_TYPES": "card",
-            "STRIPE_WEBHOOK_SIGNING_SECRET": hook["secret"],
+            "STRIPE_WEBHOOK_SIGNING_SECRET": secret,
         }
+
+
+def register_webhooks(api_base: str, name: str, url: str, secret: str) -> None:
+    """Have the double sign its events with ``secret`` and post them to ``url``."""
+    hook = {"url": url, "secret": secret, "events": list(DOUBLE_EVENTS)}
+    requests.post(f"{api_base}/_config/webhooks/{name}", json=hook, timeout=10).raise_for_status()
 
 
 def init_sandbox(app: Flask) -> None:

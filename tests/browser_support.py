@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
 from flask import Flask
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -72,3 +74,24 @@ def screenshot(page: Any, name: str) -> None:
     """Keep the final screen of a scenario in test-artifacts/ for people to look at."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+class WebhookRelay:
+    """Takes the Stripe double's webhooks and holds them until the test lets them through,
+    so a page can be seen before and after a webhook lands."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.held: list[tuple[bytes, str]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.held.append((request.get_data(), request.headers.get("Stripe-Signature", "")))
+        return Response(status=200)(environ, start_response)
+
+    def release(self) -> None:
+        """Deliver every held event to the shop, signature and body untouched."""
+        while self.held:
+            body, signature = self.held.pop(0)
+            requests.post(self.target, data=body, timeout=10,
+                          headers={"Content-Type": "application/json", "Stripe-Signature": signature})

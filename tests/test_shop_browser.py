@@ -16,11 +16,11 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from demo_shop import create_app
-from demo_shop.sandbox import init_sandbox, sandbox_config
+from demo_shop.sandbox import init_sandbox, register_webhooks, sandbox_config
 from flask_psp_connector.model import TransactionState, TransactionType
 from flask_psp_connector.stripe_double import free_port
 
-from .browser_support import CHROME_ARGS, CHROMIUM, guard_network, screenshot, serving, wait_for
+from .browser_support import CHROME_ARGS, CHROMIUM, WebhookRelay, guard_network, screenshot, serving, wait_for
 
 ADMIN_PASSWORD = "e2e-admin-password"
 APPEARANCE = {"theme": "flat", "variables": {"colorPrimary": "#0a7d5a", "borderRadius": "10px", "fontFamily": "Georgia, serif"}}
@@ -39,7 +39,8 @@ def _shop(tmp_path_factory: Any, *, sandbox_mode: bool) -> Iterator[SimpleNamesp
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     database = tmp_path_factory.mktemp("shop") / "shop.sqlite3"
-    with sandbox_config(url, name=f"e2e-{port}") as sandbox:
+    hook_name = f"e2e-{port}"
+    with sandbox_config(url, name=hook_name) as sandbox:
         config = {**sandbox, "SECRET_KEY": "e2e-secret-key", "SESSION_COOKIE_SECURE": False,
                   "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD, "PSP_DATABASE_URL": f"sqlite:///{database}",
                   "STRIPE_APPEARANCE_PAYMENT_ELEMENT": json.dumps(APPEARANCE)}
@@ -52,7 +53,9 @@ def _shop(tmp_path_factory: Any, *, sandbox_mode: bool) -> Iterator[SimpleNamesp
         if not sandbox_mode:
             init_sandbox(app)
         with serving(app, port) as base:
-            yield SimpleNamespace(url=base, platform=app.extensions["psp_connector"].platform)
+            yield SimpleNamespace(url=base, platform=app.extensions["psp_connector"].platform,
+                                  redirect_webhooks=lambda to: register_webhooks(
+                                      sandbox["STRIPE_API_BASE"], hook_name, to, sandbox["STRIPE_WEBHOOK_SIGNING_SECRET"]))
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +189,29 @@ def test_a_redirect_comes_back_through_the_return_page_and_reloading_it_changes_
     page.wait_for_url(f"**/orders/{cart_id}*")
     assert shop.platform.find_order_by_cart(cart_id).id == order.id
     assert len(charges(shop, cart_id)) == 1
+
+
+def test_the_order_page_turns_paid_when_the_webhook_lands(page, shop) -> None:
+    """Stripe took the payment but the browser never reached /confirmPayments: the order
+    page waits, and the webhook alone turns it into a paid order, without a reload."""
+    relay = WebhookRelay(f"{shop.url}/stripe/webhooks")
+    port = free_port()
+    with serving(relay, port) as relay_url:
+        shop.redirect_webhooks(f"{relay_url}/")
+        try:
+            cart_id = to_payment_page(page, shop)
+            page.route("**/confirmPayments/**", lambda route: route.abort())
+            pay_by_card(page, SUCCESS)
+            expect(page.locator("#payment-message")).to_contain_text("could not be reached")
+            wait_for(lambda: relay.held)
+            page.goto(f"{shop.url}/orders/{cart_id}")
+            expect(page.get_by_text("Paid", exact=True)).to_have_count(0)
+            assert shop.platform.find_order_by_cart(cart_id) is None
+            relay.release()
+            expect(page.get_by_text("Paid", exact=True).first).to_be_visible(timeout=15_000)
+            assert shop.platform.find_order_by_cart(cart_id) is not None
+        finally:
+            shop.redirect_webhooks(f"{shop.url}/stripe/webhooks")
 
 
 def test_a_refund_from_the_back_office_appears_on_the_timeline(page, shop) -> None:

@@ -23,11 +23,16 @@
 class PaymentError extends Error {}
 
 async function api(processorUrl, sessionId, path, { method = "GET", body } = {}) {
-  const response = await fetch(`${processorUrl}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", "X-Session-Id": sessionId },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(`${processorUrl}${path}`, {
+      method,
+      headers: { "Content-Type": "application/json", "X-Session-Id": sessionId },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new PaymentError("The payment service could not be reached. Check your connection and try again.");
+  }
   const data = await response.json().catch(() => ({}));
   if (!response.ok && response.status !== 202) {
     throw new PaymentError(data.message || `The payment service answered ${response.status}.`);
