@@ -27,26 +27,24 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import secrets
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
 from flask import Flask
 from requests.structures import CaseInsensitiveDict
-from sqlalchemy import create_engine, make_url, text
 
 from flask_psp_connector import PSPConnector
 from flask_psp_connector.gateways.signature import SIGNATURE_HEADER, sign
-from flask_psp_connector.platforms.local import LocalPlatform, normalize_database_url
+from flask_psp_connector.platforms.local import LocalPlatform
 from flask_psp_connector.stripe_client import STRIPE_API_VERSION, StripeGateway
+from payments import store_url  # bench/payments.py: an empty SQLite file or PostgreSQL schema
 
 stripe.enable_telemetry = False
 
@@ -141,26 +139,6 @@ def _signed(document: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     return body, {SIGNATURE_HEADER: sign(body, SHARED_SECRET)}
 
 
-@contextmanager
-def store_url(database_url: str | None, workdir: str) -> Iterator[str]:
-    """An empty store: a SQLite file, or a dedicated PostgreSQL schema."""
-    if database_url is None or normalize_database_url(database_url).startswith("sqlite"):
-        yield f"sqlite:///{os.path.join(workdir, 'gateway.sqlite3')}"
-        return
-    url = make_url(normalize_database_url(database_url))
-    schema = f"psp_bench_gw_{os.getpid()}"
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text("SET client_min_messages = warning"))
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def make_app(database_url: str, http_client: InProcessStripe) -> Flask:
     """The connector with the Commerce Layer gateway, its Stripe calls answered in process."""
     app = Flask("gateway_bench")
@@ -188,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: SQLite in a temp dir)")
     args = parser.parse_args(argv)
     http = InProcessStripe()
-    with tempfile.TemporaryDirectory() as workdir, store_url(args.database_url, workdir) as url:
+    with tempfile.TemporaryDirectory() as workdir, store_url(args.database_url, "gateway", workdir) as url:
         app = make_app(url, http)
         client = app.test_client()
         total = WARMUP + args.requests
