@@ -23,11 +23,13 @@ def _state():  # type: ignore[no-untyped-def]
 @psp_cli.command("init-db")
 def init_db() -> None:
     """Create the embedded store's tables (safe to run on every release)."""
-    platform = _state().platform
-    if not hasattr(platform, "create_schema"):
+    state = _state()
+    stores = [store for store in (state.platform, state.gateway_store) if hasattr(store, "create_schema")]
+    if not stores:
         raise click.ClickException("The configured commerce platform has no local tables.")
-    platform.create_schema()
-    click.echo(f"Schema ready on {platform.engine.url.render_as_string(hide_password=True)}.")
+    for store in dict.fromkeys(stores):
+        store.create_schema()
+        click.echo(f"Schema ready on {store.engine.url.render_as_string(hide_password=True)}.")
 
 
 @psp_cli.command("create-client")

@@ -16,8 +16,9 @@ from .auth import Introspector, JWKSCache, RemoteIntrospector
 from .cli import psp_cli
 from .cors import cors_headers
 from .errors import PSPError
-from .gateways import commercelayer
+from .gateways import commercelayer, hantera
 from .gateways.commercelayer_actions import CommerceLayerGateway
+from .gateways.hantera_actions import HanteraGateway
 from .http_errors import handle_http_exception, handle_psp_error, handle_unexpected
 from .oauth_server import ClientRegistry, make_authorization_server
 from .platforms import CommercePlatform
@@ -44,6 +45,9 @@ class ConnectorState:
     api: flask_smorest.Api
     authorization_server: Any = None
     commercelayer: CommerceLayerGateway | None = None
+    hantera: HanteraGateway | None = None
+    #: The embedded store the external gateways keep their answers in, when one is configured.
+    gateway_store: LocalPlatform | None = None
     gateway_events: Callable[[dict[str, Any]], str | None] | None = None
 
 
@@ -122,15 +126,27 @@ class PSPConnector:
         if clients is not None:
             state.authorization_server = make_authorization_server(app, clients)
             state.api.register_blueprint(token_blp, url_prefix=prefix)
-        if settings["COMMERCELAYER_SHARED_SECRET"]:
-            store = platform if isinstance(platform, LocalPlatform) else _local_platform(app, settings)
-            state.commercelayer = commercelayer.init_gateway(state.api, store, state.stripe, settings)
-            state.gateway_events = commercelayer.settlement_hook(
-                state.commercelayer, settings["COMMERCELAYER_SHARED_SECRET"])
+        self._init_gateways(app, state)
         app.register_blueprint(assets_blp, url_prefix=prefix)
         app.register_error_handler(HTTPException, _handle_routing_error)
         app.before_request(_limit_body)
         app.cli.add_command(psp_cli)
+
+    @staticmethod
+    def _init_gateways(app: Flask, state: ConnectorState) -> None:
+        """Register the configured external gateways and chain their webhook hooks."""
+        settings, hooks = state.settings, []
+        if not (settings["COMMERCELAYER_SHARED_SECRET"] or settings["HANTERA_API_URL"]):
+            return
+        platform = state.platform
+        store = state.gateway_store = platform if isinstance(platform, LocalPlatform) else _local_platform(app, settings)
+        if settings["COMMERCELAYER_SHARED_SECRET"]:
+            state.commercelayer = commercelayer.init_gateway(state.api, store, state.stripe, settings)
+            hooks.append(commercelayer.settlement_hook(state.commercelayer, settings["COMMERCELAYER_SHARED_SECRET"]))
+        if settings["HANTERA_API_URL"]:
+            state.hantera = hantera.init_gateway(state.api, store, state.stripe, settings)
+            hooks.append(state.hantera.settle_event)
+        state.gateway_events = _first_claim(hooks)
 
     @property
     def platform(self) -> CommercePlatform:
@@ -149,11 +165,24 @@ class PSPConnector:
         return [app.blueprints[name] for name in _BLUEPRINTS if name in app.blueprints]
 
 
-_BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer")
+_BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera")
 
 #: The browser module (``psp-payment.js``) any host page can load:
 #: ``url_for("psp_assets.static", filename="psp-payment.js")``.
 assets_blp = Blueprint("psp_assets", __name__, static_folder="static", static_url_path="/psp-assets")
+
+
+def _first_claim(hooks: list[Callable[[dict[str, Any]], str | None]]) -> Callable[[dict[str, Any]], str | None]:
+    """One webhook hook from the gateways' hooks: the first that claims the event answers."""
+
+    def hook(event: dict[str, Any]) -> str | None:
+        for claim in hooks:
+            detail = claim(event)
+            if detail is not None:
+                return detail
+        return None
+
+    return hook
 
 
 def _current_settings() -> Settings:

@@ -9,6 +9,7 @@ a value that cannot be converted exactly is refused, never rounded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .errors import InvalidOperation
 
@@ -82,6 +83,10 @@ class Money:
         """
         return to_stripe_amount(self)
 
+    def to_major(self) -> Decimal:
+        """The amount in major units, exact (``Decimal("12.34")`` for 1234 EUR cents)."""
+        return Decimal(self.cent_amount).scaleb(-self.fraction_digits)
+
     def to_dict(self) -> dict[str, int | str]:
         """The commercetools JSON shape of this amount."""
         return {
@@ -129,3 +134,19 @@ def from_stripe_amount(amount: int, currency: str, fraction_digits: int | None =
     if remainder:
         raise InvalidOperation(f"Stripe amount {amount} {code} has more precision than {digits} digits.")
     return Money(cent_amount, code, digits)
+
+
+def from_major(amount: Decimal | int, currency: str) -> Money:
+    """Convert an amount in major units to ISO minor units, exactly.
+
+    :raises InvalidOperation: for an amount with more decimals than the currency has,
+        or one that is not a finite number.
+    """
+    code = currency.upper()
+    digits = iso_fraction_digits(code)
+    if isinstance(amount, bool) or not isinstance(amount, (Decimal, int)) or not Decimal(amount).is_finite():
+        raise InvalidOperation(f"{amount!r} is not an amount.")
+    minor = Decimal(amount).scaleb(digits)
+    if minor != minor.to_integral_value():
+        raise InvalidOperation(f"{amount} {code} has more than {digits} decimals.")
+    return Money(int(minor), code, digits)

@@ -111,6 +111,31 @@ def _setup_future_usage(value: Any) -> str | None:
     return text
 
 
+#: The Express Checkout Element options upstream's enabler accepts; others are dropped.
+EXPRESS_ELEMENT_OPTION_KEYS = (
+    "buttonHeight", "buttonTheme", "buttonType", "emailRequired", "layout", "paymentMethodOrder", "phoneNumberRequired",
+)
+
+
+def _express_options(value: Any) -> str | None:
+    """A JSON object keeping only the options the Express Checkout Element takes from us."""
+    text = _json_object(value)
+    if text is None:
+        return None
+    options = json.loads(text)
+    return json.dumps({key: options[key] for key in EXPRESS_ELEMENT_OPTION_KEYS if key in options})
+
+
+def _saved_methods_config(value: Any) -> str | None:
+    """CustomerSession features (JSON object); ``payment_method_save_usage`` must be a usage."""
+    text = _json_object(value)
+    if text is not None:
+        usage = json.loads(text).get("payment_method_save_usage")
+        if usage is not None and usage not in ("off_session", "on_session"):
+            raise ValueError(f"payment_method_save_usage {usage!r} is not one of off_session, on_session")
+    return text
+
+
 def _url_prefix(value: Any) -> str:
     text = _text(value).rstrip("/")
     if text and not text.startswith("/"):
@@ -140,12 +165,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STRIPE_CAPTURE_METHOD", "automatic", "automatic, automatic_async or manual.", _choice("automatic", "automatic_async", "manual")),
     Setting("STRIPE_APPEARANCE_PAYMENT_ELEMENT", "", "Stripe Appearance API object (JSON) for the Payment Element, passed through unchanged.", _json_object),
     Setting("STRIPE_APPEARANCE_EXPRESS_CHECKOUT", "", "Appearance object (JSON) for the Express Checkout Element.", _json_object),
-    Setting("STRIPE_EXPRESS_ELEMENT_OPTIONS", "", "Express Checkout Element button options (JSON).", _json_object),
+    Setting("STRIPE_EXPRESS_ELEMENT_OPTIONS", "", "Express Checkout Element options (JSON object); only buttonHeight, buttonTheme, buttonType, emailRequired, layout, paymentMethodOrder and phoneNumberRequired are kept.", _express_options),
     Setting("STRIPE_LAYOUT", _LAYOUT_DEFAULT, "Payment Element layout (JSON); type is tabs, accordion or auto.", _layout),
     Setting("STRIPE_COLLECT_BILLING_ADDRESS", "auto", "auto, never or if_required.", _choice("auto", "never", "if_required")),
     Setting("STRIPE_APPLE_PAY_WELL_KNOWN", "", "Contents of Apple Pay's domain association file, served at /applePayConfig."),
-    Setting("STRIPE_SAVED_PAYMENT_METHODS_CONFIG", "", "Stripe CustomerSession payment_element features (JSON).", _json_object),
-    Setting("STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE", "", "off_session, on_session or none: setup_future_usage of new PaymentIntents.", _setup_future_usage),
+    Setting("STRIPE_SAVED_PAYMENT_METHODS_CONFIG", "", "Stripe CustomerSession payment_element features (JSON object), e.g. {\"payment_method_save\":\"enabled\"}.", _saved_methods_config),
+    Setting("STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE", None, "off_session, on_session or none: setup_future_usage of new PaymentIntents for known customers; unset falls back to payment_method_save_usage of STRIPE_SAVED_PAYMENT_METHODS_CONFIG.", _setup_future_usage),
     Setting("STRIPE_ENABLE_MULTI_OPERATIONS", False, "Allow several partial captures (Stripe multicapture) on one PaymentIntent.", _bool),
     Setting("STRIPE_PAYMENT_METHOD_TYPES", "", "Explicit payment method types (comma-separated) instead of automatic payment methods.", _csv),
     Setting("STRIPE_API_BASE", "", "Base URL of the Stripe API; point it at a local Stripe double for offline work.", _absolute_url),
@@ -176,6 +201,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COMMERCELAYER_SHARED_SECRET", "", "Shared secret of the Commerce Layer external gateway; setting it registers the gateway's routes."),
     Setting("COMMERCELAYER_CALLBACK_URL", "", "The gateway's webhook_endpoint_url in Commerce Layer, where settled asynchronous actions are posted; required with the shared secret.", _absolute_url),
     Setting("COMMERCELAYER_CAPTURE_METHOD", "manual", "manual (authorize, capture later) or automatic (charge at authorization) for Commerce Layer payments.", _choice("manual", "automatic")),
+    Setting("HANTERA_API_URL", "", "Base URL of the Hantera instance (e.g. https://core.example.hantera.cloud); setting it registers the Hantera PSP routes.", _absolute_url),
+    Setting("HANTERA_CLIENT_ID", "", "Hantera IAM client (client credentials) that creates payments and completes carts; required with HANTERA_API_URL."),
+    Setting("HANTERA_CLIENT_SECRET", "", "Secret of that Hantera client; required with HANTERA_API_URL."),
+    Setting("HANTERA_SCOPE", "actors/payment:* actors/ticket:* graph:*", "Scopes asked for with the Hantera client's token."),
+    Setting("HANTERA_JOB_SECRET", "", "Bearer token Hantera's capture job sends to {prefix}/hantera/jobs/capture; required with HANTERA_API_URL."),
+    Setting("HANTERA_PAYMENT_NUMBER_PREFIX", "P_STRIPE_", "Prefix of the payment numbers Hantera generates for Stripe payments."),
+    Setting("HANTERA_CAPTURE_METHOD", "manual", "manual (captured by the OnPaymentCapture job) or automatic (charged at checkout) for Hantera payments.", _choice("manual", "automatic")),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -229,6 +261,9 @@ def load_settings(
         raise ConfigurationError("STRIPE_SECRET_KEY", "is required (set it, or TESTING=True)")
     if values["STRIPE_SECRET_KEY"] and not values["STRIPE_SECRET_KEY"].startswith(("sk_", "rk_")):
         raise ConfigurationError("STRIPE_SECRET_KEY", "must be a Stripe secret key (sk_... or rk_...)")
+    if raw_value(config, "STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE", environ) is None:
+        saved = json.loads(values["STRIPE_SAVED_PAYMENT_METHODS_CONFIG"] or "{}")
+        values["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"] = saved.get("payment_method_save_usage")
     if not values["PSP_PLATFORM"]:
         automatic = values["CTP_CLIENT_ID"] and values["CTP_API_URL"]
         values["PSP_PLATFORM"] = "commercetools" if automatic else "embedded"
@@ -238,4 +273,8 @@ def load_settings(
                 raise ConfigurationError(key, "is required with the commercetools platform")
     if values["COMMERCELAYER_SHARED_SECRET"] and not values["COMMERCELAYER_CALLBACK_URL"]:
         raise ConfigurationError("COMMERCELAYER_CALLBACK_URL", "is required with COMMERCELAYER_SHARED_SECRET")
+    if values["HANTERA_API_URL"]:
+        for key in ("HANTERA_CLIENT_ID", "HANTERA_CLIENT_SECRET", "HANTERA_JOB_SECRET"):
+            if not values[key]:
+                raise ConfigurationError(key, "is required with HANTERA_API_URL")
     return Settings(values)

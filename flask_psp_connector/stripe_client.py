@@ -262,6 +262,17 @@ class StripeGateway:
             )
         return intent.to_dict()
 
+    def update_payment_intent_amount(
+        self, payment_intent_id: str, amount: int, currency: str, *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Change the amount (Stripe's unit) of a PaymentIntent not confirmed yet."""
+        with _translated_errors():
+            intent = self._client.v1.payment_intents.update(
+                payment_intent_id, params={"amount": amount, "currency": currency.lower()},
+                options={"idempotency_key": idempotency_key},
+            )
+        return intent.to_dict()
+
     def confirm_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> dict[str, Any]:
         """Confirm a PaymentIntent that already has its payment method."""
         with _translated_errors():
@@ -270,14 +281,53 @@ class StripeGateway:
             )
         return intent.to_dict()
 
-    def create_customer(self, *, email: str | None, metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+    def create_customer(
+        self, *, email: str | None, metadata: dict[str, str], idempotency_key: str, name: str | None = None
+    ) -> dict[str, Any]:
         """Create a Customer."""
         params: dict[str, Any] = {"metadata": metadata}
         if email:
             params["email"] = email
+        if name:
+            params["name"] = name
         with _translated_errors():
             customer = self._client.v1.customers.create(params=params, options={"idempotency_key": idempotency_key})
         return customer.to_dict()
+
+    def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
+        """Read a Customer; a deleted one comes back as ``{"id": ..., "deleted": True}``."""
+        with _translated_errors():
+            return self._client.v1.customers.retrieve(customer_id).to_dict()
+
+    def search_customers(self, query: str, *, limit: int = 10) -> list[dict[str, Any]]:
+        """Customers matching a Stripe search ``query`` (first page only)."""
+        with _translated_errors():
+            page = self._client.v1.customers.search(params={"query": query, "limit": limit})
+        return [customer.to_dict() for customer in page.data]
+
+    def create_ephemeral_key(self, customer_id: str) -> dict[str, Any]:
+        """An ephemeral key for the Customer, made with the pinned API version (Stripe requires one)."""
+        with _translated_errors():
+            key = self._client.v1.ephemeral_keys.create(
+                params={"customer": customer_id}, options={"stripe_version": STRIPE_API_VERSION}
+            )
+        return key.to_dict()
+
+    def create_customer_session(self, customer_id: str, features: dict[str, Any]) -> dict[str, Any]:
+        """A CustomerSession enabling the Payment Element with ``features`` (saved methods)."""
+        params = {"customer": customer_id, "components": {"payment_element": {"enabled": True, "features": features}}}
+        with _translated_errors():
+            return self._client.v1.customer_sessions.create(params=params).to_dict()
+
+    def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
+        """Read a PaymentMethod (type, card brand and last digits, customer, allow_redisplay)."""
+        with _translated_errors():
+            return self._client.v1.payment_methods.retrieve(payment_method_id).to_dict()
+
+    def detach_payment_method(self, payment_method_id: str) -> dict[str, Any]:
+        """Detach a PaymentMethod from its Customer; it can no longer be used."""
+        with _translated_errors():
+            return self._client.v1.payment_methods.detach(payment_method_id).to_dict()
 
     def attach_payment_method(self, payment_method_id: str, customer_id: str, *, idempotency_key: str) -> dict[str, Any]:
         """Attach a PaymentMethod to a Customer, for later payments."""

@@ -87,7 +87,10 @@ def make_app(sqlite_url: str) -> Iterator[AppFactory]:
 
     yield factory
     for app in apps:
-        app.extensions["psp_connector"].platform.engine.dispose()
+        state = app.extensions["psp_connector"]
+        for store in (state.platform, state.gateway_store):
+            if hasattr(store, "engine"):
+                store.engine.dispose()
 
 
 @pytest.fixture

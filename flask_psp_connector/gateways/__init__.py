@@ -6,4 +6,6 @@ the connector as that gateway, backed by Stripe.
   customer token, settlement of asynchronous actions).
 * :mod:`.store` — answers kept per request and the outbox of callbacks.
 * :mod:`.callbacks` — delivery of that outbox, with backoff.
+* :mod:`.hantera` — the Hantera PSP flow (blueprint): checkout ingress, confirm, capture job.
+* :mod:`.hantera_actions` — its use cases; :mod:`.hantera_client` — Hantera's HTTP API.
 """

@@ -99,6 +99,13 @@ class GatewayStore:
             row = connection.execute(_ANSWERS, {"keys": [key]}).one()
         return Answer(row.status_code, row.body, row.action_id)
 
+    def replace_answer(self, key: str, answer: Answer) -> None:
+        """Keep ``answer`` for ``key`` in place of the one kept (for answers that follow a
+        changing resource, such as a cart's PaymentIntent)."""
+        with self._platform.db_session(write=True) as session:
+            session.execute(update(_requests).where(_requests.c.key == key).values(
+                status_code=answer.status, body=answer.body, action_id=answer.action_id))
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read on a bare connection (reads need neither the ORM nor the writers' queue)."""
