@@ -71,6 +71,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             raise ConfigurationError("SECRET_KEY", "required outside testing and sandbox mode; set it to a long random value.")
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
+    from . import accounts  # before the connector: its table is created with the store's schema
+
     csrf = CSRFProtect(app)
     if sandbox:
         from .sandbox import init_sandbox
@@ -80,14 +82,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in PSPConnector.api_blueprints(app):
         csrf.exempt(blueprint)
 
-    from . import admin, security, views
+    from . import admin, express, security, views, wellknown
 
     security.init_security(app, sandbox=sandbox)
     app.register_blueprint(views.bp)
+    app.register_blueprint(express.bp)
+    app.register_blueprint(accounts.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(wellknown.bp)
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["country_name"] = country_name
-    app.context_processor(lambda: {"sandbox": sandbox, "cart_count": _cart_count})
+    app.context_processor(lambda: {"sandbox": sandbox, "cart_count": _cart_count, "signed_in": accounts.signed_in})
     return app
 
 

@@ -1,7 +1,7 @@
 """The browser's cart: held in the embedded store, named only by the signed session.
 
-Prices, shipping and tax are always recomputed here from the catalog and the
-shipping country; nothing the browser sends can set an amount.
+Prices, shipping and tax are always recomputed here from the catalog, the shipping
+country and the shipping method; nothing the browser sends can set an amount.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.model import Cart, CartState
 
 from .catalog import CURRENCY, product_by_sku
-from .pricing import quote
+from .pricing import ShippingMethod, method_of, quote
 
 #: The most units of one product a cart line may hold.
 MAX_QUANTITY = 99
@@ -45,7 +45,11 @@ def cart_for_update() -> Cart:
     """The session's cart, or a new empty one remembered in the session."""
     cart = current_cart()
     if cart is None:
-        cart = psp.platform.create_cart(CURRENCY)
+        from .accounts import current_account  # accounts builds on this module
+
+        account = current_account()
+        owner = {"customer_id": account.customer_id, "customer_email": account.email} if account else {}
+        cart = psp.platform.create_cart(CURRENCY, **owner)
         session["cart_id"] = cart.id
     return cart
 
@@ -60,26 +64,62 @@ def save_quantities(cart: Cart, wanted: Mapping[str, int]) -> Cart:
 
     Names and prices come from the catalog; lines of products no longer sold go.
     """
+    drafts = _drafts(wanted)
+    country = cart.shipping_address.country if cart.shipping_address else None
+    priced = quote(sum(d.unit_price * d.quantity for d in drafts), country, method_of(cart.shipping_method_name))
+    return psp.platform.update_cart(
+        cart.id, version=cart.version, line_items=drafts,
+        shipping_amount=priced.shipping, tax_amount=priced.tax, shipping_method_name=priced.method.name,
+    )
+
+
+def _drafts(wanted: Mapping[str, int]) -> list[LineItemDraft]:
+    """Cart lines for SKU → quantity, named and priced from the catalog."""
     drafts = []
     for sku, quantity in wanted.items():
         product = product_by_sku(sku)
         if product is not None and 0 < quantity <= MAX_QUANTITY:
             drafts.append(LineItemDraft(product.sku, product.name, quantity, product.unit_price))
+    return drafts
+
+
+def copy_for_customer(cart: Cart, customer_id: str, email: str) -> Cart:
+    """A new cart with ``cart``'s lines and addresses, owned by the customer.
+
+    Signing in moves the shopper to a copy rather than marking their cart: whoever else
+    holds the old cart's id (a cookie planted before sign-in, say) gains nothing.
+    """
+    drafts = _drafts(quantities(cart))
     country = cart.shipping_address.country if cart.shipping_address else None
-    priced = quote(sum(d.unit_price * d.quantity for d in drafts), country)
-    return psp.platform.update_cart(
-        cart.id, version=cart.version, line_items=drafts,
-        shipping_amount=priced.shipping, tax_amount=priced.tax,
+    priced = quote(sum(d.unit_price * d.quantity for d in drafts), country, method_of(cart.shipping_method_name))
+    return psp.platform.create_cart(
+        cart.currency_code, line_items=drafts, customer_id=customer_id, customer_email=email,
+        shipping_address=cart.shipping_address, billing_address=cart.billing_address,
+        shipping_amount=priced.shipping, tax_amount=priced.tax, shipping_method_name=priced.method.name,
     )
 
 
-def save_checkout(cart: Cart, email: str, shipping: Address, billing: Address) -> Cart:
-    """Store the customer's email and addresses, repricing for the shipping country."""
-    priced = quote(cart.subtotal.cent_amount, shipping.country)
+def save_checkout(
+    cart: Cart, email: str, shipping: Address, billing: Address, method: ShippingMethod | None = None
+) -> Cart:
+    """Store the customer's email and addresses (and shipping method: the cart's own if
+    not given), repricing for the shipping country."""
+    priced = quote(cart.subtotal.cent_amount, shipping.country, method or method_of(cart.shipping_method_name))
     return psp.platform.update_cart(
         cart.id, version=cart.version, customer_email=email,
         shipping_address=shipping, billing_address=billing,
-        shipping_amount=priced.shipping, tax_amount=priced.tax,
+        shipping_amount=priced.shipping, tax_amount=priced.tax, shipping_method_name=priced.method.name,
+    )
+
+
+def save_shipping(cart: Cart, method: ShippingMethod, address: Address | None = None) -> Cart:
+    """Ship the cart by ``method`` (to ``address`` when given), repricing shipping and VAT."""
+    shipping = cart.shipping_address if address is None else address
+    priced = quote(cart.subtotal.cent_amount, shipping.country if shipping else None, method)
+    changes = {} if address is None else {"shipping_address": address}
+    return psp.platform.update_cart(
+        cart.id, version=cart.version, shipping_amount=priced.shipping, tax_amount=priced.tax,
+        shipping_method_name=method.name, **changes,
     )
 
 

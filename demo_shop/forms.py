@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Form, FormField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, Form, FormField, PasswordField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
 from flask_psp_connector import Address
 
 from .cart import MAX_QUANTITY
-from .pricing import COUNTRIES
+from .pricing import COUNTRIES, SHIPPING_METHODS, STANDARD, ShippingMethod, method_of
 
 QUANTITY_MESSAGE = f"Quantity must be a whole number from 1 to {MAX_QUANTITY}."
 
@@ -99,8 +99,23 @@ class CheckoutForm(FlaskForm):
         Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$", message="Enter a valid email address, like name@example.com."),
     ])
     shipping = FormField(AddressForm)
+    shipping_method = RadioField(
+        "Shipping method",
+        choices=[SelectChoice(m.id, f"{m.name} ({m.delivery})") for m in SHIPPING_METHODS],
+        default=STANDARD.id,
+        validate_choice=False,
+    )
     billing_same = BooleanField("Billing address is the same as the shipping address", default=True)
     billing = FormField(AddressForm)
+
+    def validate_shipping_method(self, field: RadioField) -> None:
+        if field.data not in [m.id for m in SHIPPING_METHODS]:
+            raise ValidationError("Choose a shipping method.")
+
+    @property
+    def method(self) -> ShippingMethod:
+        """The validated shipping method."""
+        return method_of(self.shipping_method.data)
 
     def validate(self, extra_validators: Any = None) -> bool:
         """Validate, ignoring the billing fields when the shipping address is reused."""
@@ -111,12 +126,15 @@ class CheckoutForm(FlaskForm):
         return not self.errors
 
     @classmethod
-    def for_cart(cls, email: str | None, shipping: Address | None, billing: Address | None) -> CheckoutForm:
+    def for_cart(
+        cls, email: str | None, shipping: Address | None, billing: Address | None, method: str | None = None
+    ) -> CheckoutForm:
         """The form pre-filled with what the cart already holds (on GET)."""
         same = billing is None or shipping is None or billing == shipping
         return cls(data={
             "email": email or "",
             "shipping": _address_data(shipping),
+            "shipping_method": method_of(method).id,
             "billing_same": same,
             "billing": _address_data(None if same else billing),
         })
@@ -144,3 +162,47 @@ class AmountForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """An operation with no input (cancel)."""
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _email_field() -> StringField:
+    return StringField("Email", filters=[_strip], validators=[
+        DataRequired("Enter your email address."),
+        Length(max=254, message="That email address is too long."),
+        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$", message="Enter a valid email address, like name@example.com."),
+    ])
+
+
+#: Shortest password a new account may have (NIST SP 800-63B's minimum).
+MIN_PASSWORD = 8
+#: Longest password accepted (keeps hashing cost bounded).
+MAX_PASSWORD = 128
+
+
+class SignUpForm(FlaskForm):
+    """A new customer account: email, name and password (typed twice)."""
+
+    email = _email_field()
+    name = StringField("Name (optional)", validators=[
+        Optional(), Length(max=120, message="Keep the name under 121 characters."),
+    ])
+    password = PasswordField("Password", validators=[
+        DataRequired("Choose a password."),
+        Length(min=MIN_PASSWORD, max=MAX_PASSWORD,
+               message=f"Use {MIN_PASSWORD} to {MAX_PASSWORD} characters for your password."),
+    ])
+    confirm = PasswordField("Repeat the password", validators=[
+        DataRequired("Type the password again."), EqualTo("password", message="The two passwords differ."),
+    ])
+
+
+class SignInForm(FlaskForm):
+    """Email and password of an existing account."""
+
+    email = _email_field()
+    password = PasswordField("Password", validators=[
+        DataRequired("Enter your password."), Length(max=MAX_PASSWORD, message="That password is too long."),
+    ])

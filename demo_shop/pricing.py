@@ -1,4 +1,5 @@
-"""Shipping and VAT: computed from the cart subtotal and the shipping country only.
+"""Shipping and VAT: computed from the cart subtotal, the shipping country and the
+shipping method only.
 
 Every amount is an integer number of euro cents; rates are basis points so that no
 float is ever involved. Prices in the catalog are net: VAT is added on the goods and
@@ -28,10 +29,58 @@ COUNTRIES: dict[str, tuple[str, int]] = {
 }
 #: The shop's own country: the estimate shown before an address is known.
 HOME_COUNTRY = "DE"
-#: Orders from this subtotal on ship for free.
+#: Orders from this subtotal on ship for free with the standard method.
 FREE_SHIPPING_FROM = 6000
 DOMESTIC_SHIPPING = 490
 EU_SHIPPING = 990
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingMethod:
+    """A way the shop ships, priced per destination (home country or elsewhere).
+
+    :param id: stable identifier, used as the wallet's shipping rate id.
+    :param name: what the buyer reads; stored on the cart as its shipping method name.
+    :param days: delivery estimate in working days, (fastest, slowest).
+    :param free_from: subtotal from which this method costs nothing (never, if ``None``).
+    """
+
+    id: str
+    name: str
+    days: tuple[int, int]
+    domestic: int
+    abroad: int
+    free_from: int | None = None
+
+    def price(self, subtotal: int, country: str) -> int:
+        """Net shipping price for goods worth ``subtotal`` cents sent to ``country``."""
+        if self.free_from is not None and subtotal >= self.free_from:
+            return 0
+        return self.domestic if country == HOME_COUNTRY else self.abroad
+
+    @property
+    def delivery(self) -> str:
+        """The delivery estimate as the shop writes it."""
+        fastest, slowest = self.days
+        if fastest == slowest:
+            return "next working day" if fastest == 1 else f"{fastest} working days"
+        return f"{fastest}–{slowest} working days"
+
+
+STANDARD = ShippingMethod("standard", "Standard shipping", (2, 4), DOMESTIC_SHIPPING, EU_SHIPPING, FREE_SHIPPING_FROM)
+EXPRESS = ShippingMethod("express", "Express shipping", (1, 1), 1290, 2490)
+#: Every method the shop offers, the default first.
+SHIPPING_METHODS: tuple[ShippingMethod, ...] = (STANDARD, EXPRESS)
+
+
+def shipping_method(key: str | None) -> ShippingMethod | None:
+    """The method with this id or name, or ``None``."""
+    return next((m for m in SHIPPING_METHODS if key in (m.id, m.name)), None)
+
+
+def method_of(name: str | None) -> ShippingMethod:
+    """The method a cart's stored name stands for; the default for none or an unknown one."""
+    return shipping_method(name) or STANDARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +91,7 @@ class Quote:
     tax: int
     country: str
     tax_rate: int  # basis points
+    method: ShippingMethod = STANDARD
 
     @property
     def tax_rate_label(self) -> str:
@@ -55,8 +105,8 @@ def country_name(code: str) -> str:
     return COUNTRIES.get(code, (code, 0))[0]
 
 
-def quote(subtotal: int, country: str | None) -> Quote:
-    """Shipping and VAT for goods worth ``subtotal`` cents shipped to ``country``.
+def quote(subtotal: int, country: str | None, method: ShippingMethod = STANDARD) -> Quote:
+    """Shipping and VAT for goods worth ``subtotal`` cents shipped to ``country`` by ``method``.
 
     An empty cart costs nothing; an unknown or missing country is quoted as the
     shop's home country. VAT is rounded half up to the cent.
@@ -66,10 +116,12 @@ def quote(subtotal: int, country: str | None) -> Quote:
     code = country if country in COUNTRIES else HOME_COUNTRY
     rate = COUNTRIES[code][1]
     if subtotal == 0:
-        return Quote(0, 0, code, rate)
-    if subtotal >= FREE_SHIPPING_FROM:
-        shipping = 0
-    else:
-        shipping = DOMESTIC_SHIPPING if code == HOME_COUNTRY else EU_SHIPPING
+        return Quote(0, 0, code, rate, method)
+    shipping = method.price(subtotal, code)
     tax = ((subtotal + shipping) * rate + 5000) // 10000
-    return Quote(shipping, tax, code, rate)
+    return Quote(shipping, tax, code, rate, method)
+
+
+def quotes(subtotal: int, country: str | None) -> list[Quote]:
+    """One quote per shipping method, in the order the shop offers them."""
+    return [quote(subtotal, country, method) for method in SHIPPING_METHODS]

@@ -9,7 +9,13 @@ with the sandbox's secret key, filling in what the double lacks:
   already has a payment method, so one is created and attached first);
 - the generic decline card 4000 0000 0000 0002 declines the way Stripe documents it
   (``card_declined``, the PaymentIntent stays ``requires_payment_method`` and can be
-  confirmed again), which the double cannot do once it has recorded a failed charge.
+  confirmed again), which the double cannot do once it has recorded a failed charge;
+- what a CustomerSession lets the Payment Element do: list the customer's saved cards
+  (``GET elements/sessions``; the double keeps no CustomerSessions, so only to the
+  shop's signed-in customer), pay with one of them (only one attached to the
+  PaymentIntent's customer), and save a new card: confirmed with
+  ``setup_future_usage`` (and the method's ``allow_redisplay`` set to ``always``), it is
+  attached to the customer once the payment succeeds.
 
 Never registered outside sandbox mode.
 """
@@ -17,6 +23,7 @@ Never registered outside sandbox mode.
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,9 +36,16 @@ from flask_psp_connector.stripe_double import running_stripe_double
 
 DECLINED_CARD = "4000000000000002"
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
+_SUCCEEDED = ("succeeded", "requires_capture", "processing")
+#: What a Payment Element shows of a saved card.
+_CARD_DISPLAY = ("brand", "last4", "exp_month", "exp_year")
 
 sandbox_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
 
+
+#: Signed-in customers may save cards, see them again and remove them.
+SAVED_METHODS_FEATURES = {"payment_method_save": "enabled", "payment_method_redisplay": "enabled",
+                          "payment_method_remove": "enabled"}
 
 #: The events the Stripe double can send (it sends no others).
 DOUBLE_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
@@ -53,6 +67,7 @@ def sandbox_config(shop_url: str, *, name: str = "demo_shop") -> Iterator[dict[s
             "STRIPE_PUBLISHABLE_KEY": "pk_test_sandbox",
             "STRIPE_PAYMENT_METHOD_TYPES": "card",
             "STRIPE_WEBHOOK_SIGNING_SECRET": secret,
+            "STRIPE_SAVED_PAYMENT_METHODS_CONFIG": json.dumps(SAVED_METHODS_FEATURES),
         }
 
 
@@ -123,17 +138,87 @@ def confirm(intent_id: str) -> Any:
     if intent["status"] not in _CONFIRMABLE:
         return _error(400, f"This PaymentIntent's status is {intent['status']}; it cannot be confirmed.",
                       code="payment_intent_unexpected_state", payment_intent=intent)
+    saved = request.form.get("payment_method", "")
+    if saved:
+        if not _belongs_to_customer(saved, intent):
+            return _error(400, "The provided PaymentMethod does not belong to this PaymentIntent's customer.",
+                          code="payment_method_unexpected_state", payment_intent=intent)
+        return _confirm_with(intent, saved, save=False)
     card = {key: request.form.get(f"payment_method_data[card][{key}]", "") for key in ("number", "exp_month", "exp_year", "cvc")}
     if card["number"] == DECLINED_CARD:
         return _error(402, "Your card was declined.", type_="card_error", code="card_declined",
                       decline_code="generic_decline", payment_intent=intent)
-    method = _double("POST", "/payment_methods", {"type": "card", **{f"card[{k}]": v for k, v in card.items()}})
+    # Saving, as Stripe.js does it: the new method may be shown again ("always") and
+    # the PaymentIntent sets it up for future use; the double attaches it on success.
+    save = bool(request.form.get("setup_future_usage"))
+    fields = {"type": "card", **{f"card[{k}]": v for k, v in card.items()}}
+    method = _double("POST", "/payment_methods", {**fields, **({"allow_redisplay": "always"} if save else {})})
     if method.status_code != 200:
         return _forwarded(method)
-    attached = _double("POST", f"/payment_intents/{intent_id}", {"payment_method": method.json()["id"]})
-    if attached.status_code != 200:
-        return _forwarded(attached)
-    return _forwarded(_double("POST", f"/payment_intents/{intent_id}/confirm"))
+    return _confirm_with(intent, method.json()["id"], save=save)
+
+
+def _belongs_to_customer(payment_method_id: str, intent: dict[str, Any]) -> bool:
+    """Stripe confirms with a saved method only if it is attached to the intent's customer."""
+    if not intent.get("customer") or not payment_method_id.startswith("pm_"):
+        return False
+    found = _double("GET", f"/payment_methods/{payment_method_id}")
+    return found.status_code == 200 and found.json().get("customer") == intent["customer"]
+
+
+def _confirm_with(intent: dict[str, Any], payment_method_id: str, *, save: bool) -> Response:
+    """Put the method on the PaymentIntent, confirm it, and save the method if asked."""
+    usage = {"setup_future_usage": request.form["setup_future_usage"]} if save else {}
+    updated = _double("POST", f"/payment_intents/{intent['id']}", {"payment_method": payment_method_id, **usage})
+    if updated.status_code != 200:
+        return _forwarded(updated)
+    confirmed = _double("POST", f"/payment_intents/{intent['id']}/confirm")
+    if save and confirmed.status_code == 200:
+        _attach_on_success(confirmed.json())
+    return _forwarded(confirmed)
+
+
+def _attach_on_success(intent: dict[str, Any]) -> None:
+    """Stripe attaches the method of a PaymentIntent confirmed with ``setup_future_usage``
+    to its customer once the payment succeeds."""
+    if intent.get("customer") and intent.get("payment_method") and intent.get("status") in _SUCCEEDED:
+        _double("POST", f"/payment_methods/{intent['payment_method']}/attach", {"customer": intent["customer"]})
+
+
+@sandbox_bp.get("/elements/sessions")
+def elements_session() -> Any:
+    """What a CustomerSession lets the Payment Element show: its ``payment_element``
+    features and, when ``payment_method_redisplay`` is enabled, the customer's saved cards."""
+    settings = current_app.extensions["psp_connector"].settings
+    if not hmac.compare_digest(request.args.get("key", ""), settings["STRIPE_PUBLISHABLE_KEY"]):
+        return _error(401, "Invalid API Key provided.")
+    customer = _signed_in_stripe_customer()
+    if not request.args.get("customer_session_client_secret", "").startswith("cuss_secret_") or customer is None:
+        return _error(400, "The customer_session_client_secret is invalid or has expired.")
+    features = json.loads(settings["STRIPE_SAVED_PAYMENT_METHODS_CONFIG"] or "{}")
+    methods: list[dict[str, Any]] = []
+    if features.get("payment_method_redisplay") == "enabled":
+        listed = _double("GET", f"/payment_methods?customer={customer}&type=card")
+        if listed.status_code != 200:
+            return _forwarded(listed)
+        methods = [{"id": m["id"], "type": "card", "card": {k: m["card"].get(k) for k in _CARD_DISPLAY}}
+                   for m in listed.json()["data"]]
+    return jsonify({"customer": customer, "features": features, "payment_methods": methods})
+
+
+def _signed_in_stripe_customer() -> str | None:
+    """The Stripe Customer of the shop's signed-in customer.
+
+    The double keeps no CustomerSessions to look a client secret up in, so the sandbox
+    lists saved cards only to the signed-in customer they belong to (the sandbox API is
+    served by the shop, on its origin, with its session cookie).
+    """
+    from .accounts import current_account
+    from .cart import psp
+
+    account = current_account()
+    customer = psp.platform.get_customer(account.customer_id) if account else None
+    return customer.stripe_customer_id if customer else None
 
 
 @sandbox_bp.post("/payment_intents/<intent_id>/_authenticate")

@@ -14,11 +14,12 @@ from flask_psp_connector.errors import ConcurrentModification, InvalidOperation,
 from flask_psp_connector.model import Cart, CheckoutSession
 from flask_psp_connector.payments import confirm_payment
 
+from .accounts import owns_cart
 from .cart import (MAX_QUANTITY, cart_for_update, current_cart, forget_paid_cart, may_view, psp, quantities,
                    remember_order, save_checkout, save_quantities)
 from .catalog import PRODUCTS, Product, product_by_sku, product_by_slug
 from .forms import CheckoutForm, QuantityForm, RemoveForm
-from .pricing import quote
+from .pricing import method_of, quote
 from .progress import PAYMENT_STATES, settle
 from .security import html_errors
 
@@ -105,7 +106,8 @@ def checkout() -> Any:
         flash("Your cart is empty: add a product before checking out.", "error")
         return redirect(url_for("shop.view_cart"), 303)
     if request.method == "GET":
-        form = CheckoutForm.for_cart(cart.customer_email, cart.shipping_address, cart.billing_address)
+        form = CheckoutForm.for_cart(cart.customer_email, cart.shipping_address, cart.billing_address,
+                                     cart.shipping_method_name)
         return render_template("checkout.html", form=form, cart=cart, lines=_lines(cart), quote=_quote(cart))
     form = CheckoutForm()
     if not form.validate_on_submit():
@@ -115,7 +117,7 @@ def checkout() -> Any:
     shipping = form.shipping.form.to_address(email)
     billing = shipping if form.billing_same.data else form.billing.form.to_address(email)
     try:
-        save_checkout(cart, email, shipping, billing)
+        save_checkout(cart, email, shipping, billing, form.method)
     except (ConcurrentModification, InvalidOperation):
         flash(_CART_CHANGED, "error")
         return redirect(url_for("shop.view_cart"), 303)
@@ -244,7 +246,7 @@ def _product_or_404(slug: str) -> Product:
 
 
 def _progress_or_404(cart_id: str) -> Any:
-    if not may_view(cart_id):
+    if not (may_view(cart_id) or owns_cart(cart_id)):
         abort(404)
     try:
         return settle(cart_id)
@@ -268,4 +270,5 @@ def _lines(cart: Cart | None) -> list[tuple[Any, Product | None]]:
 
 def _quote(cart: Cart | None) -> Any:
     subtotal = cart.subtotal.cent_amount if cart else 0
-    return quote(subtotal, cart.shipping_address.country if cart and cart.shipping_address else None)
+    country = cart.shipping_address.country if cart and cart.shipping_address else None
+    return quote(subtotal, country, method_of(cart.shipping_method_name if cart else None))

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .errors import InvalidOperation, PSPError, StripeAPIError
-from .model import Address, EventReceipt, Payment, PaymentChanges, TransactionDraft, match_transaction
+from . import customers
+from .errors import ConcurrentModification, InvalidOperation, PlatformUnavailable, PSPError, StripeAPIError
+from .model import Address, EventReceipt, EventStatus, Payment, PaymentChanges, TransactionDraft, match_transaction
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
@@ -190,7 +191,22 @@ class EventProcessor:
             return self._ignore(event, f"malformed {event_type}: {exc}", replay)
         log.info("Stripe event %s (%s): %s%s", event_id, event_type, receipt.status.value,
                  f" — {receipt.detail}" if receipt.detail else "")
+        # Only a customer's PaymentIntent can have a method to save: guests cost nothing here.
+        if event_type == "payment_intent.succeeded" and obj.get("customer") and receipt.status != EventStatus.IGNORED:
+            self._remember_saved_method(obj)
         return receipt
+
+    def _remember_saved_method(self, intent: Event) -> None:
+        """Record the method the buyer chose to save (idempotent, so a duplicate delivery
+        also retries it). A transient failure raises for Stripe to retry the event."""
+        if self.stripe is None:
+            return
+        try:
+            customers.record_saved_payment_method(self.platform, self.stripe, intent)
+        except PSPError as exc:
+            if getattr(exc, "transient", False) or isinstance(exc, (PlatformUnavailable, ConcurrentModification)):
+                raise
+            log.warning("Saved payment method of PaymentIntent %s not recorded: %s", intent.get("id"), exc.message)
 
     def pending_changes(self, event: Event) -> list[str]:
         """What applying ``event`` would still change, in words (empty when nothing)."""

@@ -119,6 +119,7 @@ class Cart:
     customer_email: str | None = None
     shipping_address: Address | None = None
     billing_address: Address | None = None
+    shipping_method_name: str | None = None
 
     @property
     def subtotal(self) -> Money:
@@ -167,6 +168,9 @@ class Payment:
     transactions: tuple[Transaction, ...]
     client_secret: str | None = None
     created_at: datetime | None = None
+    #: The PaymentIntent's customer/setup_future_usage choice it was created with (see
+    #: ``payments.create_payment``); only a request with the same one may reuse it.
+    intent_variant: str = ""
 
     def transactions_of(
         self, type_: TransactionType, *states: TransactionState
@@ -213,6 +217,30 @@ class Order:
     shipping_address: Address | None = None
     billing_address: Address | None = None
     payment_ids: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A shop customer; ``stripe_customer_id`` links the Stripe Customer holding their saved methods."""
+
+    id: str
+    email: str
+    name: str = ""
+    stripe_customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPaymentMethod:
+    """A payment method a customer chose to save, as Stripe describes it (no card data)."""
+
+    id: str
+    customer_id: str
+    stripe_payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
     created_at: datetime | None = None
 
 

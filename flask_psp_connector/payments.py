@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import customers
 from .errors import InvalidOperation, PSPError, StripeAPIError
-from .model import Cart, CheckoutSession, Payment, TransactionDraft
+from .model import Cart, CheckoutSession, Customer, Payment, TransactionDraft
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
@@ -49,7 +50,8 @@ def config_element(
     platform: CommercePlatform, settings: Mapping[str, Any], session: CheckoutSession, component: str
 ) -> dict[str, Any]:
     """What the browser needs to render the Payment (or Express Checkout) Element."""
-    amount = amount_to_pay(*platform.get_cart_and_payments(session.cart_id))
+    cart, payments = platform.get_cart_and_payments(session.cart_id)
+    amount = amount_to_pay(cart, payments)
     express = component.lower().startswith("express")
     appearance = settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT" if express else "STRIPE_APPEARANCE_PAYMENT_ELEMENT"]
     body: dict[str, Any] = {
@@ -60,9 +62,17 @@ def config_element(
     }
     if appearance is not None:
         body["appearance"] = appearance
-    if settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"]:
-        body["setupFutureUsage"] = settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"]
+    # Only a known customer's PaymentIntent gets setup_future_usage (see create_payment;
+    # in Express Checkout only with x-express-customer-session), and Stripe.js refuses
+    # a PaymentIntent whose usage differs from the Elements'.
+    usage = settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"]
+    if usage and _known_customer(platform, cart) is not None:
+        body["setupFutureUsage"] = usage
     return body
+
+
+def _known_customer(platform: CommercePlatform, cart: Cart) -> Customer | None:
+    return platform.get_customer(cart.customer_id) if cart.customer_id else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,30 +85,75 @@ class CheckoutPayment:
     billing_address: str | None
 
 
-def _is_reusable(payment: Payment, amount: Money) -> bool:
-    """A payment nobody has confirmed yet, for the same amount, can be handed out again."""
+def _is_reusable(payment: Payment, amount: Money, variant: str) -> bool:
+    """A payment nobody has confirmed yet, for the same amount and the same customer and
+    future usage, can be handed out again."""
     return (
         payment.amount_planned == amount
+        and payment.intent_variant == variant
         and bool(payment.client_secret)
         and all(t.type == Type.AUTHORIZATION and t.state == State.INITIAL for t in payment.transactions)
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _IntentCustomer:
+    """Who a new PaymentIntent is for: its Stripe Customer and setup_future_usage."""
+
+    customer: str | None = None
+    setup_future_usage: str | None = None
+
+    @property
+    def variant(self) -> str:
+        """Names this choice; empty for a guest's PaymentIntent (the ids of before stay valid)."""
+        return f"customer={self.customer};sfu={self.setup_future_usage or ''}" if self.customer else ""
+
+
+def _intent_customer(
+    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], cart: Cart,
+    express: bool, express_customer_session: bool,
+) -> _IntentCustomer:
+    """Upstream's rule: a known customer's PaymentIntent gets their Stripe Customer and
+    setup_future_usage, except in Express Checkout without its customer session header."""
+    if express and not express_customer_session:
+        return _IntentCustomer()
+    customer = _known_customer(platform, cart)
+    if customer is None:
+        return _IntentCustomer()
+    # A link is written only once its Stripe Customer was checked to be this customer's.
+    stripe_customer = customer.stripe_customer_id or customers.find_or_create_stripe_customer(platform, stripe, customer)
+    return _IntentCustomer(stripe_customer, settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"])
+
+
 def create_payment(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], session: CheckoutSession
+    platform: CommercePlatform,
+    stripe: StripeGateway,
+    settings: Mapping[str, Any],
+    session: CheckoutSession,
+    *,
+    express: bool = False,
+    express_customer_session: bool = False,
 ) -> CheckoutPayment:
     """Create (or hand out again) the payment and PaymentIntent for the session's cart.
 
-    The payment id is derived from the cart's state, and the PaymentIntent's idempotency
+    The payment id is derived from the cart's state (and, for a known customer, from
+    the PaymentIntent's customer and future usage), and the PaymentIntent's idempotency
     key from the payment id, so retries and concurrent calls for the same cart state end
     on one PaymentIntent. The id is in the PaymentIntent's metadata from the start: one
-    Stripe call per new payment, none for a retry.
+    Stripe call per new payment, none for a retry. A cart changed in the Express
+    Checkout sheet (address, shipping) has a new version, hence a new amount and payment.
+
+    :param express: the Express Checkout Element asks (``x-express-checkout``).
+    :param express_customer_session: it runs with the customer's session
+        (``x-express-customer-session``); only then does its PaymentIntent get the customer.
     """
     cart, payments = platform.get_cart_and_payments(session.cart_id)
     amount = amount_to_pay(cart, payments)
-    payment = next((p for p in reversed(payments) if _is_reusable(p, amount)), None)
+    for_whom = _intent_customer(platform, stripe, settings, cart, express, express_customer_session)
+    payment = next((p for p in reversed(payments) if _is_reusable(p, amount, for_whom.variant)), None)
     if payment is None:
-        payment_id = str(uuid.uuid5(_PAYMENT_NAMESPACE, f"{cart.id}:{cart.version}:{len(payments)}"))
+        state = f"{cart.id}:{cart.version}:{len(payments)}" + (f":{for_whom.variant}" if for_whom.variant else "")
+        payment_id = str(uuid.uuid5(_PAYMENT_NAMESPACE, state))
         metadata = {"cart_id": cart.id, "ct_project_key": settings["CTP_PROJECT_KEY"], "ct_payment_id": payment_id}
         if cart.customer_id:
             metadata["ct_customer_id"] = cart.customer_id
@@ -110,7 +165,8 @@ def create_payment(
             metadata=metadata,
             idempotency_key=f"psp-payment-intent-{payment_id}",
             multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"] and capture_method == "manual",
-            setup_future_usage=settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"],
+            customer=for_whom.customer,
+            setup_future_usage=for_whom.setup_future_usage,
         )
         payment = platform.create_payment(
             PaymentDraft(
@@ -121,6 +177,7 @@ def create_payment(
                 interface_id=intent["id"],
                 client_secret=intent.get("client_secret"),
                 transactions=(TransactionDraft(Type.AUTHORIZATION, State.INITIAL, amount, intent["id"]),),
+                intent_variant=for_whom.variant,
             )
         )
     billing = None
@@ -171,7 +228,17 @@ def confirm_payment(
             charged = from_stripe_amount(received, planned.currency_code, planned.fraction_digits)
             drafts.append(TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"]))
     platform.apply_transactions(payment.id, drafts, interface_id=intent["id"])
+    if intent.get("customer"):
+        _remember_saved_method(platform, stripe, intent)
     return PENDING if status == "processing" else APPROVED
+
+
+def _remember_saved_method(platform: CommercePlatform, stripe: StripeGateway, intent: Mapping[str, Any]) -> None:
+    """Record the payment method the buyer chose to save; a failure here never undoes the payment."""
+    try:
+        customers.record_saved_payment_method(platform, stripe, intent)
+    except PSPError as exc:
+        log.warning("Saved payment method of PaymentIntent %s not recorded: %s", intent.get("id"), exc.message)
 
 
 @dataclass(frozen=True, slots=True)

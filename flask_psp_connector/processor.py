@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g, jsonify, request
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 
-from . import payments
+from . import customers, express, payments
 from .auth import require_jwt, require_oauth2, require_session
 from .errors import PSPError
 from .health import check_status
@@ -22,7 +22,10 @@ from .schemas import (
     ConfigResponseSchema,
     ConfirmPaymentRequestSchema,
     CreatePaymentRequestSchema,
+    CustomerSessionResponseSchema,
     ErrorResponseSchema,
+    ExpressPaymentDataResponseSchema,
+    ForbiddenOriginSchema,
     PaymentComponentsResponseSchema,
     PaymentIntentRequestSchema,
     PaymentIntentResponseSchema,
@@ -73,7 +76,15 @@ def config_element(payment_component: str) -> dict[str, Any]:
 
 
 def _create_payment() -> dict[str, Any]:
-    result = payments.create_payment(_state().platform, _stripe(), _state().settings, g.psp_session)
+    # Upstream's exact header values: 'true' or '1', and 'true'.
+    result = payments.create_payment(
+        _state().platform,
+        _stripe(),
+        _state().settings,
+        g.psp_session,
+        express=request.headers.get("x-express-checkout") in ("true", "1"),
+        express_customer_session=request.headers.get("x-express-customer-session") == "true",
+    )
     body = {
         "sClientSecret": result.client_secret,
         "clientSecret": result.client_secret,
@@ -86,8 +97,16 @@ def _create_payment() -> dict[str, Any]:
     return body
 
 
+_EXPRESS_HEADERS = [
+    {"in": "header", "name": "x-express-checkout", "schema": {"type": "string", "enum": ["true", "1"]},
+     "description": "Sent by the Express Checkout Element: no customer unless x-express-customer-session."},
+    {"in": "header", "name": "x-express-customer-session", "schema": {"type": "string", "enum": ["true"]},
+     "description": "The Express Checkout Element runs with the customer's session (/customer/session)."},
+]
+
+
 @blp.route("/payments", methods=["GET"])
-@blp.doc(security=_SESSION)
+@blp.doc(security=_SESSION, parameters=_EXPRESS_HEADERS)
 @blp.response(200, PaymentResponseSchema)
 @require_session
 def get_payments() -> dict[str, Any]:
@@ -96,7 +115,7 @@ def get_payments() -> dict[str, Any]:
 
 
 @blp.route("/payments", methods=["POST"])
-@blp.doc(security=_SESSION)
+@blp.doc(security=_SESSION, parameters=_EXPRESS_HEADERS)
 @blp.response(200, PaymentResponseSchema)
 @require_session
 @blp.arguments(CreatePaymentRequestSchema, required=False)
@@ -131,11 +150,39 @@ def confirm_payment(body: dict[str, Any], payment_id: str) -> Any:
 
 @blp.route("/customer/session")
 @blp.doc(security=_SESSION)
-@blp.response(204, description="The cart has no known customer")
+@blp.response(200, CustomerSessionResponseSchema, description="The cart's customer at Stripe")
+@blp.alt_response(204, description="The cart has no known customer")
 @require_session
-def customer_session() -> Response:
-    """Saved payment methods of the cart's customer; 204 for guests."""
-    return Response(status=204)
+def customer_session() -> Any:
+    """The Stripe Customer (found or created) and a CustomerSession for the cart's customer; 204 for guests."""
+    state = _state()
+    body = customers.customer_session(state.platform, _stripe(), state.settings, g.psp_session.cart_id)
+    return Response(status=204) if body is None else body
+
+
+@blp.route("/express-payment-data")
+@blp.doc(security=_SESSION)
+@blp.response(200, ExpressPaymentDataResponseSchema)
+@blp.alt_response(400, schema=ErrorResponseSchema, description="The cart has already been paid in full")
+@require_session
+def express_payment_data() -> dict[str, Any]:
+    """Total, currency and lines (subtotal, shipping, tax) of the cart for the wallet sheet."""
+    return express.express_payment_data(_state().platform, g.psp_session.cart_id)
+
+
+@blp.route("/express-config", methods=["POST"])
+@blp.response(200, ConfigResponseSchema)
+@blp.alt_response(403, schema=ForbiddenOriginSchema, description="Origin not in ALLOWED_ORIGINS")
+def express_config() -> Any:
+    """Publishable key and Express Checkout settings for a page without a session.
+
+    With ALLOWED_ORIGINS set, the ``Origin`` header must be one of them (upstream's
+    corsAuthHook); the body is ignored.
+    """
+    origins = _state().settings["ALLOWED_ORIGINS"]
+    if origins and request.headers.get("Origin") not in origins:
+        return jsonify(error="Forbidden", message="CORS origin not allowed."), 403
+    return express.express_config(_state().settings)
 
 
 def _config() -> dict[str, Any]:

@@ -113,3 +113,34 @@ class ErrorResponseSchema(Schema):
     message = fields.String(required=True)
     statusCode = fields.Integer(required=True)
     errors = fields.List(fields.Nested(ErrorItemSchema), required=True)
+
+
+class ForbiddenOriginSchema(Schema):
+    """Upstream's answer to an origin outside ALLOWED_ORIGINS on ``/express-config``."""
+
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class MoneySchema(Schema):
+    centAmount = fields.Integer(required=True)
+    currencyCode = fields.String(required=True)
+    fractionDigits = fields.Integer(required=True)
+
+
+class ExpressLineItemSchema(Schema):
+    name = fields.String(required=True)
+    amount = fields.Nested(MoneySchema, required=True)
+    type = fields.String(required=True, validate=validate.OneOf(("SUBTOTAL", "SHIPPING", "TAX", "TOTAL")))
+
+
+class ExpressPaymentDataResponseSchema(Schema):
+    totalPrice = fields.Nested(MoneySchema, required=True)
+    currencyCode = fields.String(required=True)
+    lineItems = fields.List(fields.Nested(ExpressLineItemSchema), required=True)
+
+
+class CustomerSessionResponseSchema(Schema):
+    stripeCustomerId = fields.String(required=True)
+    ephemeralKey = fields.String(required=True)
+    sessionId = fields.String(required=True)

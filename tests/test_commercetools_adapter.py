@@ -341,8 +341,9 @@ def test_post_deploy_and_pre_undeploy_manage_the_custom_types_idempotently(make_
     commercetools.types[PAYMENT_TYPE_KEY]["fieldDefinitions"] = []
     second = runner.invoke(args=["psp", "post-deploy"])
     assert "Custom type payment-connector-stripe-customer-id is up to date." in second.output
-    assert f"Added 1 field(s) to custom type {PAYMENT_TYPE_KEY}." in second.output
-    assert [f["name"] for f in commercetools.types[PAYMENT_TYPE_KEY]["fieldDefinitions"]] == ["stripeConnector_clientSecret"]
+    assert f"Added 2 field(s) to custom type {PAYMENT_TYPE_KEY}." in second.output
+    assert [f["name"] for f in commercetools.types[PAYMENT_TYPE_KEY]["fieldDefinitions"]] == [
+        "stripeConnector_clientSecret", "stripeConnector_intentVariant"]
 
     commercetools.on_next("DELETE", "^/types/key=payment-connector-stripe-customer-id$", lambda fake: error(
         400, "ReferenceExists", "Can not delete a type while it is referenced by at least one customer."))

@@ -40,6 +40,8 @@ PROCESSOR_ROUTES = {
     "/customer/session": {"get"},
     "/operations/config": {"get"},
     "/applePayConfig": {"get"},
+    "/express-config": {"post"},
+    "/express-payment-data": {"get"},
     "/operations/payment-components": {"get"},
     "/operations/status": {"get"},
     "/operations/payment-intents/{payment_id}": {"post"},
@@ -350,7 +352,7 @@ def test_openapi_declares_how_each_route_is_authorized(spec: dict[str, Any]) -> 
     assert schemes["sessionId"] == {"type": "apiKey", "in": "header", "name": "X-Session-Id"}
     expected = {
         "/operations/payment-components": "bearerAuth", "/operations/status": "bearerAuth",
-        "/operations/payment-intents/{payment_id}": "bearerAuth", "/applePayConfig": None,
+        "/operations/payment-intents/{payment_id}": "bearerAuth", "/applePayConfig": None, "/express-config": None,
     }
     for path, methods in PROCESSOR_ROUTES.items():
         for method in methods:
@@ -415,6 +417,7 @@ def _call_every_route_anonymously(call: RecordingClient) -> None:
         ("get", "/customer/session", {}),
         ("get", "/operations/config", {}),
         ("get", "/applePayConfig", {}),
+        ("get", "/express-payment-data", {}),
         ("get", "/operations/payment-components", {}),
         ("get", "/operations/status", {}),
         ("post", "/operations/payment-intents/pay-1", {"json": {"actions": [{"action": "cancelPayment"}]}}),
@@ -447,6 +450,8 @@ def _call_every_route_with_credentials(app: Flask, call: RecordingClient, mock: 
     assert call("get", "/customer/session", headers=session).status_code == 204
     assert call("get", "/operations/config", headers=session).status_code == 200
     assert call("get", "/applePayConfig").status_code == 200
+    assert call("get", "/express-payment-data", headers=session).status_code == 400  # paid in full by now
+    assert call("post", "/express-config", json={}).status_code == 200
     jwt_auth = jwt_header(mock)
     assert call("get", "/operations/payment-components", headers=jwt_auth).status_code == 200
     status = call("get", "/operations/status", headers=jwt_auth).get_json()

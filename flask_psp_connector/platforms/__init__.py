@@ -6,7 +6,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..model import Cart, CheckoutSession, EventReceipt, Order, Payment, PaymentChanges, TransactionDraft
+from ..model import (
+    Cart,
+    CheckoutSession,
+    Customer,
+    EventReceipt,
+    Order,
+    Payment,
+    PaymentChanges,
+    SavedPaymentMethod,
+    TransactionDraft,
+)
 from ..money import Money
 
 
@@ -25,6 +35,7 @@ class PaymentDraft:
     interface_id: str
     client_secret: str | None
     transactions: tuple[TransactionDraft, ...]
+    intent_variant: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +110,29 @@ class CommercePlatform(Protocol):
 
     def check_health(self) -> None:
         """Raise if the store cannot be reached."""
+
+    def create_customer(self, email: str, name: str = "") -> Customer:
+        """Create a customer (their email must not be taken yet)."""
+
+    def get_customer(self, customer_id: str) -> Customer | None:
+        """Return the customer, or ``None`` when there is no such customer."""
+
+    def set_stripe_customer_id(self, customer_id: str, stripe_customer_id: str) -> Customer:
+        """Link the customer to their Stripe Customer; raise ``ResourceNotFound`` if unknown."""
+
+    def saved_payment_methods(self, customer_id: str) -> list[SavedPaymentMethod]:
+        """The customer's saved payment methods, oldest first."""
+
+    def record_saved_payment_method(
+        self,
+        customer_id: str,
+        stripe_payment_method_id: str,
+        brand: str,
+        last4: str,
+        exp_month: int | None,
+        exp_year: int | None,
+    ) -> SavedPaymentMethod:
+        """Record a saved payment method, or return the record it already has (idempotent)."""
+
+    def remove_saved_payment_method(self, customer_id: str, saved_id: str) -> SavedPaymentMethod | None:
+        """Delete one of this customer's saved methods; ``None`` if they have no such record."""

@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..errors import ConcurrentModification, InvalidOperation, ResourceNotFound
+from ..errors import ConcurrentModification, InvalidOperation, PSPError, ResourceNotFound
 from ..model import (
     AddTransaction,
     Address,
@@ -52,6 +52,7 @@ from ..model import (
     CartState,
     ChangeState,
     CheckoutSession,
+    Customer,
     EventReceipt,
     EventStatus,
     LineItem,
@@ -59,6 +60,7 @@ from ..model import (
     OrderPaymentState,
     Payment,
     PaymentChanges,
+    SavedPaymentMethod,
     Transaction,
     TransactionDraft,
     TransactionState,
@@ -80,8 +82,11 @@ EVENT_CONTAINER = "psp-stripe-events"
 #: retried ``/payments`` hands out the same PaymentIntent.
 PAYMENT_TYPE_KEY = "payment-connector-stripe-payment"
 CLIENT_SECRET_FIELD = "stripeConnector_clientSecret"
+#: The PaymentIntent's customer/setup_future_usage choice (see ``Payment.intent_variant``).
+INTENT_VARIANT_FIELD = "stripeConnector_intentVariant"
 #: Custom type upstream adds to customers (their Stripe customer id).
 CUSTOMER_TYPE_KEY = "payment-connector-stripe-customer-id"
+STRIPE_CUSTOMER_FIELD = "stripeConnector_stripeCustomerId"
 
 #: The custom types ``flask psp post-deploy`` creates and ``pre-undeploy`` removes.
 CUSTOM_TYPES: tuple[JSON, ...] = (
@@ -90,7 +95,7 @@ CUSTOM_TYPES: tuple[JSON, ...] = (
         "name": {"en": "Stripe customer id"},
         "resourceTypeIds": ["customer"],
         "fieldDefinitions": [
-            {"name": "stripeConnector_stripeCustomerId", "label": {"en": "Stripe customer id"},
+            {"name": STRIPE_CUSTOMER_FIELD, "label": {"en": "Stripe customer id"},
              "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
         ],
     },
@@ -100,6 +105,8 @@ CUSTOM_TYPES: tuple[JSON, ...] = (
         "resourceTypeIds": ["payment"],
         "fieldDefinitions": [
             {"name": CLIENT_SECRET_FIELD, "label": {"en": "Stripe PaymentIntent client secret"},
+             "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
+            {"name": INTENT_VARIANT_FIELD, "label": {"en": "Stripe PaymentIntent customer and future usage"},
              "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
         ],
     },
@@ -328,8 +335,10 @@ class CommercetoolsPlatform:
         elif isinstance(cart.get("anonymousId"), str):
             body["anonymousId"] = cart["anonymousId"]
         if draft.client_secret:
-            body["custom"] = {"type": {"typeId": "type", "key": PAYMENT_TYPE_KEY},
-                              "fields": {CLIENT_SECRET_FIELD: draft.client_secret}}
+            fields = {CLIENT_SECRET_FIELD: draft.client_secret}
+            if draft.intent_variant:
+                fields[INTENT_VARIANT_FIELD] = draft.intent_variant
+            body["custom"] = {"type": {"typeId": "type", "key": PAYMENT_TYPE_KEY}, "fields": fields}
         try:
             return self.client.post("/payments", body)
         except CommercetoolsAPIError as exc:
@@ -526,6 +535,101 @@ class CommercetoolsPlatform:
                 raise
 
         return _parsed(order_from_json, self._retrying(attempt), cart_id)
+
+    # -- customers -----------------------------------------------------------------
+
+    def create_customer(self, email: str, name: str = "") -> Customer:
+        """Create a customer whose sign-in the shop handles (``authenticationMode`` ExternalAuth).
+
+        :raises InvalidOperation: when the email is empty or already taken.
+        """
+        email = email.strip()
+        if not email:
+            raise InvalidOperation("A customer needs an email address.")
+        first, _, last = name.strip().partition(" ")
+        draft: JSON = {"email": email, "authenticationMode": "ExternalAuth"}
+        if first:
+            draft["firstName"] = first
+        if last:
+            draft["lastName"] = last
+        try:
+            answer = self.client.post("/customers", draft)
+        except CommercetoolsAPIError as exc:
+            if exc.code == "DuplicateField":
+                raise InvalidOperation("A customer with this email already exists.") from None
+            raise
+        return _parsed(customer_from_json, answer.get("customer") or answer)
+
+    def _customer_json(self, customer_id: str) -> JSON | None:
+        if not _ID.match(customer_id):
+            return None
+        try:
+            return self.client.get(f"/customers/{segment(customer_id)}")
+        except ResourceNotFound:
+            return None
+
+    def get_customer(self, customer_id: str) -> Customer | None:
+        """Return the customer, or ``None`` when the project has no such customer."""
+        data = self._customer_json(customer_id)
+        return None if data is None else _parsed(customer_from_json, data)
+
+    def set_stripe_customer_id(self, customer_id: str, stripe_customer_id: str) -> Customer:
+        """Store the Stripe customer id in upstream's custom field of the customer.
+
+        ``setCustomField`` when the customer's custom type has the field, else
+        ``setCustomType`` with the connector's customer type (installed by post-deploy).
+        """
+
+        def attempt() -> JSON:
+            data = self._customer_json(customer_id)
+            if data is None:
+                raise ResourceNotFound(f"Customer {customer_id} not found.")
+            fields = _dig(data, "custom", "fields")
+            if isinstance(fields, dict) and _dig(data, "custom", "type", "id"):
+                known = STRIPE_CUSTOMER_FIELD in fields or self._type_has_field(data["custom"]["type"]["id"])
+            else:
+                known = False
+            if known:
+                action: JSON = {"action": "setCustomField", "name": STRIPE_CUSTOMER_FIELD, "value": stripe_customer_id}
+            else:
+                action = {"action": "setCustomType", "type": {"key": CUSTOMER_TYPE_KEY, "typeId": "type"},
+                          "fields": {STRIPE_CUSTOMER_FIELD: stripe_customer_id}}
+            return self.client.post(f"/customers/{segment(customer_id)}",
+                                    {"version": data["version"], "actions": [action]})
+
+        return _parsed(customer_from_json, self._retrying(attempt))
+
+    def _type_has_field(self, type_id: str) -> bool:
+        definitions = self.client.get(f"/types/{segment(type_id)}").get("fieldDefinitions") or []
+        return any(isinstance(d, dict) and d.get("name") == STRIPE_CUSTOMER_FIELD for d in definitions)
+
+    def _saved_methods_unsupported(self) -> PSPError:
+        return PSPError(
+            "Saved payment methods are not kept in commercetools by this connector yet; "
+            "use the embedded store for them.",
+            code="NotImplemented",
+            status=501,
+        )
+
+    def saved_payment_methods(self, customer_id: str) -> list[SavedPaymentMethod]:
+        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
+        raise self._saved_methods_unsupported()
+
+    def record_saved_payment_method(
+        self,
+        customer_id: str,
+        stripe_payment_method_id: str,
+        brand: str,
+        last4: str,
+        exp_month: int | None,
+        exp_year: int | None,
+    ) -> SavedPaymentMethod:
+        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
+        raise self._saved_methods_unsupported()
+
+    def remove_saved_payment_method(self, customer_id: str, saved_id: str) -> SavedPaymentMethod | None:
+        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
+        raise self._saved_methods_unsupported()
 
     # -- deploy --------------------------------------------------------------------
 
@@ -751,6 +855,22 @@ def cart_from_json(data: JSON) -> Cart:
         customer_email=data.get("customerEmail") if isinstance(data.get("customerEmail"), str) else None,
         shipping_address=address_from_json(data.get("shippingAddress")),
         billing_address=address_from_json(data.get("billingAddress")),
+        shipping_method_name=_optional_str(_dig(data, "shippingInfo", "shippingMethodName")),
+    )
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def customer_from_json(data: JSON) -> Customer:
+    """A domain Customer from a commercetools customer (Stripe id from upstream's custom field)."""
+    name = " ".join(part for part in (data.get("firstName"), data.get("lastName")) if isinstance(part, str) and part)
+    return Customer(
+        id=data["id"],
+        email=_text(data, "email"),
+        name=name,
+        stripe_customer_id=_optional_str(_dig(data, "custom", "fields", STRIPE_CUSTOMER_FIELD)),
     )
 
 
@@ -780,6 +900,7 @@ def payment_from_json(data: JSON, cart_id: str) -> Payment:
         ),
         client_secret=secret if isinstance(secret, str) and secret else None,
         created_at=created_at,
+        intent_variant=_optional_str(_dig(data, "custom", "fields", INTENT_VARIANT_FIELD)) or "",
     )
 
 

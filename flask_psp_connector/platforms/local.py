@@ -24,7 +24,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, event, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -43,9 +55,11 @@ from ..model import (
     Cart,
     CartState,
     CheckoutSession,
+    Customer,
     LineItem,
     Order,
     Payment,
+    SavedPaymentMethod,
     Transaction,
     TransactionDraft,
     TransactionState,
@@ -58,9 +72,11 @@ from .sqlite_writers import WriterQueue
 from .local_schema import (
     Base,
     CartRow,
+    CustomerRow,
     LineItemRow,
     OrderRow,
     PaymentRow,
+    SavedPaymentMethodRow,
     SessionRow,
     StripeEventRow,
     TransactionRow,
@@ -157,8 +173,17 @@ class LocalPlatform:
         return f"sqlite:///{Path(instance_path) / 'psp.sqlite3'}"
 
     def create_schema(self) -> None:
-        """Create the tables that do not exist yet (idempotent)."""
+        """Create the tables that do not exist yet and add the nullable columns that a
+        store created by an earlier release lacks (idempotent)."""
         Base.metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            existing = inspect(connection)
+            for table in Base.metadata.sorted_tables:
+                present = {column["name"] for column in existing.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present and column.nullable:
+                        kind = column.type.compile(dialect=connection.dialect)
+                        connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     # -- transactions ------------------------------------------------------------
 
@@ -230,6 +255,7 @@ class LocalPlatform:
         billing_address: Address | None = None,
         shipping_amount: int = 0,
         tax_amount: int = 0,
+        shipping_method_name: str | None = None,
     ) -> Cart:
         """Create an active cart; amounts are minor units of ``currency_code``."""
         Money.of(0, currency_code)  # validates the code
@@ -239,6 +265,7 @@ class LocalPlatform:
             state=CartState.ACTIVE.value,
             customer_id=customer_id,
             customer_email=customer_email,
+            shipping_method_name=shipping_method_name,
         )
         self._assign(row, list(line_items), shipping_address, billing_address, shipping_amount, tax_amount)
 
@@ -261,6 +288,7 @@ class LocalPlatform:
         billing_address: Address | None = _UNSET,
         shipping_amount: int | None = None,
         tax_amount: int | None = None,
+        shipping_method_name: str | None = _UNSET,
     ) -> Cart:
         """Change an active cart. Arguments left out keep their value.
 
@@ -281,6 +309,8 @@ class LocalPlatform:
                 row.customer_id = customer_id
             if customer_email is not _UNSET:
                 row.customer_email = customer_email
+            if shipping_method_name is not _UNSET:
+                row.shipping_method_name = shipping_method_name
             self._assign(
                 row,
                 items,
@@ -439,6 +469,7 @@ class LocalPlatform:
                 payment_interface=draft.payment_interface,
                 interface_id=draft.interface_id,
                 client_secret=draft.client_secret,
+                intent_variant=draft.intent_variant,
             )
             row.transactions = [_transaction_row(d, seq) for seq, d in enumerate(draft.transactions, 1)]
             session.add(row)
@@ -544,12 +575,135 @@ class LocalPlatform:
 
         return self._run(read)
 
-    def list_orders(self, limit: int = 50, offset: int = 0) -> list[Order]:
-        """Return orders, newest first (for back offices)."""
+    def list_orders(self, limit: int = 50, offset: int = 0, *, customer_id: str | None = None) -> list[Order]:
+        """Return orders, newest first (for back offices); only the customer's with ``customer_id``."""
         query = select(OrderRow).order_by(OrderRow.created_at.desc(), OrderRow.id).limit(limit).offset(offset)
+        if customer_id is not None:
+            query = query.join(CartRow, CartRow.id == OrderRow.cart_id).where(CartRow.customer_id == customer_id)
         return self._run(
             lambda session: [_order(row, _payment_ids(session, row.cart_id)) for row in session.scalars(query)]
         )
+
+    # -- customers and their saved payment methods -----------------------------------
+
+    def create_customer(self, email: str, name: str = "") -> Customer:
+        """Create a customer.
+
+        :raises InvalidOperation: when the email is empty or already taken.
+        """
+        email = email.strip().lower()
+        if not email:
+            raise InvalidOperation("A customer needs an email address.")
+
+        def work(session: Session) -> Customer:
+            if session.scalar(select(CustomerRow.id).where(CustomerRow.email == email)) is not None:
+                raise InvalidOperation("A customer with this email already exists.")
+            row = CustomerRow(id=str(uuid.uuid4()), email=email, name=name.strip())
+            session.add(row)
+            session.flush()
+            return _customer(row)
+
+        try:
+            return self._write(work)
+        except ConcurrentModification:
+            # Only the unique email index makes this insert conflict.
+            raise InvalidOperation("A customer with this email already exists.") from None
+
+    def get_customer(self, customer_id: str) -> Customer | None:
+        """Return the customer, or ``None``."""
+
+        def read(session: Session) -> Customer | None:
+            row = session.get(CustomerRow, customer_id)
+            return None if row is None else _customer(row)
+
+        return self._run(read)
+
+    def find_customer_by_email(self, email: str) -> Customer | None:
+        """Return the customer with this email (case-insensitive), or ``None``."""
+        query = select(CustomerRow).where(CustomerRow.email == email.strip().lower())
+        return self._run(lambda session: next((_customer(row) for row in session.scalars(query)), None))
+
+    def set_stripe_customer_id(self, customer_id: str, stripe_customer_id: str) -> Customer:
+        """Link the customer to their Stripe Customer.
+
+        :raises ResourceNotFound: when there is no such customer.
+        """
+
+        def work(session: Session) -> Customer:
+            row = session.get(CustomerRow, customer_id, with_for_update=True)
+            if row is None:
+                raise ResourceNotFound(f"Customer {customer_id} not found.")
+            row.stripe_customer_id = stripe_customer_id
+            session.flush()
+            return _customer(row)
+
+        return self._write(work)
+
+    def saved_payment_methods(self, customer_id: str) -> list[SavedPaymentMethod]:
+        """The customer's saved payment methods, oldest first."""
+        query = (
+            select(SavedPaymentMethodRow)
+            .where(SavedPaymentMethodRow.customer_id == customer_id)
+            .order_by(SavedPaymentMethodRow.created_at, SavedPaymentMethodRow.id)
+        )
+        return self._run(lambda session: [_saved_method(row) for row in session.scalars(query)])
+
+    def record_saved_payment_method(
+        self,
+        customer_id: str,
+        stripe_payment_method_id: str,
+        brand: str,
+        last4: str,
+        exp_month: int | None,
+        exp_year: int | None,
+    ) -> SavedPaymentMethod:
+        """Record a saved payment method; one record per (customer, payment method).
+
+        :raises ResourceNotFound: when there is no such customer.
+        """
+        existing_query = select(SavedPaymentMethodRow).where(
+            SavedPaymentMethodRow.customer_id == customer_id,
+            SavedPaymentMethodRow.stripe_payment_method_id == stripe_payment_method_id,
+        )
+
+        def work(session: Session) -> SavedPaymentMethod:
+            existing = session.scalars(existing_query).first()
+            if existing is not None:
+                return _saved_method(existing)
+            if session.get(CustomerRow, customer_id) is None:
+                raise ResourceNotFound(f"Customer {customer_id} not found.")
+            row = SavedPaymentMethodRow(
+                id=str(uuid.uuid4()),
+                customer_id=customer_id,
+                stripe_payment_method_id=stripe_payment_method_id,
+                brand=brand[:32],
+                last4=last4[-4:],
+                exp_month=exp_month,
+                exp_year=exp_year,
+            )
+            session.add(row)
+            session.flush()
+            return _saved_method(row)
+
+        # A concurrent recording of the same method loses on the unique index, is
+        # retried by _run and then finds the winner's record.
+        return self._write(work)
+
+    def remove_saved_payment_method(self, customer_id: str, saved_id: str) -> SavedPaymentMethod | None:
+        """Delete one of this customer's saved methods; another customer's is never touched."""
+        query = select(SavedPaymentMethodRow).where(
+            SavedPaymentMethodRow.id == saved_id, SavedPaymentMethodRow.customer_id == customer_id
+        )
+
+        def work(session: Session) -> SavedPaymentMethod | None:
+            row = session.scalars(query).first()
+            if row is None:
+                return None
+            removed = _saved_method(row)
+            session.delete(row)
+            return removed
+
+        return self._write(work)
 
 
 # -- shared pieces of write transactions ------------------------------------------
@@ -620,6 +774,7 @@ def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment |
         amount_planned=Money(row.amount, row.currency_code, row.fraction_digits),
         payment_interface=row.payment_interface, interface_id=row.interface_id, method=row.method,
         transactions=transactions, client_secret=row.client_secret, created_at=row.created_at,
+        intent_variant=row.intent_variant or "",
     )
     return _LockedPayment(payment, row.order_id is not None)
 
@@ -765,6 +920,24 @@ def _cart(row: CartRow) -> Cart:
         customer_email=row.customer_email,
         shipping_address=_address(row.shipping_address),
         billing_address=_address(row.billing_address),
+        shipping_method_name=row.shipping_method_name,
+    )
+
+
+def _customer(row: CustomerRow) -> Customer:
+    return Customer(row.id, row.email, row.name, row.stripe_customer_id)
+
+
+def _saved_method(row: SavedPaymentMethodRow) -> SavedPaymentMethod:
+    return SavedPaymentMethod(
+        id=row.id,
+        customer_id=row.customer_id,
+        stripe_payment_method_id=row.stripe_payment_method_id,
+        brand=row.brand,
+        last4=row.last4,
+        exp_month=row.exp_month,
+        exp_year=row.exp_year,
+        created_at=row.created_at,
     )
 
 
@@ -805,6 +978,7 @@ def _payment(row: PaymentRow) -> Payment:
         transactions=tuple(_transaction(t) for t in row.transactions),
         client_secret=row.client_secret,
         created_at=row.created_at,
+        intent_variant=row.intent_variant or "",
     )
 
 

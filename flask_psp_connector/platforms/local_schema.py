@@ -50,6 +50,7 @@ class CartRow(Base):
     customer_email: Mapped[str | None] = mapped_column(String(254))
     shipping_address: Mapped[dict[str, Any] | None]
     billing_address: Mapped[dict[str, Any] | None]
+    shipping_method_name: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     line_items: Mapped[list[LineItemRow]] = relationship(
         order_by="LineItemRow.position", cascade="all, delete-orphan", lazy="selectin"
@@ -83,6 +84,7 @@ class PaymentRow(Base):
     interface_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     method: Mapped[str | None] = mapped_column(String(64))
     client_secret: Mapped[str | None] = mapped_column(String(255))
+    intent_variant: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     transactions: Mapped[list[TransactionRow]] = relationship(
@@ -207,4 +209,33 @@ class GatewayCallbackRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CustomerRow(Base):
+    """A shop customer, and the Stripe Customer that holds their saved payment methods."""
+
+    __tablename__ = "psp_customers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SavedPaymentMethodRow(Base):
+    """A payment method a customer chose to save: Stripe's id and what a shop may display."""
+
+    __tablename__ = "psp_saved_payment_methods"
+    __table_args__ = (UniqueConstraint("customer_id", "stripe_payment_method_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("psp_customers.id", ondelete="CASCADE"))
+    stripe_payment_method_id: Mapped[str] = mapped_column(String(255))
+    brand: Mapped[str] = mapped_column(String(32), default="")
+    last4: Mapped[str] = mapped_column(String(4), default="")
+    exp_month: Mapped[int | None]
+    exp_year: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 Index("ix_psp_transactions_payment", TransactionRow.payment_id, TransactionRow.seq)
+Index("ix_psp_carts_customer", CartRow.customer_id)

@@ -40,6 +40,24 @@ async function api(processorUrl, sessionId, path, { method = "GET", body } = {})
   return data;
 }
 
+/**
+ * The signed-in customer's Stripe session ({stripeCustomerId, ephemeralKey, sessionId}),
+ * or null for a guest (204). Saved cards are a convenience: if the lookup fails the
+ * shopper still pays as a guest.
+ */
+async function customerSession(processorUrl, sessionId) {
+  try {
+    const response = await fetch(`${processorUrl}/customer/session`, {
+      headers: { "Content-Type": "application/json", "X-Session-Id": sessionId },
+    });
+    if (response.status !== 200) return null;
+    const customer = await response.json();
+    return customer && customer.sessionId ? customer : null;
+  } catch {
+    return null;
+  }
+}
+
 function parsed(json, fallback) {
   if (!json) return fallback;
   try {
@@ -69,7 +87,8 @@ export async function mountPayment(container, options = {}) {
   const form = container.closest("form");
   const button = form?.querySelector("button[type=submit], button:not([type])");
   const message = form?.querySelector("[data-psp-message]");
-  const call = (path, init) => api(processorUrl.replace(/\/$/, ""), sessionId, path, init);
+  const baseUrl = processorUrl.replace(/\/$/, "");
+  const call = (path, init) => api(baseUrl, sessionId, path, init);
   let busy = false;
 
   const show = (text) => {
@@ -85,7 +104,11 @@ export async function mountPayment(container, options = {}) {
     options.onError?.(error);
   };
 
-  const [elementConfig, config] = await Promise.all([call("/config-element/payment"), call("/operations/config")]);
+  const [elementConfig, config, customer] = await Promise.all([
+    call("/config-element/payment"),
+    call("/operations/config"),
+    customerSession(baseUrl, sessionId),
+  ]);
   const stripe = window.Stripe(config.publishableKey);
   const appearance = parsed(elementConfig.appearance, undefined);
   const elementsOptions = {
@@ -96,6 +119,12 @@ export async function mountPayment(container, options = {}) {
   };
   if (appearance !== undefined) elementsOptions.appearance = appearance;
   if (elementConfig.setupFutureUsage) elementsOptions.setupFutureUsage = elementConfig.setupFutureUsage;
+  if (customer) {
+    // As the upstream enabler does: the CustomerSession lets the Payment Element show
+    // the customer's saved payment methods and, if enabled, a "save" checkbox.
+    elementsOptions.customerOptions = { customer: customer.stripeCustomerId, ephemeralKey: customer.ephemeralKey };
+    elementsOptions.customerSessionClientSecret = customer.sessionId;
+  }
   const elements = stripe.elements(elementsOptions);
   const paymentOptions = { layout: parsed(elementConfig.layout, { type: "tabs" }) };
   if (elementConfig.collectBillingAddress !== "auto") {

@@ -6,10 +6,20 @@
  *   Stripe(publishableKey) → { elements(options), confirmPayment(options),
  *                              retrievePaymentIntent(clientSecret) }
  *   elements.create("payment", options) → { mount(target), on(event, handler), update(), unmount(), destroy() }
+ *   elements.create("expressCheckout", options) → a wallet button ("Pay with Link (sandbox)")
+ *     emitting ready, click, shippingaddresschange, shippingratechange, confirm and cancel
+ *   elements.update({ amount }) → the total the wallet sheet shows
  *   elements.submit() → Promise<{ error? }>   (validates the fields, as Stripe.js does)
  *   stripe.confirmPayment({ elements, clientSecret, confirmParams: { return_url }, redirect })
  *     → Promise<{ error }> | Promise<{ paymentIntent }>, or a redirect to return_url with
  *       payment_intent, payment_intent_client_secret and redirect_status
+ *
+ * With customerSessionClientSecret (a CustomerSession's client secret) the Payment
+ * Element lists the customer's saved cards when the session's payment_method_redisplay
+ * feature is enabled, and offers a "Save for future purchases" box when
+ * payment_method_save is: a saved card confirms with its payment_method; a new card with
+ * the box ticked confirms with setup_future_usage and allow_redisplay "always", and is
+ * attached to the PaymentIntent's customer once the payment succeeds, as Stripe does.
  *
  * Test cards: 4242 4242 4242 4242 succeeds; 4000 0000 0000 0002 is declined
  * (card_declined); 4000 0025 0000 3155 asks for 3D Secure in a challenge dialog that can
@@ -37,6 +47,11 @@
     ".sbx-field input[aria-invalid=true]{border-color:var(--sbx-danger,#df1b41)}",
     ".sbx-error{color:var(--sbx-danger,#df1b41);font-size:.8rem;min-height:1em}",
     ".sbx-note{font-size:.85rem;color:#6d6e78;margin:0}",
+    ".sbx-saved{display:grid;gap:.5rem;border:0;margin:0;padding:0}",
+    ".sbx-saved legend{font-size:.85rem;margin-bottom:.3rem}",
+    ".sbx-option,.sbx-check{display:flex;align-items:center;gap:.6rem;font-size:.9rem}",
+    ".sbx-option{padding:.6rem .75rem;border:1px solid #e0e0e6;border-radius:var(--sbx-radius,6px);background:var(--sbx-background,#fff);cursor:pointer}",
+    ".sbx-option:has(input:checked){border-color:var(--sbx-primary,#0570de);box-shadow:0 0 0 1px var(--sbx-primary,#0570de)}",
     ".sbx-dialog{border:none;border-radius:12px;padding:1.5rem;max-width:24rem;box-shadow:0 20px 60px rgba(0,0,0,.3);font:inherit}",
     ".sbx-dialog::backdrop{background:rgba(10,20,40,.45)}",
     ".sbx-dialog h2{margin:.2rem 0 .6rem;font-size:1.15rem}",
@@ -164,16 +179,73 @@
     }
     cardTab.addEventListener("click", function () { select("card"); });
     bankTab.addEventListener("click", function () { select("bank_redirect"); });
+    var tabs = el("div", { "class": "sbx-tabs", role: "tablist" }, [cardTab, bankTab]);
     this._node = el("div", { "class": "sbx-element", "data-sandbox-element": "payment",
                              "data-layout": (this._options.layout && this._options.layout.type) || "tabs" }, [
       el("span", { "class": "sbx-label", text: "Sandbox: test payments only" }),
-      el("div", { "class": "sbx-tabs", role: "tablist" }, [cardTab, bankTab]),
+      tabs,
       card,
       redirect,
     ]);
     applyAppearance(this._node, this._elements._options.appearance);
     container.appendChild(this._node);
-    setTimeout(function () { self._emit("ready", { elementType: "payment" }); }, 0);
+    this._loadCustomer({ tabs: tabs, card: card, redirect: redirect, select: select }).then(function () {
+      self._emit("ready", { elementType: "payment" });
+    });
+  };
+
+  /**
+   * What the CustomerSession lets the element show: the customer's saved cards (when
+   * payment_method_redisplay is enabled) and the "save" box (payment_method_save).
+   */
+  PaymentElement.prototype._loadCustomer = function (parts) {
+    var self = this;
+    var secret = this._elements._options.customerSessionClientSecret;
+    if (!secret) return Promise.resolve();
+    var url = API + "/elements/sessions?key=" + encodeURIComponent(this._elements._stripe._key) +
+              "&customer_session_client_secret=" + encodeURIComponent(secret);
+    return fetch(url).then(function (response) { return response.json(); }).then(function (session) {
+      if (session.error) return;
+      var features = session.features || {};
+      self._saveUsage = features.payment_method_save_usage || "off_session";
+      if (features.payment_method_save === "enabled") {
+        parts.card.appendChild(el("label", { "class": "sbx-check" }, [
+          el("input", { type: "checkbox", "data-sandbox-field": "save" }),
+          document.createTextNode("Save for future purchases"),
+        ]));
+      }
+      var methods = features.payment_method_redisplay === "enabled" ? session.payment_methods || [] : [];
+      if (!methods.length) return;
+      function choose(id) {
+        var saved = id !== "new";
+        self._savedMethod = saved ? id : null;
+        parts.tabs.hidden = saved;
+        if (saved) {
+          self._method = "saved";
+          parts.card.hidden = true;
+          parts.redirect.hidden = true;
+          self._emit("change", { elementType: "payment", complete: true, value: { type: "card", payment_method: { id: id } } });
+        } else {
+          parts.select("card");
+        }
+      }
+      function option(id, label) {
+        var input = el("input", { type: "radio", name: "sbx-saved-method", value: id, "data-sandbox-saved": id });
+        input.addEventListener("change", function () { if (input.checked) choose(id); });
+        return el("label", { "class": "sbx-option" }, [input, document.createTextNode(label)]);
+      }
+      var options = methods.map(function (method) {
+        var card = method.card || {};
+        var brand = String(card.brand || "card");
+        return option(method.id, brand.charAt(0).toUpperCase() + brand.slice(1) + " •••• " + card.last4 +
+                      "   " + ("0" + card.exp_month).slice(-2) + "/" + String(card.exp_year).slice(-2));
+      });
+      options.push(option("new", "A new payment method"));
+      self._node.insertBefore(el("fieldset", { "class": "sbx-saved" }, [el("legend", { text: "Saved cards" })].concat(options)),
+                              parts.tabs);
+      options[0].querySelector("input").checked = true;
+      choose(methods[0].id);
+    }).catch(function () {}); // without its saved cards the element still takes a new one
   };
 
   PaymentElement.prototype.on = function (event, handler) {
@@ -225,21 +297,305 @@
              cvc: digits(this._value("cvc")) };
   };
 
+  /*
+   * Express Checkout Element: one wallet, "Link (sandbox)", whose sheet is a dialog in the
+   * page with preset addresses. It follows the documented event flow: click (resolve
+   * within the handler) → the sheet opens → shippingaddresschange with the redacted
+   * address (resolve with shippingRates/lineItems, or reject) → shippingratechange →
+   * confirm with the full billingDetails and shippingAddress (or paymentFailed()).
+   * The sheet shows the Elements amount as its total, so elements.update({amount})
+   * made before resolve() is what the buyer sees. The payment is confirmed with the
+   * test card 4242 4242 4242 4242.
+   */
+  var WALLET_EMAIL = "jane@example.test";
+  var WALLET_ADDRESSES = [
+    { name: "Jane Doe", phone: "+49 30 1234567",
+      address: { line1: "Invalidenstraße 12", line2: "", city: "Berlin", state: "", postal_code: "10115", country: "DE" } },
+    { name: "Jeanne Martin", phone: "+33 1 23 45 67 89",
+      address: { line1: "8 Rue de Rivoli", line2: "Appartement 4", city: "Paris", state: "", postal_code: "75001", country: "FR" } },
+    { name: "Sam Carter", phone: "+1 212 555 0100",
+      address: { line1: "350 Fifth Avenue", line2: "", city: "New York", state: "NY", postal_code: "10118", country: "US" } },
+  ];
+  var WALLET_CARD = { number: "4242424242424242", exp_month: 12, exp_year: new Date().getFullYear() + 1, cvc: "123" };
+  var WALLET_STYLE = [
+    ".sbx-wallet{width:100%;min-height:44px;border:0;border-radius:var(--sbx-radius,6px);background:#00d66f;color:#011e0f;font:inherit;font-weight:600;cursor:pointer}",
+    ".sbx-wallet:disabled{opacity:.6;cursor:progress}",
+    ".sbx-sheet{width:min(26rem,100vw - 2rem)}",
+    ".sbx-sheet fieldset{border:0;padding:0;margin:0 0 .8rem;display:grid;gap:.35rem}",
+    ".sbx-sheet legend{font-weight:600;margin-bottom:.3rem;padding:0}",
+    ".sbx-sheet label{display:flex;gap:.5rem;align-items:baseline;font-size:.9rem}",
+    ".sbx-sheet label[aria-disabled=true]{color:#8d8d99}",
+    ".sbx-lines{margin:0;display:grid;gap:.2rem;font-size:.9rem}",
+    ".sbx-lines div{display:flex;justify-content:space-between}",
+    ".sbx-lines dd{margin:0}",
+    ".sbx-lines .sbx-total{font-weight:700;border-top:1px solid #e0e0e6;padding-top:.3rem}",
+  ].join("\n");
+
+  function money(amount, currency) {
+    var code = String(currency || "eur").toUpperCase();
+    var format = new Intl.NumberFormat("en-IE", { style: "currency", currency: code });
+    return format.format(amount / Math.pow(10, format.resolvedOptions().maximumFractionDigits));
+  }
+
+  function ExpressCheckoutElement(elements, options) {
+    this._elements = elements;
+    this._options = options || {};
+    this._handlers = {};
+    this._node = null;
+    this._sheet = null;
+    this._confirming = false;
+  }
+  ExpressCheckoutElement.prototype.on = PaymentElement.prototype.on;
+  ExpressCheckoutElement.prototype.off = PaymentElement.prototype.off;
+  ExpressCheckoutElement.prototype._emit = PaymentElement.prototype._emit;
+  ExpressCheckoutElement.prototype.update = function (options) { Object.assign(this._options, options || {}); };
+
+  ExpressCheckoutElement.prototype.mount = function (target) {
+    installStyles();
+    if (!installStyles.wallet) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(WALLET_STYLE);
+      document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+      installStyles.wallet = true;
+    }
+    var self = this;
+    var container = typeof target === "string" ? document.querySelector(target) : target;
+    var button = el("button", { type: "button", "class": "sbx-wallet", "data-sandbox-wallet": "link",
+                                text: "Pay with Link (sandbox)" });
+    button.addEventListener("click", function () { self._click(); });
+    this._node = el("div", { "class": "sbx-element", "data-sandbox-element": "expressCheckout" }, [
+      el("span", { "class": "sbx-label", text: "Sandbox wallet: test payments only" }), button,
+    ]);
+    applyAppearance(this._node, this._elements._options.appearance);
+    container.appendChild(this._node);
+    setTimeout(function () {
+      self._emit("ready", { elementType: "expressCheckout",
+        availablePaymentMethods: { applePay: false, googlePay: false, link: true, paypal: false, amazonPay: false } });
+    }, 0);
+  };
+  ExpressCheckoutElement.prototype.unmount = function () { this._close(); if (this._node) this._node.remove(); };
+  ExpressCheckoutElement.prototype.destroy = ExpressCheckoutElement.prototype.unmount;
+
+  ExpressCheckoutElement.prototype._click = function () {
+    var self = this;
+    if (this._sheet) return;
+    var resolved = false;
+    // A click handler that never calls resolve() leaves the sheet closed, as with Stripe.js.
+    this._emit("click", { elementType: "expressCheckout", expressPaymentType: "link", resolve: function (details) {
+      if (resolved || self._sheet) return;
+      resolved = true;
+      self._open(details || {});
+    } });
+  };
+
+  ExpressCheckoutElement.prototype._open = function (details) {
+    var allowed = details.allowedShippingCountries || this._options.allowedShippingCountries;
+    this._state = {
+      rates: details.shippingRates || this._options.shippingRates || [],
+      lineItems: details.lineItems || [],
+      allowed: allowed && allowed.length ? allowed : null,
+      address: null, rate: null, busy: false, error: "", usable: false,
+    };
+    this._state.rate = this._state.rates[0] || null;
+    this._sheet = el("dialog", { "class": "sbx-dialog sbx-sheet", "aria-label": "Link (sandbox)",
+                                 "data-sandbox-sheet": "expressCheckout" });
+    var self = this;
+    this._sheet.addEventListener("cancel", function (event) { event.preventDefault(); self._cancel(); });
+    document.body.appendChild(this._sheet);
+    this._sheet.showModal();
+    var first = WALLET_ADDRESSES.filter(function (a) { return self._ships(a); })[0];
+    if (first) this._chooseAddress(first); else this._render();
+  };
+
+  ExpressCheckoutElement.prototype._ships = function (entry) {
+    return !this._state.allowed || this._state.allowed.indexOf(entry.address.country) !== -1;
+  };
+
+  ExpressCheckoutElement.prototype._close = function () {
+    if (this._sheet) { this._sheet.close(); this._sheet.remove(); }
+    this._sheet = null;
+    this._confirming = false;
+  };
+
+  ExpressCheckoutElement.prototype._cancel = function () {
+    if (this._state.busy && this._confirming) return;
+    this._close();
+    this._emit("cancel", { elementType: "expressCheckout" });
+  };
+
+  /** Ask the merchant about an address (redacted, as wallets share it before payment). */
+  ExpressCheckoutElement.prototype._chooseAddress = function (entry) {
+    var self = this;
+    var state = this._state;
+    var done = false;
+    state.address = entry;
+    state.busy = true;
+    state.usable = false;
+    state.error = "";
+    this._render();
+    this._emit("shippingaddresschange", {
+      elementType: "expressCheckout",
+      name: entry.name,
+      address: { city: entry.address.city, state: entry.address.state, postal_code: entry.address.postal_code,
+                 country: entry.address.country },
+      resolve: function (details) {
+        if (done || state.address !== entry) return;
+        done = true;
+        details = details || {};
+        if (details.shippingRates) { state.rates = details.shippingRates; state.rate = state.rates[0] || null; }
+        if (details.lineItems) state.lineItems = details.lineItems;
+        state.busy = false;
+        state.usable = true;
+        self._render();
+      },
+      reject: function () {
+        if (done || state.address !== entry) return;
+        done = true;
+        state.busy = false;
+        state.error = "The shop cannot ship to this address. Choose another one.";
+        self._render();
+      },
+    });
+  };
+
+  ExpressCheckoutElement.prototype._chooseRate = function (rate) {
+    var self = this;
+    var state = this._state;
+    var done = false;
+    var previous = state.rate;
+    state.rate = rate;
+    state.busy = true;
+    state.error = "";
+    this._render();
+    this._emit("shippingratechange", {
+      elementType: "expressCheckout",
+      shippingRate: rate,
+      resolve: function (details) {
+        if (done) return;
+        done = true;
+        details = details || {};
+        if (details.shippingRates) state.rates = details.shippingRates;
+        if (details.lineItems) state.lineItems = details.lineItems;
+        state.busy = false;
+        self._render();
+      },
+      reject: function () {
+        if (done) return;
+        done = true;
+        state.rate = previous;
+        state.busy = false;
+        state.error = "This shipping method is not available.";
+        self._render();
+      },
+    });
+  };
+
+  ExpressCheckoutElement.prototype._pay = function () {
+    var self = this;
+    var state = this._state;
+    var entry = state.address;
+    var failed = false;
+    state.busy = true;
+    state.error = "";
+    this._confirming = true;
+    this._render();
+    var address = Object.assign({}, entry.address);
+    this._emit("confirm", {
+      elementType: "expressCheckout",
+      expressPaymentType: "link",
+      billingDetails: { name: entry.name, email: WALLET_EMAIL, phone: entry.phone, address: address },
+      shippingAddress: { name: entry.name, address: Object.assign({}, address) },
+      shippingRate: state.rate,
+      paymentFailed: function (options) {
+        if (failed) return;
+        failed = true;
+        self._confirming = false;
+        state.busy = false;
+        state.error = (options && options.message) || "The payment failed. Try again or choose another way to pay.";
+        self._render();
+      },
+    });
+  };
+
+  ExpressCheckoutElement.prototype._render = function () {
+    var self = this;
+    var state = this._state;
+    var sheet = this._sheet;
+    if (!sheet) return;
+    var currency = this._elements._options.currency;
+    var addresses = el("fieldset", {}, [el("legend", { text: "Ship to" })]);
+    WALLET_ADDRESSES.forEach(function (entry, index) {
+      var ships = self._ships(entry);
+      var input = el("input", { type: "radio", name: "sbx-address", value: String(index),
+                                "data-sandbox-address": entry.address.country });
+      input.checked = state.address === entry;
+      input.disabled = !ships || (state.busy && self._confirming);
+      input.addEventListener("change", function () { self._chooseAddress(entry); });
+      var a = entry.address;
+      var text = entry.name + ", " + a.line1 + ", " + a.postal_code + " " + a.city + ", " + a.country +
+                 (ships ? "" : " (not shipped to)");
+      addresses.appendChild(el("label", { "aria-disabled": String(!ships) }, [input, document.createTextNode(text)]));
+    });
+    var rates = el("fieldset", {}, [el("legend", { text: "Shipping method" })]);
+    state.rates.forEach(function (rate) {
+      var input = el("input", { type: "radio", name: "sbx-rate", value: rate.id, "data-sandbox-rate": rate.id });
+      input.checked = !!state.rate && state.rate.id === rate.id;
+      input.disabled = state.busy || !state.usable;
+      input.addEventListener("change", function () { self._chooseRate(rate); });
+      var label = rate.displayName + " · " + (rate.amount ? money(rate.amount, currency) : "Free");
+      rates.appendChild(el("label", {}, [input, document.createTextNode(label)]));
+    });
+    var lines = el("dl", { "class": "sbx-lines" });
+    state.lineItems.forEach(function (item) {
+      lines.appendChild(el("div", {}, [el("dt", { text: item.name }), el("dd", { text: money(item.amount, currency) })]));
+    });
+    lines.appendChild(el("div", { "class": "sbx-total" }, [
+      el("dt", { text: "Total" }),
+      el("dd", { "data-sandbox-total": "", text: money(this._elements._options.amount, currency) }),
+    ]));
+    var cancel = el("button", { type: "button", text: "Cancel" });
+    cancel.addEventListener("click", function () { self._cancel(); });
+    var pay = el("button", { type: "button", "class": "sbx-ok", "data-sandbox-pay": "",
+                             text: this._confirming ? "Paying…" : "Pay" });
+    pay.disabled = state.busy || !state.usable || !state.rate;
+    pay.addEventListener("click", function () { self._pay(); });
+    sheet.replaceChildren(
+      el("span", { "class": "sbx-label", text: "Sandbox" }),
+      el("h2", { text: "Link (sandbox)" }),
+      el("p", { "class": "sbx-note", text: "Paying as " + WALLET_EMAIL + " with the test card •••• 4242." }),
+      addresses, rates, lines,
+      el("p", { "class": "sbx-error", role: "alert", "data-sandbox-sheet-error": "", text: state.error }),
+      el("div", { "class": "sbx-actions" }, [cancel, pay])
+    );
+    sheet.setAttribute("aria-busy", String(state.busy));
+  };
+
   function Elements(stripe, options) {
     this._stripe = stripe;
     this._options = options || {};
     this._payment = null;
   }
   Elements.prototype.create = function (type, options) {
-    if (type !== "payment") throw new Error("The sandbox stand-in implements only the Payment Element.");
+    if (type === "expressCheckout") {
+      if (this._express) throw new Error("Can only create one Element of type expressCheckout.");
+      this._express = new ExpressCheckoutElement(this, options);
+      return this._express;
+    }
+    if (type !== "payment") throw new Error("The sandbox stand-in implements only the Payment and Express Checkout Elements.");
     if (this._payment) throw new Error("Can only create one Element of type payment.");
     this._payment = new PaymentElement(this, options);
     return this._payment;
   };
-  Elements.prototype.getElement = function (type) { return type === "payment" ? this._payment : null; };
+  Elements.prototype.getElement = function (type) {
+    return type === "payment" ? this._payment : type === "expressCheckout" ? this._express || null : null;
+  };
   Elements.prototype.update = function (options) { Object.assign(this._options, options || {}); };
   Elements.prototype.fetchUpdates = function () { return Promise.resolve({}); };
   Elements.prototype.submit = function () {
+    if (this._express && this._express._confirming) {
+      this._submitted = true; // the wallet sheet collected everything
+      return Promise.resolve({});
+    }
     if (!this._payment) return Promise.resolve({ error: { type: "validation_error", message: "No Payment Element is mounted." } });
     var error = this._payment._validate(false);
     this._submitted = !error;
@@ -272,7 +628,7 @@
     var clientSecret = options && options.clientSecret;
     var params = (options && options.confirmParams) || {};
     var redirect = (options && options.redirect) || "always";
-    if (!elements || !elements._payment) {
+    if (!elements || !(elements._payment || elements._express)) {
       return Promise.resolve({ error: { type: "invalid_request_error", message: "elements is required." } });
     }
     if (!elements._submitted) {
@@ -282,6 +638,7 @@
     if (!params.return_url) {
       return Promise.resolve({ error: { type: "invalid_request_error", message: "confirmParams.return_url is required." } });
     }
+    if (!elements._payment) return this._confirmExpress(elements, clientSecret, params, redirect);
     var id = intentId(clientSecret);
     var payment = elements._payment;
 
@@ -298,7 +655,18 @@
       var data = { client_secret: clientSecret, key: self._key, return_url: params.return_url,
                    "payment_method_data[type]": "card" };
       Object.keys(card).forEach(function (key) { data["payment_method_data[card][" + key + "]"] = card[key]; });
+      var save = payment._node.querySelector('[data-sandbox-field="save"]');
+      if (save && save.checked && payment._method === "card") {
+        data.setup_future_usage = payment._saveUsage;
+        data["payment_method_data[allow_redisplay]"] = "always";
+      }
       return post("/payment_intents/" + encodeURIComponent(id) + "/confirm", data);
+    }
+
+    function confirmSaved() {
+      return post("/payment_intents/" + encodeURIComponent(id) + "/confirm", {
+        client_secret: clientSecret, key: self._key, return_url: params.return_url, payment_method: payment._savedMethod,
+      });
     }
 
     if (payment._method === "bank_redirect") {
@@ -309,7 +677,7 @@
       });
     }
 
-    return confirm(payment._card()).then(function (intent) {
+    return (payment._method === "saved" ? confirmSaved() : confirm(payment._card())).then(function (intent) {
       if (intent.error) return { error: intent.error };
       if (intent.status !== "requires_action") return finish(intent);
       return ask("3D Secure authentication", "Your bank asks you to confirm this payment.", "Complete authentication",
@@ -329,6 +697,25 @@
     function finish(intent) {
       return redirect === "always" ? leave(intent.status === "processing" ? "processing" : "succeeded") : { paymentIntent: intent };
     }
+  };
+
+  /** Confirm for the Express Checkout Element: the wallet pays with its test card. */
+  Sandbox.prototype._confirmExpress = function (elements, clientSecret, params, redirect) {
+    var id = intentId(clientSecret);
+    var data = { client_secret: clientSecret, key: this._key, return_url: params.return_url,
+                 "payment_method_data[type]": "card" };
+    Object.keys(WALLET_CARD).forEach(function (key) { data["payment_method_data[card][" + key + "]"] = WALLET_CARD[key]; });
+    return post("/payment_intents/" + encodeURIComponent(id) + "/confirm", data).then(function (intent) {
+      if (intent.error) return { error: intent.error };
+      elements._express._close();
+      if (redirect !== "always") return { paymentIntent: intent };
+      var target = new URL(params.return_url, window.location.href);
+      target.searchParams.set("payment_intent", id);
+      target.searchParams.set("payment_intent_client_secret", clientSecret);
+      target.searchParams.set("redirect_status", intent.status === "processing" ? "processing" : "succeeded");
+      window.location.assign(target.toString());
+      return new Promise(function () {}); // the page is leaving
+    });
   };
 
   function Stripe(publishableKey) { return new Sandbox(publishableKey); }

@@ -1,0 +1,296 @@
+"""Customer accounts: sign up, sign in, sign out and the account page.
+
+An account is a row of the shop's own table ``shop_accounts``, in the store's database:
+the email (unique, kept lower-cased), a password hash (werkzeug's scrypt) and the id of
+the connector customer made for it, which carts, orders and saved payment methods name.
+The table is created and dropped with the store's schema, so ``flask psp init-db`` (and
+the automatic set-up of a SQLite store) creates it too.
+
+The session holds the customer id and a fingerprint of the account's password hash, so
+a session stops working when the password changes. Signing in starts a new session and
+moves the cart to a new one of the customer's (see :func:`cart.copy_for_customer`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from sqlalchemy import Column, Connection, DateTime, MetaData, String, Table, event, insert, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import NotFound
+from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers import Response
+
+from flask_psp_connector.customers import remove_saved_payment_method
+from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
+from flask_psp_connector.model import Customer
+from flask_psp_connector.platforms.local_schema import Base as StoreBase
+
+from .cart import copy_for_customer, current_cart, psp
+from .forms import ActionForm, SignInForm, SignUpForm
+from .progress import PAYMENT_STATES
+from .security import html_errors
+
+bp = Blueprint("accounts", __name__)
+html_errors(bp)
+
+_metadata = MetaData()
+accounts_table = Table(
+    "shop_accounts",
+    _metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("customer_id", String(36), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@event.listens_for(StoreBase.metadata, "after_create")
+def _create_with_store(_target: Any, connection: Connection, **_kw: Any) -> None:
+    _metadata.create_all(connection)
+
+
+@event.listens_for(StoreBase.metadata, "before_drop")
+def _drop_with_store(_target: Any, connection: Connection, **_kw: Any) -> None:
+    _metadata.drop_all(connection)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A customer account (the password hash never leaves this module)."""
+
+    id: str
+    email: str
+    customer_id: str
+    _password_hash: str
+
+
+class EmailTaken(Exception):
+    """An account (or a customer) with this email already exists."""
+
+
+def normalize_email(email: str) -> str:
+    """The form of an email the table keys on: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def _read(query: Any) -> Account | None:
+    with psp.platform.db_session() as db:
+        row = db.execute(query).first()
+    return None if row is None else Account(row.id, row.email, row.customer_id, row.password_hash)
+
+
+def find_account(email: str) -> Account | None:
+    """The account with this email (any case), or ``None``."""
+    return _read(select(accounts_table).where(accounts_table.c.email == normalize_email(email)))
+
+
+def _account_of_customer(customer_id: str) -> Account | None:
+    return _read(select(accounts_table).where(accounts_table.c.customer_id == customer_id))
+
+
+def create_account(email: str, password: str, name: str = "") -> Account:
+    """Create the connector customer and the account for ``email``.
+
+    :raises EmailTaken: when the email already has an account or a customer.
+    """
+    email = normalize_email(email)
+    if find_account(email) is not None:
+        raise EmailTaken(email)
+    password_hash = generate_password_hash(password)
+    try:
+        # The customers' unique email decides between two sign-ups racing for one address.
+        customer = psp.platform.create_customer(email, name.strip())
+    except InvalidOperation:
+        raise EmailTaken(email) from None
+    account = Account(str(uuid.uuid4()), email, customer.id, password_hash)
+    row = {"id": account.id, "email": email, "password_hash": password_hash, "customer_id": customer.id,
+           "created_at": datetime.now(timezone.utc)}
+    try:
+        with psp.platform.db_session(write=True) as db:
+            db.execute(insert(accounts_table).values(**row))
+    except IntegrityError:
+        raise EmailTaken(email) from None
+    return account
+
+
+@cache
+def _decoy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def authenticate(email: str, password: str) -> Account | None:
+    """The account if ``password`` is its password, else ``None``.
+
+    An unknown email costs one hash check too, so the answer time does not tell
+    whether the address has an account.
+    """
+    account = find_account(email)
+    if account is None:
+        check_password_hash(_decoy_hash(), password)
+        return None
+    return account if check_password_hash(account._password_hash, password) else None
+
+
+def _fingerprint(account: Account) -> str:
+    key = str(current_app.secret_key).encode()
+    return hmac.new(key, f"account:{account.id}:{account._password_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def current_account() -> Account | None:
+    """The signed-in account of this request, or ``None``."""
+    if "account" not in g:
+        g.account = _session_account()
+    return g.account
+
+
+def _session_account() -> Account | None:
+    customer_id, token = session.get("customer_id"), session.get("account")
+    if not isinstance(customer_id, str) or not isinstance(token, str):
+        return None
+    account = _account_of_customer(customer_id)
+    if account is None or not hmac.compare_digest(token, _fingerprint(account)):
+        session.pop("customer_id", None)
+        session.pop("account", None)
+        return None
+    return account
+
+
+def signed_in() -> bool:
+    """Whether a customer is signed in (for the header; never fails a page)."""
+    try:
+        return current_account() is not None
+    except PSPError:  # an error page must render even when the store is down
+        return False
+
+
+def owns_cart(cart_id: str) -> bool:
+    """Whether the cart (and so its order) belongs to the signed-in customer."""
+    account = current_account()
+    if account is None:
+        return False
+    try:
+        return psp.platform.get_cart(cart_id).customer_id == account.customer_id
+    except ResourceNotFound:
+        return False
+
+
+def _sign_in(account: Account) -> None:
+    """Start a fresh session for ``account``, keeping the cart's contents and this
+    browser's order pages; everything else the old session held is dropped."""
+    cart = current_cart()
+    orders = session.get("orders", [])
+    session.clear()
+    g.account = account
+    if isinstance(orders, list):
+        session["orders"] = orders
+    session["customer_id"] = account.customer_id
+    session["account"] = _fingerprint(account)
+    if cart is not None and cart.line_items:
+        session["cart_id"] = copy_for_customer(cart, account.customer_id, account.email).id
+
+
+def _next_url() -> str | None:
+    """Where to go after signing in: a path on this site only."""
+    target = request.args.get("next", "")
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.route("/account/sign-up", methods=["GET", "POST"])
+def sign_up() -> Any:
+    """Create an account and sign in."""
+    if current_account() is not None:
+        return redirect(url_for("accounts.account"), 303)
+    form = SignUpForm()
+    if not form.validate_on_submit():
+        return render_template("account/sign_up.html", form=form, next=_next_url()), 400 if form.errors else 200
+    try:
+        account = create_account(form.email.data, form.password.data, form.name.data or "")
+    except EmailTaken:
+        form.email.errors = ["An account with this email already exists. Sign in instead."]
+        return render_template("account/sign_up.html", form=form, next=_next_url()), 400
+    _sign_in(account)
+    flash("Welcome! Your account is ready.", "success")
+    return redirect(_next_url() or url_for("accounts.account"), 303)
+
+
+@bp.route("/account/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    """Sign in with email and password."""
+    form = SignInForm()
+    if not form.validate_on_submit():
+        return render_template("account/sign_in.html", form=form, next=_next_url()), 400 if form.errors else 200
+    account = authenticate(form.email.data, form.password.data)
+    if account is None:
+        form.password.errors = ["The email or password is not right."]
+        return render_template("account/sign_in.html", form=form, next=_next_url()), 401
+    _sign_in(account)
+    flash("You are signed in.", "success")
+    return redirect(_next_url() or url_for("accounts.account"), 303)
+
+
+@bp.post("/account/sign-out")
+def sign_out() -> Response:
+    """Sign out; the cart stays with the account, not with this browser."""
+    if ActionForm(prefix="sign-out").validate_on_submit():
+        session.clear()
+        g.pop("account", None)
+        flash("You are signed out.", "success")
+        return redirect(url_for("shop.index"), 303)
+    flash("Please try again.", "error")
+    return redirect(url_for("accounts.account"), 303)
+
+
+def _require_account() -> Account | Response:
+    account = current_account()
+    if account is None:
+        return redirect(url_for("accounts.sign_in", next=request.path), 303)
+    return account
+
+
+@bp.get("/account")
+def account() -> Any:
+    """The customer's orders and saved payment methods."""
+    account = _require_account()
+    if isinstance(account, Response):
+        return account
+    customer: Customer | None = psp.platform.get_customer(account.customer_id)
+    return render_template(
+        "account/account.html",
+        account=account,
+        customer=customer,
+        orders=psp.platform.list_orders(customer_id=account.customer_id),
+        methods=psp.platform.saved_payment_methods(account.customer_id),
+        states=PAYMENT_STATES,
+        sign_out_form=ActionForm(prefix="sign-out"),
+    )
+
+
+@bp.post("/account/payment-methods/<saved_id>/remove")
+def remove_method(saved_id: str) -> Response:
+    """Forget one of the customer's saved payment methods (here and at Stripe)."""
+    account = _require_account()
+    if isinstance(account, Response):
+        return account
+    if not ActionForm().validate_on_submit():
+        flash("Please try again.", "error")
+        return redirect(url_for("accounts.account"), 303)
+    try:
+        removed = remove_saved_payment_method(psp.platform, psp.stripe, account.customer_id, saved_id)
+    except ResourceNotFound:
+        removed = None
+    if removed is None:
+        raise NotFound()
+    flash(f"Removed the {removed.brand.title()} card ending in {removed.last4}.", "success")
+    return redirect(url_for("accounts.account"), 303)

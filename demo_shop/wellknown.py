@@ -1,0 +1,17 @@
+"""Files a payment provider looks for under ``/.well-known/`` on the shop's domain."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+from werkzeug.exceptions import NotFound
+
+bp = Blueprint("wellknown", __name__)
+
+
+@bp.get("/.well-known/apple-developer-merchantid-domain-association")
+def apple_pay_domain_association() -> Response:
+    """Apple Pay's domain association file (``STRIPE_APPLE_PAY_WELL_KNOWN``); 404 while unset."""
+    contents = current_app.extensions["psp_connector"].settings["STRIPE_APPLE_PAY_WELL_KNOWN"]
+    if not contents:
+        raise NotFound()
+    return Response(contents, mimetype="text/plain")
