@@ -27,43 +27,7 @@
  * psp:cancel and psp:error.
  */
 
-/** Error raised for a failed step; its message is shown to the shopper. */
-class PaymentError extends Error {}
-
-async function request(url, { method = "GET", headers = {}, body } = {}) {
-  let response;
-  try {
-    response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch {
-    throw new PaymentError("The payment service could not be reached. Check your connection and try again.");
-  }
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok && response.status !== 202) {
-    throw new PaymentError(data.message || `The payment service answered ${response.status}.`);
-  }
-  return data;
-}
-
-function parsed(json, fallback) {
-  if (!json) return fallback;
-  if (typeof json === "object") return json;
-  try {
-    return JSON.parse(json);
-  } catch {
-    return fallback;
-  }
-}
-
-function withQuery(url, params) {
-  const target = new URL(url, window.location.href);
-  for (const [key, value] of Object.entries(params)) target.searchParams.set(key, value);
-  return target.toString();
-}
+import { PaymentError, parsed, request, withQuery } from "./psp-common.js";
 
 function cents(amount) {
   return typeof amount === "number" ? amount : Number(amount?.centAmount ?? 0);

@@ -19,25 +19,10 @@
  * psp:ready, psp:complete (detail: {paymentReference, outcome}) and psp:error.
  */
 
-/** Error raised for a failed step; its message is shown to the shopper. */
-class PaymentError extends Error {}
+import { PaymentError, parsed, request, withQuery } from "./psp-common.js";
 
-async function api(processorUrl, sessionId, path, { method = "GET", body } = {}) {
-  let response;
-  try {
-    response = await fetch(`${processorUrl}${path}`, {
-      method,
-      headers: { "Content-Type": "application/json", "X-Session-Id": sessionId },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch {
-    throw new PaymentError("The payment service could not be reached. Check your connection and try again.");
-  }
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok && response.status !== 202) {
-    throw new PaymentError(data.message || `The payment service answered ${response.status}.`);
-  }
-  return data;
+function api(processorUrl, sessionId, path, { method = "GET", body } = {}) {
+  return request(`${processorUrl}${path}`, { method, headers: { "X-Session-Id": sessionId }, body });
 }
 
 /**
@@ -56,21 +41,6 @@ async function customerSession(processorUrl, sessionId) {
   } catch {
     return null;
   }
-}
-
-function parsed(json, fallback) {
-  if (!json) return fallback;
-  try {
-    return JSON.parse(json);
-  } catch {
-    return fallback;
-  }
-}
-
-function withQuery(url, params) {
-  const target = new URL(url, window.location.href);
-  for (const [key, value] of Object.entries(params)) target.searchParams.set(key, value);
-  return target.toString();
 }
 
 /**
