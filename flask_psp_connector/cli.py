@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .errors import PSPError
-from .events import HANDLED_EVENTS, EventProcessor, reconciliation_event
+from .events import HANDLED_EVENTS, reconciliation_event
 from .gateways.commands import gateways_cli
 
 psp_cli = AppGroup("psp", help="flask-psp-connector commands.")
@@ -150,7 +150,7 @@ def replay_event(event_id: str) -> None:
     """Fetch an event from Stripe again and process it (idempotently)."""
     state = _state()
     event = _stripe().retrieve_event(event_id)
-    receipt = EventProcessor(state.platform, state.stripe, state.gateway_events).handle(event, replay=True)
+    receipt = state.event_processor().handle(event, replay=True)
     click.echo(f"{event_id}: {receipt.status.value}{f' ({receipt.detail})' if receipt.detail else ''}")
 
 
@@ -160,7 +160,7 @@ def replay_event(event_id: str) -> None:
 def reconcile(since: str, apply_changes: bool) -> None:
     """Compare recent PaymentIntents with our payments and add what missed webhooks never delivered."""
     state = _state()
-    processor = EventProcessor(state.platform, state.stripe, state.gateway_events)
+    processor = state.event_processor()
     changed = 0
     for intent in _stripe().list_payment_intents(created_since=_since(since)):
         event = reconciliation_event(intent)

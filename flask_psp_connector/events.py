@@ -15,11 +15,13 @@ from typing import Any
 
 from . import customers
 from .errors import ConcurrentModification, InvalidOperation, PlatformUnavailable, PSPError, StripeAPIError
-from .model import Address, EventReceipt, EventStatus, Payment, PaymentChanges, TransactionDraft, match_transaction
+from .model import (Address, EventReceipt, EventStatus, Payment, PaymentChanges, StaleHandler, StaleReason,
+                    TransactionDraft, match_transaction)
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
 from .platforms import CommercePlatform, PaymentRef
+from .settlement import refund_state, stale_handler
 from .stripe_client import StripeGateway, charge_id
 
 log = logging.getLogger("flask_psp_connector.events")
@@ -53,7 +55,19 @@ def _address(details: dict[str, Any] | None) -> Address | None:
 # -- plans per event type ---------------------------------------------------------
 
 
-def _intent_succeeded(intent: Event, shipping: Address | None) -> Plan:
+def _disagrees(intent: Event, payment: Payment) -> bool:
+    """Whether the PaymentIntent is for another amount, currency or payment than ours (as
+    upstream's confirmation checks): such a payment pays for no order."""
+    planned = payment.amount_planned
+    named = (intent.get("metadata") or {}).get("ct_payment_id")
+    return (
+        intent.get("amount") != planned.to_stripe()
+        or str(intent.get("currency") or "").upper() != planned.currency_code
+        or (named is not None and named != payment.id)
+    )
+
+
+def _intent_succeeded(intent: Event, shipping: Address | None, on_stale: StaleHandler) -> Plan:
     def plan(payment: Payment) -> PaymentChanges:
         received = intent.get("amount_received") or intent.get("amount")
         return PaymentChanges(
@@ -64,6 +78,8 @@ def _intent_succeeded(intent: Event, shipping: Address | None) -> Plan:
             interface_id=intent["id"],
             create_order=True,
             shipping_address=shipping,
+            on_stale=on_stale,
+            stale_reason=StaleReason.INTENT_MISMATCH if _disagrees(intent, payment) else None,
         )
 
     return plan
@@ -86,24 +102,23 @@ def _intent_state(state: State, *, cancelled: bool = False) -> Callable[[Event],
     return handler
 
 
-def _charge_succeeded(charge: Event) -> Plan:
+def _charge_succeeded(charge: Event, on_stale: StaleHandler) -> Plan:
+    """An authorization (captured now or later): settled against the cart like a payment."""
+
     def plan(payment: Payment) -> PaymentChanges:
         amount = _money(payment, charge.get("amount"), charge.get("currency"))
         pi = charge.get("payment_intent") or payment.interface_id or charge["id"]
         method = (charge.get("payment_method_details") or {}).get("type")
-        return PaymentChanges((TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, amount, pi),), interface_id=pi, method=method)
+        return PaymentChanges((TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, amount, pi),), interface_id=pi,
+                              method=method, create_order=True, on_stale=on_stale)
 
     return plan
-
-
-_REFUND_STATES = {"succeeded": State.SUCCESS, "pending": State.PENDING, "requires_action": State.PENDING,
-                  "failed": State.FAILURE, "canceled": State.FAILURE}
 
 
 def _refunds(refunds: list[Event]) -> Plan:
     def plan(payment: Payment) -> PaymentChanges:
         return PaymentChanges(tuple(
-            TransactionDraft(Type.REFUND, _REFUND_STATES.get(r.get("status", ""), State.PENDING),
+            TransactionDraft(Type.REFUND, refund_state(r.get("status")),
                              _money(payment, r.get("amount"), r.get("currency")), r["id"])
             for r in refunds
         ))
@@ -150,6 +165,8 @@ class EventProcessor:
     :param gateway_events: the external gateways' hook: it claims the events of the Stripe
         objects a gateway created (returning what it did, stored as the inbox detail) and
         returns ``None`` for the others. Its effects must be idempotent.
+    :param stale_policy: ``PSP_STALE_PAYMENTS``: what to do with a payment that succeeds
+        for a cart state the cart no longer has (see :mod:`.settlement`).
     """
 
     def __init__(
@@ -157,10 +174,13 @@ class EventProcessor:
         platform: CommercePlatform,
         stripe: StripeGateway | None,
         gateway_events: Callable[[Event], str | None] | None = None,
+        *,
+        stale_policy: str = "refund",
     ) -> None:
         self.platform = platform
         self.stripe = stripe
         self.gateway_events = gateway_events
+        self._on_stale = stale_handler(stripe, stale_policy)
 
     def handle(self, event: Event, *, replay: bool = False) -> EventReceipt:
         """Apply ``event`` once. Transient failures raise (so Stripe retries); permanent
@@ -234,7 +254,7 @@ class EventProcessor:
 
     def _plan(self, event_type: str, obj: Event, ref: PaymentRef) -> Plan | None:
         if event_type == "payment_intent.succeeded":
-            return _intent_succeeded(obj, self._shipping_for_order(obj, ref))
+            return _intent_succeeded(obj, self._shipping_for_order(obj, ref), self._on_stale)
         if event_type == "payment_intent.processing":
             return _intent_state(State.PENDING)(obj)
         if event_type == "payment_intent.payment_failed":
@@ -242,7 +262,7 @@ class EventProcessor:
         if event_type == "payment_intent.canceled":
             return _intent_state(State.FAILURE, cancelled=True)(obj)
         if event_type == "charge.succeeded":
-            return _charge_succeeded(obj)
+            return _charge_succeeded(obj, self._on_stale)
         if event_type == "charge.refunded":
             embedded = (obj.get("refunds") or {}).get("data")
             return _refunds(embedded if embedded is not None else self._stripe().list_refunds(obj["id"]))

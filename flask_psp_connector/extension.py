@@ -16,10 +16,12 @@ from .auth import Introspector, JWKSCache, RemoteIntrospector
 from .cli import psp_cli
 from .cors import cors_headers
 from .errors import PSPError
+from .events import EventProcessor
 from .gateways import commercelayer, hantera
 from .gateways.commercelayer_actions import CommerceLayerGateway
 from .gateways.hantera_actions import HanteraGateway
 from .http_errors import handle_http_exception, handle_psp_error, handle_unexpected
+from .model import Payment
 from .oauth_server import ClientRegistry, make_authorization_server
 from .platforms import CommercePlatform
 from .platforms.commercetools import CommercetoolsPlatform
@@ -27,6 +29,7 @@ from .platforms.local import LocalPlatform
 from .processor import blp as processor_blp
 from .schemas import ErrorResponseSchema
 from .settings import Settings, load_settings
+from .settlement import settle_payment
 from .stripe_client import StripeGateway
 from .token_endpoint import blp as token_blp
 from .webhooks import blp as webhooks_blp
@@ -49,6 +52,11 @@ class ConnectorState:
     #: The embedded store the external gateways keep their answers in, when one is configured.
     gateway_store: LocalPlatform | None = None
     gateway_events: Callable[[dict[str, Any]], str | None] | None = None
+
+    def event_processor(self) -> EventProcessor:
+        """What turns this app's Stripe events into transactions and orders."""
+        return EventProcessor(self.platform, self.stripe, self.gateway_events,
+                              stale_policy=self.settings["PSP_STALE_PAYMENTS"])
 
 
 class _Api(flask_smorest.Api):
@@ -157,6 +165,18 @@ class PSPConnector:
     def stripe(self) -> StripeGateway | None:
         """The current app's Stripe gateway."""
         return current_app.extensions["psp_connector"].stripe
+
+    def settle_payment(self, payment_id: str) -> Payment:
+        """Place the order of a payment already recorded as succeeded, the way its webhook
+        would (idempotent): only if it pays for its cart as the cart is now; otherwise it
+        is marked stale and refunded or flagged (``PSP_STALE_PAYMENTS``).
+
+        For shops that show an order before the webhook lands (a return or order page).
+
+        :raises ResourceNotFound: if there is no such payment.
+        """
+        state = current_app.extensions["psp_connector"]
+        return settle_payment(state.platform, state.stripe, state.settings["PSP_STALE_PAYMENTS"], payment_id)
 
     @staticmethod
     def api_blueprints(app: Flask) -> list[Blueprint]:

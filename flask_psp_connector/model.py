@@ -8,7 +8,9 @@ matching rules live here because every platform must apply them the same way.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -131,6 +133,27 @@ class Cart:
         """Line items plus shipping plus tax: what the customer owes."""
         return self.subtotal.with_amount(self.subtotal.cent_amount + self.shipping_amount + self.tax_amount)
 
+    @property
+    def fingerprint(self) -> str:
+        """A digest of what an order of this cart would sell and for how much.
+
+        A payment keeps the fingerprint of the cart it was created for, and pays for no
+        other: goods, quantities, prices, shipping method, shipping, tax and total.
+        Addresses and the email are left out on purpose, so correcting them while paying
+        (or the order taking the wallet's address) neither changes what is sold nor
+        invalidates the payment; line item ids are left out because they are storage
+        details that a re-saved cart may renew.
+        """
+        content = {
+            "currency": self.currency_code,
+            "items": [[i.sku, i.name, i.quantity, i.unit_price.cent_amount] for i in self.line_items],
+            "shippingMethod": self.shipping_method_name or "",
+            "shipping": self.shipping_amount,
+            "tax": self.tax_amount,
+            "total": self.total_price.cent_amount,
+        }
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+
 
 @dataclass(frozen=True, slots=True)
 class TransactionDraft:
@@ -154,6 +177,19 @@ class Transaction:
     timestamp: datetime
 
 
+class StaleReason(enum.StrEnum):
+    """Why a payment pays for no order of its cart (it is then cancelled, refunded or flagged)."""
+
+    #: The cart changed after the payment was created: it paid for goods or a total the cart no longer has.
+    CART_CHANGED = "cart_changed"
+    #: The cart was already paid (and ordered) by another payment.
+    ALREADY_PAID = "already_paid"
+    #: A newer payment replaced it for a changed cart before anyone paid it.
+    SUPERSEDED = "superseded"
+    #: The PaymentIntent disagrees with the payment (amount, currency or our payment id).
+    INTENT_MISMATCH = "intent_mismatch"
+
+
 @dataclass(frozen=True, slots=True)
 class Payment:
     """One attempt to pay (part of) a cart, backed by one Stripe PaymentIntent."""
@@ -171,6 +207,13 @@ class Payment:
     #: The PaymentIntent's customer/setup_future_usage choice it was created with (see
     #: ``payments.create_payment``); only a request with the same one may reuse it.
     intent_variant: str = ""
+    #: :attr:`Cart.fingerprint` of the cart state this payment was created for ("" when
+    #: recorded before fingerprints were kept: then only its amount can be checked).
+    cart_fingerprint: str = ""
+    #: The cart's version when this payment was created (0 when unknown).
+    cart_version: int = 0
+    #: Set once this payment was found to pay for no order of its cart.
+    stale_reason: StaleReason | None = None
 
     def transactions_of(
         self, type_: TransactionType, *states: TransactionState
@@ -197,6 +240,19 @@ class Payment:
         return (
             self.has(TransactionType.AUTHORIZATION, *live) or self.has(TransactionType.CHARGE, *live)
         ) and not self.has(TransactionType.CANCEL_AUTHORIZATION, *live)
+
+    @property
+    def succeeded(self) -> bool:
+        """Authorized or charged for good (not merely pending), and not cancelled."""
+        return (
+            self.has(TransactionType.AUTHORIZATION, _S.SUCCESS) or self.has(TransactionType.CHARGE, _S.SUCCESS)
+        ) and not self.has(TransactionType.CANCEL_AUTHORIZATION, _S.SUCCESS, _S.PENDING)
+
+    def pays_for(self, cart: Cart) -> bool:
+        """Whether this payment was made for the cart as it is now (never once it is stale)."""
+        if self.stale_reason is not None or self.amount_planned.currency_code != cart.currency_code:
+            return False
+        return not self.cart_fingerprint or self.cart_fingerprint == cart.fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +327,7 @@ def order_payment_state(payments: Iterable[Payment]) -> OrderPaymentState:
     Charged money decides first (minus refunds and lost chargebacks); an order with no
     charge is Pending while an authorization lives, Failed when every one failed.
     """
-    payments = list(payments)
+    payments = [p for p in payments if p.stale_reason is None]  # they pay for no order
     charged = sum(p.total(TransactionType.CHARGE, _S.SUCCESS) for p in payments)
     returned = sum(
         p.total(TransactionType.REFUND, _S.SUCCESS) + p.total(TransactionType.CHARGEBACK, _S.SUCCESS) for p in payments
@@ -287,13 +343,21 @@ def order_payment_state(payments: Iterable[Payment]) -> OrderPaymentState:
     return OrderPaymentState.PENDING
 
 
+#: What to do with a payment found stale: the transactions that undo it (a refund, a
+#: cancelled authorization), or none to leave it flagged for the merchant. It runs under
+#: the payment's lock, so concurrent deliveries undo a stale payment once.
+StaleHandler = Callable[["Payment", StaleReason], tuple[TransactionDraft, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentChanges:
     """What an event (or operation) does to one payment, decided on its current state.
 
-    ``interface_id`` and ``method`` apply only when the payment has none; an order is
-    created from the payment's cart when ``create_order`` is set, using
-    ``shipping_address`` when the cart has none.
+    ``interface_id`` and ``method`` apply only when the payment has none. With
+    ``create_order`` the payment is *settled* against its cart (see :func:`settle`):
+    the order is placed (shipping to ``shipping_address`` when the cart has none) only
+    if the payment pays for the cart as it is now; otherwise the payment is marked stale
+    and ``on_stale`` undoes it. ``stale_reason`` marks it stale outright.
     """
 
     transactions: tuple[TransactionDraft, ...] = ()
@@ -301,6 +365,46 @@ class PaymentChanges:
     method: str | None = None
     create_order: bool = False
     shipping_address: Address | None = None
+    on_stale: StaleHandler | None = None
+    stale_reason: StaleReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a succeeded payment means for its cart: place the order, nothing (yet), or stale."""
+
+    place_order: bool = False
+    stale: StaleReason | None = None
+
+
+def settle(payment: Payment, cart: Cart, payments: Iterable[Payment], *, ordered: bool) -> Settlement:
+    """Decide what ``payment`` (just recorded as succeeded) does to ``cart``.
+
+    The order is placed once the payments made for the cart as it is now cover its
+    total exactly. A payment made for another state of the cart, or one that would pay
+    the cart a second time, is stale. The caller holds the cart (or its version) so
+    that two payments of one cart are settled one after the other.
+
+    :param payments: every payment of the cart, ``payment`` included.
+    :param ordered: whether the cart has become an order already.
+    """
+    if payment.stale_reason is not None:
+        return Settlement(stale=payment.stale_reason)
+    if not payment.succeeded:
+        return Settlement()
+    if not payment.pays_for(cart):
+        return Settlement(stale=StaleReason.CART_CHANGED)
+    others = sum(
+        p.amount_planned.cent_amount for p in payments if p.id != payment.id and p.succeeded and p.pays_for(cart)
+    )
+    paid = others + payment.amount_planned.cent_amount
+    total = cart.total_price.cent_amount
+    if paid > total:
+        return Settlement(stale=StaleReason.ALREADY_PAID)
+    if not payment.cart_fingerprint and paid < total and not others:
+        # Recorded before fingerprints: a lone payment for less than the cart paid for another state.
+        return Settlement(stale=StaleReason.CART_CHANGED)
+    return Settlement(place_order=not ordered and paid == total)
 
 
 class EventStatus(enum.StrEnum):

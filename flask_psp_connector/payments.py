@@ -16,11 +16,12 @@ from typing import Any
 
 from . import customers
 from .errors import InvalidOperation, PSPError, StripeAPIError
-from .model import Cart, CheckoutSession, Customer, Payment, TransactionDraft
+from .model import Cart, CheckoutSession, Customer, Payment, PaymentChanges, StaleReason, TransactionDraft
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
 from .platforms import CommercePlatform, PaymentDraft
+from .settlement import cancel_drafts, refund_state, refundable, stale_handler, supersede_earlier_intents
 from .stripe_client import StripeGateway
 
 log = logging.getLogger("flask_psp_connector.payments")
@@ -32,12 +33,13 @@ APPROVED, PENDING, RECEIVED, REJECTED = "approved", "pending", "received", "reje
 
 
 def amount_to_pay(cart: Cart, payments: Iterable[Payment]) -> Money:
-    """What the cart still owes: its total minus its payments that count as paid.
+    """What the cart still owes: its total minus its payments that count as paid for
+    the cart as it is now (a payment made for an earlier state of the cart pays nothing).
 
     :raises InvalidOperation: when the cart has already been paid in full.
     """
     total = cart.total_price
-    paid = sum(p.amount_planned.cent_amount for p in payments if p.counts_as_paid)
+    paid = sum(p.amount_planned.cent_amount for p in payments if p.counts_as_paid and p.pays_for(cart))
     if paid >= total.cent_amount:
         raise InvalidOperation(
             "The cart has already been paid in full",
@@ -85,11 +87,12 @@ class CheckoutPayment:
     billing_address: str | None
 
 
-def _is_reusable(payment: Payment, amount: Money, variant: str) -> bool:
-    """A payment nobody has confirmed yet, for the same amount and the same customer and
-    future usage, can be handed out again."""
+def _is_reusable(payment: Payment, cart: Cart, amount: Money, variant: str) -> bool:
+    """A payment nobody has confirmed yet, for this state of the cart, the same amount
+    and the same customer and future usage, can be handed out again."""
     return (
-        payment.amount_planned == amount
+        payment.pays_for(cart)
+        and payment.amount_planned == amount
         and payment.intent_variant == variant
         and bool(payment.client_secret)
         and all(t.type == Type.AUTHORIZATION and t.state == State.INITIAL for t in payment.transactions)
@@ -143,14 +146,19 @@ def create_payment(
     Stripe call per new payment, none for a retry. A cart changed in the Express
     Checkout sheet (address, shipping) has a new version, hence a new amount and payment.
 
+    The payment records the cart state it pays for (fingerprint and version). Before a
+    client secret for a changed cart is handed out, the unconfirmed PaymentIntents of
+    the cart's earlier states are cancelled at Stripe.
+
     :param express: the Express Checkout Element asks (``x-express-checkout``).
     :param express_customer_session: it runs with the customer's session
         (``x-express-customer-session``); only then does its PaymentIntent get the customer.
     """
     cart, payments = platform.get_cart_and_payments(session.cart_id)
     amount = amount_to_pay(cart, payments)
+    supersede_earlier_intents(platform, stripe, cart, payments)
     for_whom = _intent_customer(platform, stripe, settings, cart, express, express_customer_session)
-    payment = next((p for p in reversed(payments) if _is_reusable(p, amount, for_whom.variant)), None)
+    payment = next((p for p in reversed(payments) if _is_reusable(p, cart, amount, for_whom.variant)), None)
     if payment is None:
         state = f"{cart.id}:{cart.version}:{len(payments)}" + (f":{for_whom.variant}" if for_whom.variant else "")
         payment_id = str(uuid.uuid5(_PAYMENT_NAMESPACE, state))
@@ -178,6 +186,8 @@ def create_payment(
                 client_secret=intent.get("client_secret"),
                 transactions=(TransactionDraft(Type.AUTHORIZATION, State.INITIAL, amount, intent["id"]),),
                 intent_variant=for_whom.variant,
+                cart_fingerprint=cart.fingerprint,
+                cart_version=cart.version,
             )
         )
     billing = None
@@ -199,13 +209,35 @@ class ConfirmationRejected(PSPError):
     code = "InvalidOperation"
 
 
+class StalePayment(ConfirmationRejected):
+    """The payment succeeded for a cart state that is no longer the cart's: no order was
+    placed with it, and it was refunded (or released) or flagged for the merchant."""
+
+    def __init__(self, payment: Payment) -> None:
+        undone = payment.has(Type.REFUND, State.SUCCESS, State.PENDING) or payment.has(
+            Type.CANCEL_AUTHORIZATION, State.SUCCESS)
+        reason = ("your cart was already paid" if payment.stale_reason == StaleReason.ALREADY_PAID
+                  else "your cart changed while you were paying")
+        outcome = "this payment is being refunded" if undone else "the shop will refund this payment"
+        super().__init__(f"No order was placed: {reason}, so {outcome}. Please check your cart and pay again.")
+        self.payment = payment
+
+
 def confirm_payment(
-    platform: CommercePlatform, stripe: StripeGateway, session: CheckoutSession, payment_id: str, payment_intent_id: str
+    platform: CommercePlatform,
+    stripe: StripeGateway,
+    session: CheckoutSession,
+    payment_id: str,
+    payment_intent_id: str,
+    *,
+    stale_policy: str = "refund",
 ) -> str:
-    """Check the PaymentIntent against our payment and record what Stripe says.
+    """Check the PaymentIntent against our payment, record what Stripe says and settle
+    the payment against its cart (see :mod:`~flask_psp_connector.settlement`).
 
     :returns: ``"approved"`` or ``"pending"`` (async settlement).
     :raises ConfirmationRejected: when the PaymentIntent is not a paid one for this payment.
+    :raises StalePayment: when it paid for a cart state the cart no longer has.
     """
     payment = platform.get_payment(payment_id)
     if payment.cart_id != session.cart_id:
@@ -227,7 +259,11 @@ def confirm_payment(
             received = intent.get("amount_received") or intent["amount"]
             charged = from_stripe_amount(received, planned.currency_code, planned.fraction_digits)
             drafts.append(TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"]))
-    platform.apply_transactions(payment.id, drafts, interface_id=intent["id"])
+    changes = PaymentChanges(tuple(drafts), interface_id=intent["id"], create_order=status != "processing",
+                             on_stale=stale_handler(stripe, stale_policy))
+    recorded = platform.apply_changes(payment.id, changes)
+    if recorded.stale_reason is not None:
+        raise StalePayment(recorded)
     if intent.get("customer"):
         _remember_saved_method(platform, stripe, intent)
     return PENDING if status == "processing" else APPROVED
@@ -317,11 +353,6 @@ def capturable(payment: Payment, *, multicapture: bool) -> int:
     return payment.amount_planned.cent_amount - captured
 
 
-def refundable(payment: Payment) -> int:
-    """Minor units charged and not yet refunded (or being refunded)."""
-    return payment.total(Type.CHARGE, State.SUCCESS) - payment.total(Type.REFUND, State.SUCCESS, State.PENDING)
-
-
 def _capture(
     platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
 ) -> str:
@@ -348,24 +379,8 @@ def _cancel(
     if payment.has(Type.CHARGE, State.SUCCESS, State.PENDING):
         raise InvalidOperation("A captured payment cannot be cancelled; refund it instead.")
     intent = stripe.cancel_payment_intent(payment.interface_id or "", idempotency_key=f"psp-cancel-{payment.id}")
-    planned = payment.amount_planned
-    platform.apply_transactions(
-        payment.id,
-        [
-            TransactionDraft(Type.AUTHORIZATION, State.FAILURE, planned, intent["id"]),
-            TransactionDraft(Type.CANCEL_AUTHORIZATION, State.SUCCESS, planned, intent["id"]),
-        ],
-    )
+    platform.apply_transactions(payment.id, cancel_drafts(payment, intent["id"]))
     return APPROVED
-
-
-_REFUND_STATES = {
-    "succeeded": State.SUCCESS,
-    "pending": State.PENDING,
-    "requires_action": State.PENDING,
-    "failed": State.FAILURE,
-    "canceled": State.FAILURE,
-}
 
 
 def _refund(
@@ -378,7 +393,7 @@ def _refund(
         money.to_stripe(),
         idempotency_key=f"psp-refund-{payment.id}-{refunded}-{money.cent_amount}",
     )
-    state = _REFUND_STATES.get(refund.get("status", ""), State.PENDING)
+    state = refund_state(refund.get("status"))
     platform.apply_transactions(payment.id, [TransactionDraft(Type.REFUND, state, money, refund["id"])])
     return RECEIVED
 

@@ -138,8 +138,12 @@ def confirm_payment(body: dict[str, Any], payment_id: str) -> Any:
     """Check the PaymentIntent the browser confirmed and record the authorization."""
     try:
         outcome = payments.confirm_payment(
-            _state().platform, _stripe(), g.psp_session, payment_id, body["paymentIntent"]
+            _state().platform, _stripe(), g.psp_session, payment_id, body["paymentIntent"],
+            stale_policy=_state().settings["PSP_STALE_PAYMENTS"],
         )
+    except payments.StalePayment as exc:
+        current_app.logger.warning("Payment %s paid for a cart state that is gone: %s", payment_id, exc.message)
+        return {"outcome": payments.REJECTED, "error": exc.message}, 400
     except PSPError as exc:
         if exc.status >= 500:
             raise

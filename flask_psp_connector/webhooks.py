@@ -6,7 +6,6 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
 from .errors import AuthError, PSPError
-from .events import EventProcessor
 from .stripe_client import WebhookSignatureError, verify_webhook
 
 blp = Blueprint("webhooks", __name__, description="Stripe webhook events")
@@ -35,5 +34,5 @@ def stripe_webhook() -> Response:
         event = verify_webhook(request.get_data(cache=False), header, secrets)
     except WebhookSignatureError as exc:
         return Response(f"Webhook Error: {exc}", status=400, mimetype="text/plain")
-    EventProcessor(state.platform, state.stripe, state.gateway_events).handle(event)
+    state.event_processor().handle(event)
     return Response(status=200)

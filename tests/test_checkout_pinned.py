@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,6 +35,15 @@ def echo_intent(request: Any) -> tuple[int, dict[str, str], str]:
     body = intent(f"pi_{len(metadata.get('ct_payment_id', ''))}{form['amount']}", amount=int(form["amount"]),
                   currency=form["currency"], metadata=metadata)
     return 200, {}, json.dumps(body)
+
+
+def cancel_intent(request: Any) -> tuple[int, dict[str, str], str]:
+    """Answer a PaymentIntent cancel like Stripe: the PaymentIntent, now canceled."""
+    pi_id = request.url.split("/")[-2]
+    return 200, {}, json.dumps(intent(pi_id, status="canceled"))
+
+
+CANCEL_URL = re.compile(rf"{re.escape(PI_URL)}/pi_\w+/cancel")
 
 
 def form_of(call: Any) -> dict[str, str]:
@@ -97,12 +107,21 @@ def test_a_changed_cart_gets_a_new_payment_for_its_new_amount(app, client, strip
     from flask_psp_connector import LineItemDraft
 
     stripe_mock.add_callback(responses.POST, PI_URL, callback=echo_intent)
+    stripe_mock.add_callback(responses.POST, CANCEL_URL, callback=cancel_intent)
     cart_id, session_id = open_checkout(app)
     first = get_payments(client, session_id).get_json()
     store(app).update_cart(cart_id, line_items=[LineItemDraft("tee-blue", "Blue T-shirt", 3, 1500)])
     second = get_payments(client, session_id).get_json()
     assert second["paymentReference"] != first["paymentReference"]
-    assert [form_of(c)["amount"] for c in stripe_calls(stripe_mock)] == ["3000", "4500"]
+    create, cancel, create_again = stripe_calls(stripe_mock)
+    assert [form_of(c).get("amount") for c in (create, create_again)] == ["3000", "4500"]
+    # The earlier cart state's PaymentIntent is cancelled before the new client secret is handed out.
+    assert cancel.request.url == f"{PI_URL}/pi_363000/cancel"
+    assert cancel.request.headers["Idempotency-Key"] == f"psp-cancel-{first['paymentReference']}"
+    old, new = store(app).payments_of_cart(cart_id)
+    assert old.stale_reason == "superseded" and new.stale_reason is None
+    assert [(t.type, t.state) for t in old.transactions] == [(T.AUTHORIZATION, S.FAILURE), (T.CANCEL_AUTHORIZATION, S.SUCCESS)]
+    assert new.cart_fingerprint == store(app).get_cart(cart_id).fingerprint != old.cart_fingerprint
 
 
 def test_body_can_never_set_the_amount(app, client, stripe_mock) -> None:

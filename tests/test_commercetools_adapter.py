@@ -14,7 +14,7 @@ from flask import Flask
 from flask_psp_connector import LineItemDraft, PSPConnector
 from flask_psp_connector.errors import ConfigurationError
 from flask_psp_connector.events import HANDLED_EVENTS
-from flask_psp_connector.platforms.commercetools import EVENT_CONTAINER, PAYMENT_TYPE_KEY, order_number
+from flask_psp_connector.platforms.commercetools import EVENT_CONTAINER, PAYMENT_TYPE_KEY, cart_from_json, order_number
 
 from .conftest import SHIPPING, STRIPE_API
 from .test_checkout_pinned import PI_URL, echo_intent
@@ -75,6 +75,7 @@ def test_payments_route_makes_exactly_these_requests(client, stripe_mock, commer
 
     payment_id, token = body["paymentReference"], commercetools.access_tokens[-1]
     [payment] = commercetools.payments.values()
+    cart = cart_from_json(commercetools.carts[cart_id])
     bearer = f"Bearer {token}"
     assert [without_timestamps(c) for c in ct_calls(stripe_mock)] == [
         ("POST", f"{AUTH}/oauth/token", {"grant_type": "client_credentials"}, BASIC),
@@ -89,7 +90,9 @@ def test_payments_route_makes_exactly_these_requests(client, stripe_mock, commer
             "transactions": [{"type": "Authorization", "state": "Initial", "interactionId": "pi_363000",
                               "amount": {"centAmount": 3000, "currencyCode": "EUR", "fractionDigits": 2}}],
             "custom": {"type": {"typeId": "type", "key": PAYMENT_TYPE_KEY},
-                       "fields": {"stripeConnector_clientSecret": "pi_363000_secret_abc"}},
+                       "fields": {"stripeConnector_clientSecret": "pi_363000_secret_abc",
+                                  "stripeConnector_cartFingerprint": cart.fingerprint,
+                                  "stripeConnector_cartVersion": 1}},
         }, bearer),
         ("POST", f"{BASE}/carts/{cart_id}", {"version": 1, "actions": [
             {"action": "addPayment", "payment": {"typeId": "payment", "id": payment["id"]}}]}, bearer),
@@ -131,7 +134,7 @@ def test_succeeded_webhook_makes_exactly_these_requests(webhook_app, stripe_mock
             {"action": "addTransaction", "transaction": {"type": "Charge", "amount": money, "state": "Success",
                                                          "interactionId": "pi_363000"}},
         ]}, bearer),
-        ("GET", f"{BASE}/orders?where=cart%28id%3D%22{cart_id}%22%29&limit=1&{EXPAND}", None, bearer),
+        # settling: the cart with its payments (still the state paid for), then its order
         ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}", None, bearer),
         ("POST", f"{BASE}/orders?{EXPAND}", {
             "cart": {"typeId": "cart", "id": cart_id}, "version": 2, "orderNumber": order_number(cart_id),
@@ -341,9 +344,10 @@ def test_post_deploy_and_pre_undeploy_manage_the_custom_types_idempotently(make_
     commercetools.types[PAYMENT_TYPE_KEY]["fieldDefinitions"] = []
     second = runner.invoke(args=["psp", "post-deploy"])
     assert "Custom type payment-connector-stripe-customer-id is up to date." in second.output
-    assert f"Added 2 field(s) to custom type {PAYMENT_TYPE_KEY}." in second.output
+    assert f"Added 5 field(s) to custom type {PAYMENT_TYPE_KEY}." in second.output
     assert [f["name"] for f in commercetools.types[PAYMENT_TYPE_KEY]["fieldDefinitions"]] == [
-        "stripeConnector_clientSecret", "stripeConnector_intentVariant"]
+        "stripeConnector_clientSecret", "stripeConnector_intentVariant", "stripeConnector_cartFingerprint",
+        "stripeConnector_cartVersion", "stripeConnector_staleReason"]
 
     commercetools.on_next("DELETE", "^/types/key=payment-connector-stripe-customer-id$", lambda fake: error(
         400, "ReferenceExists", "Can not delete a type while it is referenced by at least one customer."))

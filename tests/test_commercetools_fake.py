@@ -341,6 +341,10 @@ class FakeCommercetools:
             payment["interfaceId"] = action["interfaceId"]
         elif kind == "setMethodInfoMethod":
             payment["paymentMethodInfo"]["method"] = action["method"]
+        elif kind == "setCustomField":
+            if "custom" not in payment:
+                return error(400, "InvalidOperation", "The resource has no custom type.")
+            payment["custom"]["fields"][action["name"]] = action["value"]
         else:
             return error(400, "InvalidInput", f"Unknown action {kind}")
         return None

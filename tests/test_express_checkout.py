@@ -14,7 +14,7 @@ from flask import Flask
 from flask_psp_connector.errors import ConfigurationError
 
 from .conftest import STRIPE_API, open_checkout
-from .test_checkout_pinned import PI_URL, stripe_calls, store
+from .test_checkout_pinned import CANCEL_URL, PI_URL, cancel_intent, stripe_calls, store
 from .webhook_support import SECRETS, event, intent, post_event
 
 SHOP, OTHER = "https://shop.example.test", "https://other.example.test"
@@ -219,6 +219,7 @@ def test_retries_reuse_the_payment_intent_of_their_own_kind(customer_app, stripe
 def test_a_cart_changed_in_the_express_sheet_is_charged_its_new_amount(customer_app, stripe_mock) -> None:
     _, cart_id, session_id = linked_checkout(customer_app)
     stripe_mock.add_callback(responses.POST, PI_URL, callback=echo_intent)
+    stripe_mock.add_callback(responses.POST, CANCEL_URL, callback=cancel_intent)
     express = {"x-express-checkout": "true"}
     before = pay(customer_app, session_id, **express).get_json()
     store(customer_app).update_cart(cart_id, shipping_amount=495, shipping_method_name="Express")

@@ -36,6 +36,9 @@ class PaymentDraft:
     client_secret: str | None
     transactions: tuple[TransactionDraft, ...]
     intent_variant: str = ""
+    #: The cart state it pays for (:attr:`Cart.fingerprint <flask_psp_connector.model.Cart.fingerprint>`, version).
+    cart_fingerprint: str = ""
+    cart_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,13 @@ class CommercePlatform(Protocol):
         """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.model.match_transaction`.
 
         ``interface_id`` and ``method`` are set only when the payment has none yet.
+        """
+
+    def apply_changes(self, payment_id: str, changes: PaymentChanges) -> Payment:
+        """Record ``changes`` on the payment under its lock and, with ``changes.create_order``,
+        settle it against its cart (:func:`~flask_psp_connector.model.settle`): place the
+        order, or mark the payment stale and record what ``changes.on_stale`` undid.
+        Settlements of one cart's payments never run side by side.
         """
 
     def process_event(

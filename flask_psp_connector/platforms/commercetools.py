@@ -61,12 +61,14 @@ from ..model import (
     Payment,
     PaymentChanges,
     SavedPaymentMethod,
+    StaleReason,
     Transaction,
     TransactionDraft,
     TransactionState,
     TransactionType,
     match_transaction,
     order_payment_state,
+    settle,
 )
 from ..money import Money
 from . import PaymentDraft, PaymentRef
@@ -84,6 +86,11 @@ PAYMENT_TYPE_KEY = "payment-connector-stripe-payment"
 CLIENT_SECRET_FIELD = "stripeConnector_clientSecret"
 #: The PaymentIntent's customer/setup_future_usage choice (see ``Payment.intent_variant``).
 INTENT_VARIANT_FIELD = "stripeConnector_intentVariant"
+#: The cart state a payment pays for (``Payment.cart_fingerprint``, ``Payment.cart_version``).
+CART_FINGERPRINT_FIELD = "stripeConnector_cartFingerprint"
+CART_VERSION_FIELD = "stripeConnector_cartVersion"
+#: Why a payment pays for no order of its cart (``Payment.stale_reason``).
+STALE_REASON_FIELD = "stripeConnector_staleReason"
 #: Custom type upstream adds to customers (their Stripe customer id).
 CUSTOMER_TYPE_KEY = "payment-connector-stripe-customer-id"
 STRIPE_CUSTOMER_FIELD = "stripeConnector_stripeCustomerId"
@@ -107,6 +114,12 @@ CUSTOM_TYPES: tuple[JSON, ...] = (
             {"name": CLIENT_SECRET_FIELD, "label": {"en": "Stripe PaymentIntent client secret"},
              "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
             {"name": INTENT_VARIANT_FIELD, "label": {"en": "Stripe PaymentIntent customer and future usage"},
+             "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
+            {"name": CART_FINGERPRINT_FIELD, "label": {"en": "Cart state this payment pays for"},
+             "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
+            {"name": CART_VERSION_FIELD, "label": {"en": "Cart version this payment was created for"},
+             "required": False, "type": {"name": "Number"}},
+            {"name": STALE_REASON_FIELD, "label": {"en": "Why this payment pays for no order"},
              "required": False, "type": {"name": "String"}, "inputHint": "SingleLine"},
         ],
     },
@@ -335,9 +348,12 @@ class CommercetoolsPlatform:
         elif isinstance(cart.get("anonymousId"), str):
             body["anonymousId"] = cart["anonymousId"]
         if draft.client_secret:
-            fields = {CLIENT_SECRET_FIELD: draft.client_secret}
+            fields: JSON = {CLIENT_SECRET_FIELD: draft.client_secret}
             if draft.intent_variant:
                 fields[INTENT_VARIANT_FIELD] = draft.intent_variant
+            if draft.cart_fingerprint:
+                fields[CART_FINGERPRINT_FIELD] = draft.cart_fingerprint
+                fields[CART_VERSION_FIELD] = draft.cart_version
             body["custom"] = {"type": {"typeId": "type", "key": PAYMENT_TYPE_KEY}, "fields": fields}
         try:
             return self.client.post("/payments", body)
@@ -382,14 +398,66 @@ class CommercetoolsPlatform:
         method: str | None = None,
     ) -> Payment:
         """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.model.match_transaction`."""
-        changes = PaymentChanges(tuple(drafts), interface_id, method)
+        return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
+
+    def apply_changes(self, payment_id: str, changes: PaymentChanges) -> Payment:
+        """Record ``changes`` on the payment; with ``create_order`` settle it against its cart."""
         found = self._find(PaymentRef(payment_id, None))
         if found is None:
             raise ResourceNotFound(f"Payment {payment_id} not found.")
-        written, _ = self._write_payment(found, lambda payment: changes)
-        if written.payment != found.payment and _is_ordered(found.cart):
-            self._sync_order(written.payment.cart_id)
+        return self._change(found, lambda payment: changes)
+
+    def _change(self, found: _Found, plan: Callable[[Payment], PaymentChanges]) -> Payment:
+        """Write what ``plan`` decides, settle the payment if it asks, keep the order in step."""
+        written, changes = self._write_payment(found, plan)
+        cart_id = written.payment.cart_id
+        if changes.create_order and cart_id:
+            return self._settle(written, changes)
+        if _is_ordered(found.cart) and written.payment != found.payment:
+            self._sync_order(cart_id)
         return written.payment
+
+    def _settle(self, found: _Found, changes: PaymentChanges) -> Payment:
+        """Place the order if the payment pays for its cart as it is now; else mark it stale and undo it.
+
+        Without row locks, the order's creation names the cart version the decision was
+        made on, and commercetools orders a cart once: the payment that loses that race
+        decides again on what is stored then, and finds itself stale.
+        """
+        cart_id = found.payment.cart_id
+        undo: list[tuple[TransactionDraft, ...]] = []  # what undid it: Stripe is asked once per settlement
+
+        def mark_stale(reason: StaleReason) -> Callable[[Payment], PaymentChanges]:
+            def plan(payment: Payment) -> PaymentChanges:
+                if not undo:
+                    undo.append(changes.on_stale(payment, reason) if changes.on_stale else ())
+                return PaymentChanges(undo[0], stale_reason=reason)
+
+            return plan
+
+        def attempt() -> Payment:
+            cart = self._cart_json(cart_id, expand=True)
+            current = self._found_in(cart, found)
+            ordered = _is_ordered(cart)
+            verdict = settle(current.payment, _parsed(cart_from_json, cart), _parsed(_payments_of, cart), ordered=ordered)
+            payment = current.payment
+            if verdict.stale is not None:
+                payment = self._write_payment(current, mark_stale(verdict.stale))[0].payment
+            elif verdict.place_order:
+                self._place_order(cart, changes.shipping_address)
+                return payment
+            if ordered:
+                self._sync_order(cart_id)
+            return payment
+
+        return self._retrying(attempt)
+
+    def _found_in(self, cart_json: JSON, found: _Found) -> _Found:
+        """The payment as the expanded cart holds it (its freshest version)."""
+        for ref in _dig(cart_json, "paymentInfo", "payments") or []:
+            if ref.get("id") == found.ct_id and isinstance(ref.get("obj"), dict):
+                return replace(found, payment=_parsed(payment_from_json, ref["obj"], cart_json["id"]), cart=cart_json)
+        return found
 
     # -- Stripe events -------------------------------------------------------------
 
@@ -418,12 +486,7 @@ class CommercetoolsPlatform:
             status = EventStatus.IGNORED
             note = detail if payment is None else "belongs to no payment of ours"
         if found is not None:
-            written, changes = self._write_payment(found, plan)
-            cart_id = written.payment.cart_id
-            if changes.create_order and cart_id:
-                self._order_for_cart(cart_id, changes.shipping_address)
-            elif _is_ordered(found.cart) and written.payment != found.payment:
-                self._sync_order(cart_id)
+            self._change(found, plan)
         self._record_event(event_id, event_type, status, payment_id, note[:512], replay=replay)
         return EventReceipt(status, payment_id, note[:512])
 
@@ -492,22 +555,26 @@ class CommercetoolsPlatform:
                 if ordered is None:
                     raise InvalidOperation(f"Cart {cart_id} is ordered, but its order cannot be found.")
                 return ordered
-            if shipping_address is not None and not cart.get("shippingAddress"):
-                cart = self._update_cart(cart, [{"action": "setShippingAddress", "address": address_json(shipping_address)}],
-                                         expand=_EXPAND_PAYMENTS)
-            state = order_payment_state(_parsed(_payments_of, cart))
-            body = {"cart": {"typeId": "cart", "id": cart_id}, "version": cart["version"],
-                    "orderNumber": order_number(cart_id), "orderState": "Open", "shipmentState": "Pending",
-                    "paymentState": _CT_ORDER_PAYMENT_STATE[state]}
-            try:
-                return self.client.post("/orders", body, expand=_EXPAND_PAYMENTS)
-            except CommercetoolsAPIError:
-                ordered = self._order_json_by_cart(cart_id)  # ordered concurrently
-                if ordered is None:
-                    raise
-                return ordered
+            return self._place_order(cart, shipping_address)
 
         return _parsed(order_from_json, self._retrying(attempt), cart_id)
+
+    def _place_order(self, cart: JSON, shipping_address: Address | None) -> JSON:
+        """Order ``cart`` as read (its version named); a lost race raises ``ConcurrentModification``."""
+        cart_id = cart["id"]
+        if shipping_address is not None and not cart.get("shippingAddress"):
+            cart = self._update_cart(cart, [{"action": "setShippingAddress", "address": address_json(shipping_address)}],
+                                     expand=_EXPAND_PAYMENTS)
+        state = order_payment_state(_parsed(_payments_of, cart))
+        body = {"cart": {"typeId": "cart", "id": cart_id}, "version": cart["version"],
+                "orderNumber": order_number(cart_id), "orderState": "Open", "shipmentState": "Pending",
+                "paymentState": _CT_ORDER_PAYMENT_STATE[state]}
+        try:
+            return self.client.post("/orders", body, expand=_EXPAND_PAYMENTS)
+        except CommercetoolsAPIError:
+            if self._order_json_by_cart(cart_id) is None:
+                raise
+            raise ConcurrentModification(f"Cart {cart_id} was ordered concurrently.") from None
 
     def _sync_order(self, cart_id: str) -> None:
         data = self._order_json_by_cart(cart_id)
@@ -721,6 +788,12 @@ def payment_actions(payment: Payment, changes: PaymentChanges) -> list[JSON]:
         actions.append({"action": "setInterfaceId", "interfaceId": changes.interface_id})
     if changes.method and not payment.method:
         actions.append({"action": "setMethodInfoMethod", "method": changes.method})
+    if changes.stale_reason and not payment.stale_reason:
+        if payment.cart_fingerprint:  # the field lives in our payment type, which such payments have
+            actions.append({"action": "setCustomField", "name": STALE_REASON_FIELD, "value": changes.stale_reason.value})
+        else:
+            log.warning("Payment %s is stale (%s); it has no custom type to record that in.", payment.id,
+                        changes.stale_reason.value)
     current = list(payment.transactions)
     added: dict[str, JSON] = {}
     for draft in changes.transactions:
@@ -901,7 +974,18 @@ def payment_from_json(data: JSON, cart_id: str) -> Payment:
         client_secret=secret if isinstance(secret, str) and secret else None,
         created_at=created_at,
         intent_variant=_optional_str(_dig(data, "custom", "fields", INTENT_VARIANT_FIELD)) or "",
+        cart_fingerprint=_optional_str(_dig(data, "custom", "fields", CART_FINGERPRINT_FIELD)) or "",
+        cart_version=_optional_int(_dig(data, "custom", "fields", CART_VERSION_FIELD)),
+        stale_reason=_stale_reason(_dig(data, "custom", "fields", STALE_REASON_FIELD)),
     )
+
+
+def _optional_int(value: Any) -> int:
+    return value if type(value) is int else 0
+
+
+def _stale_reason(value: Any) -> StaleReason | None:
+    return StaleReason(value) if value in set(StaleReason) else None
 
 
 def _payment_ids_of(cart: JSON) -> list[str]:

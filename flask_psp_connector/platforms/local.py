@@ -60,11 +60,13 @@ from ..model import (
     Order,
     Payment,
     SavedPaymentMethod,
+    StaleReason,
     Transaction,
     TransactionDraft,
     TransactionState,
     TransactionType,
     match_transaction,
+    settle,
 )
 from ..money import Money, iso_fraction_digits
 from . import PaymentDraft, PaymentRef
@@ -470,6 +472,8 @@ class LocalPlatform:
                 interface_id=draft.interface_id,
                 client_secret=draft.client_secret,
                 intent_variant=draft.intent_variant,
+                cart_fingerprint=draft.cart_fingerprint or None,
+                cart_version=draft.cart_version or None,
             )
             row.transactions = [_transaction_row(d, seq) for seq, d in enumerate(draft.transactions, 1)]
             session.add(row)
@@ -487,17 +491,17 @@ class LocalPlatform:
         method: str | None = None,
     ) -> Payment:
         """Record ``drafts`` under a row lock with the matching rules of the model."""
-        changes = PaymentChanges(tuple(drafts), interface_id, method)
+        return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
+
+    def apply_changes(self, payment_id: str, changes: PaymentChanges) -> Payment:
+        """Record ``changes`` under the payment's row lock; settle it with ``create_order``
+        (under the cart's row lock too, taken after the payment's)."""
 
         def work(connection: Connection) -> Payment:
             locked = _locked_payment(connection, PaymentRef(payment_id, None))
             if locked is None:
                 raise ResourceNotFound(f"Payment {payment_id} not found.")
-            payment = _apply(connection, locked.payment, changes)
-            if locked.has_order:
-                with _orm(connection) as session:
-                    _sync_order_payment_state(session, payment.cart_id)
-            return payment
+            return _change(connection, locked, changes)
 
         return self._run(work, write=True, core=True)
 
@@ -529,13 +533,7 @@ class LocalPlatform:
                 inbox = connection.execute(_EVENT_BY_ID, {"event_id": event_id}).one()
                 return EventReceipt(EventStatus.DUPLICATE, inbox.payment_id, inbox.detail)
             if locked is not None:
-                changes = plan(locked.payment)
-                _apply(connection, locked.payment, changes)
-                if changes.create_order or locked.has_order:
-                    with _orm(connection) as session:
-                        if changes.create_order:
-                            _order_for_cart(session, locked.payment.cart_id, changes.shipping_address)
-                        _sync_order_payment_state(session, locked.payment.cart_id)
+                _change(connection, locked, plan(locked.payment))
             return EventReceipt(status, payment_id, note[:512])
 
         return self._run(work, write=True, core=True)
@@ -739,7 +737,8 @@ _BUMP_PAYMENT = (
     update(_payments)
     .where(_payments.c.id == bindparam("payment_id"), _payments.c.version == bindparam("old_version"))
     .values(version=bindparam("new_version"), updated_at=bindparam("now"),
-            interface_id=bindparam("new_interface_id"), method=bindparam("new_method"))
+            interface_id=bindparam("new_interface_id"), method=bindparam("new_method"),
+            stale_reason=bindparam("new_stale_reason"))
 )
 _RECORD_EVENT = {
     dialect: insert_for(_events).on_conflict_do_nothing().returning(_events.c.id)
@@ -774,7 +773,8 @@ def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment |
         amount_planned=Money(row.amount, row.currency_code, row.fraction_digits),
         payment_interface=row.payment_interface, interface_id=row.interface_id, method=row.method,
         transactions=transactions, client_secret=row.client_secret, created_at=row.created_at,
-        intent_variant=row.intent_variant or "",
+        intent_variant=row.intent_variant or "", cart_fingerprint=row.cart_fingerprint or "",
+        cart_version=row.cart_version or 0, stale_reason=StaleReason(row.stale_reason) if row.stale_reason else None,
     )
     return _LockedPayment(payment, row.order_id is not None)
 
@@ -824,15 +824,52 @@ def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) ->
         connection.execute(_ADD_TRANSACTION, added)
     interface_id = payment.interface_id or changes.interface_id
     method = payment.method or changes.method
-    if current == list(payment.transactions) and (interface_id, method) == (payment.interface_id, payment.method):
+    stale = payment.stale_reason or changes.stale_reason
+    unchanged = (interface_id, method, stale) == (payment.interface_id, payment.method, payment.stale_reason)
+    if current == list(payment.transactions) and unchanged:
         return payment
     bumped = connection.execute(_BUMP_PAYMENT, {
         "payment_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
-        "now": utcnow(), "new_interface_id": interface_id, "new_method": method})
+        "now": utcnow(), "new_interface_id": interface_id, "new_method": method,
+        "new_stale_reason": stale.value if stale else None})
     if bumped.rowcount != 1:
         raise StaleDataError(f"Payment {payment.id} changed under its lock.")
     return replace(payment, version=payment.version + 1, interface_id=interface_id, method=method,
-                   transactions=tuple(current))
+                   stale_reason=stale, transactions=tuple(current))
+
+
+def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
+    """Record ``changes`` on a locked payment, settle it if asked, and keep its order's state in step."""
+    payment = _apply(connection, locked.payment, changes)
+    if not (changes.create_order or locked.has_order):
+        return payment
+    with _orm(connection) as session:
+        if changes.create_order:
+            payment = _settle(connection, session, payment, changes)
+        _sync_order_payment_state(session, payment.cart_id)
+    return payment
+
+
+def _settle(connection: Connection, session: Session, payment: Payment, changes: PaymentChanges) -> Payment:
+    """Place the cart's order if ``payment`` pays for it as it is now; else mark it stale and undo it.
+
+    The cart's row lock serializes the settlements of its payments, so of two payments
+    racing for one cart state exactly one is kept.
+    """
+    cart_row = session.get(CartRow, payment.cart_id, with_for_update=True)
+    if cart_row is None:
+        raise ResourceNotFound(f"Cart {payment.cart_id} not found.")
+    payments = [payment if row.id == payment.id else _payment(row)
+                for row in session.scalars(_payments_of(payment.cart_id).execution_options(populate_existing=True))]
+    ordered = session.scalar(select(OrderRow.id).where(OrderRow.cart_id == payment.cart_id)) is not None
+    verdict = settle(payment, _cart(cart_row), payments, ordered=ordered)
+    if verdict.place_order:
+        _order_for_cart(session, payment.cart_id, changes.shipping_address)
+    elif verdict.stale is not None:
+        payment = _apply(connection, payment, PaymentChanges(stale_reason=verdict.stale))
+        undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
+        payment = _apply(connection, payment, PaymentChanges(undo))
+    return payment
 
 
 @contextmanager
@@ -881,7 +918,8 @@ def _sync_order_payment_state(session: Session, cart_id: str) -> None:
     order = session.execute(_ORDER_OF_CART, {"cart_id": cart_id}).first()
     if order is None:
         return
-    state = order_payment_state(_payment(p) for p in session.scalars(_payments_of(cart_id))).value
+    rows = session.scalars(_payments_of(cart_id).execution_options(populate_existing=True))
+    state = order_payment_state(_payment(p) for p in rows).value
     if order.payment_state != state:
         session.execute(update(OrderRow).where(OrderRow.id == order.id).values(
             payment_state=state, version=OrderRow.version + 1))
@@ -979,6 +1017,9 @@ def _payment(row: PaymentRow) -> Payment:
         client_secret=row.client_secret,
         created_at=row.created_at,
         intent_variant=row.intent_variant or "",
+        cart_fingerprint=row.cart_fingerprint or "",
+        cart_version=row.cart_version or 0,
+        stale_reason=StaleReason(row.stale_reason) if row.stale_reason else None,
     )
 
 

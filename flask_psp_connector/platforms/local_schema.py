@@ -85,6 +85,9 @@ class PaymentRow(Base):
     method: Mapped[str | None] = mapped_column(String(64))
     client_secret: Mapped[str | None] = mapped_column(String(255))
     intent_variant: Mapped[str | None] = mapped_column(String(255))
+    cart_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    cart_version: Mapped[int | None] = mapped_column()
+    stale_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     transactions: Mapped[list[TransactionRow]] = relationship(
