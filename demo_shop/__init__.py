@@ -82,7 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in PSPConnector.api_blueprints(app):
         csrf.exempt(blueprint)
 
-    from . import admin, express, security, views, wellknown
+    from . import admin, express, progress, security, views, wellknown
 
     security.init_security(app, sandbox=sandbox)
     app.register_blueprint(views.bp)
@@ -92,6 +92,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(wellknown.bp)
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["country_name"] = country_name
+    app.jinja_env.filters["words"] = progress.words
     app.context_processor(lambda: {"sandbox": sandbox, "cart_count": _cart_count, "signed_in": accounts.signed_in})
     return app
 

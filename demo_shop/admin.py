@@ -21,7 +21,7 @@ from flask_psp_connector.payments import PaymentAction, capturable, modify_payme
 from .cart import psp
 from .forms import ActionForm, AmountForm, LoginForm
 from .money import format_money, parse_amount
-from .progress import payment_label
+from .progress import payment_label, released_remainder, stale_notice
 from .security import html_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -106,6 +106,8 @@ def payment(payment_id: str) -> str:
         "admin/payment.html",
         payment=found,
         label=payment_label(found),
+        notice=stale_notice(found) if found.stale_reason else None,
+        released=released_remainder(found, multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"]),
         order=psp.platform.find_order_by_cart(found.cart_id),
         transactions=sorted(found.transactions, key=lambda t: t.timestamp),
         capturable=can_capture,

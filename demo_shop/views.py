@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, PSPError, ResourceNotFound, StripeAPIError
 from flask_psp_connector.model import Cart, CheckoutSession
-from flask_psp_connector.payments import confirm_payment
+from flask_psp_connector.payments import StalePayment, confirm_payment
 
 from .accounts import owns_cart
 from .cart import (MAX_QUANTITY, cart_for_update, current_cart, forget_paid_cart, may_view, psp, quantities,
@@ -20,7 +20,7 @@ from .cart import (MAX_QUANTITY, cart_for_update, current_cart, forget_paid_cart
 from .catalog import PRODUCTS, Product, product_by_sku, product_by_slug
 from .forms import CheckoutForm, QuantityForm, RemoveForm
 from .pricing import method_of, quote
-from .progress import PAYMENT_STATES, settle
+from .progress import PAYMENT_STATES, settle, stale_notice
 from .security import html_errors
 
 log = logging.getLogger("demo_shop")
@@ -185,7 +185,11 @@ def payment_return() -> Any:
     order_url = url_for("shop.order", cart_id=cart_id)
     if status in ("succeeded", "requires_capture", "processing"):
         try:
-            confirm_payment(psp.platform, psp.stripe, CheckoutSession("", cart_id, None), payment.id, intent_id)
+            confirm_payment(psp.platform, psp.stripe, CheckoutSession("", cart_id, None), payment.id, intent_id,
+                            stale_policy=current_app.extensions["psp_connector"].settings["PSP_STALE_PAYMENTS"])
+        except StalePayment as exc:
+            log.warning("PaymentIntent %s paid for a cart state that is gone: %s", intent_id, exc.message)
+            return render_template("payment_failed.html", status=status, notice=stale_notice(exc.payment))
         except PSPError as exc:
             log.warning("PaymentIntent %s does not confirm payment %s: %s", intent_id, payment.id, exc.message)
             abort(404)
@@ -208,6 +212,7 @@ def order(cart_id: str) -> str:
     return render_template(
         "order.html",
         progress=progress,
+        notices=[stale_notice(p) for p in progress.stale_payments],
         items=items,
         state=progress.payment_state,
         state_label=PAYMENT_STATES[progress.payment_state],

@@ -329,18 +329,23 @@ def modify_payment(
         return REJECTED
 
 
-def _checked(amount: Money | None, available: int, verb: str, adjective: str) -> Money:
+def _checked(amount: Money | None, available: Money, verb: str, adjective: str) -> Money:
     """Refuse a missing, non-positive or too large amount before Stripe is called."""
     if amount is None:
         raise InvalidOperation(f"An amount is required to {verb}.")
     if amount.cent_amount <= 0:
         raise InvalidOperation(f"The amount to {verb} must be positive.")
-    if amount.cent_amount > available:
+    if amount.cent_amount > available.cent_amount:
         raise InvalidOperation(
-            f"Cannot {verb} {amount.cent_amount}: {available} is {adjective}.",
-            fields={f"{adjective}Amount": available},
+            f"Cannot {verb} {_major(amount)}: {_major(available)} is {adjective}.",
+            fields={f"{adjective}Amount": available.cent_amount},
         )
     return amount
+
+
+def _major(money: Money) -> str:
+    """``12.34 EUR``: an amount as people read it, in messages."""
+    return f"{money.to_major()} {money.currency_code}"
 
 
 def capturable(payment: Payment, *, multicapture: bool) -> int:
@@ -358,7 +363,7 @@ def _capture(
 ) -> str:
     multicapture = settings["STRIPE_ENABLE_MULTI_OPERATIONS"]
     available = capturable(payment, multicapture=multicapture)
-    money = _checked(amount, available, "capture", "capturable")
+    money = _checked(amount, payment.amount_planned.with_amount(available), "capture", "capturable")
     captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
     intent = stripe.capture_payment_intent(
         payment.interface_id or "",
@@ -386,7 +391,7 @@ def _cancel(
 def _refund(
     platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
 ) -> str:
-    money = _checked(amount, refundable(payment), "refund", "refundable")
+    money = _checked(amount, payment.amount_planned.with_amount(refundable(payment)), "refund", "refundable")
     refunded = payment.total(Type.REFUND, State.SUCCESS, State.PENDING)
     refund = stripe.create_refund(
         payment.interface_id or "",

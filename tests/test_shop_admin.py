@@ -243,7 +243,7 @@ def test_bad_refund_amounts_never_reach_stripe(admin, shop, stripe_mock, amount,
 def test_amounts_beyond_what_is_left_are_refused_by_the_use_case(admin, shop, stripe_mock) -> None:
     charged = charged_payment(shop, "pi_charged")
     response = operate(admin, charged, "refund", "48.68")
-    assert flashes(response) == ["Refund refused: Cannot refund 4868: 4867 is refundable."]
+    assert flashes(response) == ["Refund refused: Cannot refund 48.68 EUR: 48.67 EUR is refundable."]
     assert flashes(operate(admin, charged, "capture", "")) == [
         "Capture refused: The amount to capture must be positive."]
     assert flashes(operate(admin, charged, "cancel")) == [

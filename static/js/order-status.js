@@ -18,7 +18,7 @@ function render(status) {
   }
   const retry = panel.querySelector("[data-retry]");
   if (retry) {
-    retry.hidden = status.paymentState !== "Failed";
+    retry.hidden = status.paymentState !== "Failed" && status.paymentState !== "CartChanged";
   }
   const heading = panel.querySelector("h1");
   if (heading && status.orderNumber) {
