@@ -91,6 +91,8 @@ def _create_payment() -> dict[str, Any]:
         "paymentReference": result.payment.id,
         "merchantReturnUrl": _return_url(),
         "cartId": result.cart.id,
+        "cartInfo": {"amount": result.payment.amount_planned.cent_amount,
+                     "currency": result.payment.amount_planned.currency_code},
     }
     if result.billing_address is not None:
         body["billingAddress"] = result.billing_address

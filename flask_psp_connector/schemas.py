@@ -47,6 +47,11 @@ class CreatePaymentRequestSchema(Schema):
     paymentMethodOptions = fields.Dict(keys=fields.String(), values=fields.Dict())
 
 
+class CartInfoSchema(Schema):
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+
+
 class PaymentResponseSchema(Schema):
     sClientSecret = fields.String(required=True)
     clientSecret = fields.String(required=True)
@@ -54,11 +59,9 @@ class PaymentResponseSchema(Schema):
     merchantReturnUrl = fields.String(required=True)
     cartId = fields.String(required=True)
     billingAddress = fields.String()
-
-
-class CartInfoSchema(Schema):
-    amount = fields.Integer(required=True)
-    currency = fields.String(required=True)
+    cartInfo = fields.Nested(CartInfoSchema, metadata={
+        "description": "The PaymentIntent's amount (minor units) and currency: a browser checks it against "
+                       "the amount it showed before confirming."})
 
 
 class ConfigElementResponseSchema(Schema):

@@ -377,7 +377,7 @@ def test_pay_page_hands_the_browser_module_a_session_for_this_cart(browser, shop
     assert found.script_sources[1] == "/psp-assets/psp-payment.js"
     assert 'data-processor-url="http://localhost"' in page
     assert f'data-complete-url="/orders/{cart_id}"' in page
-    assert "data-psp-message" in page and 'id="pay"' in page and "Pay €48.67" in page
+    assert "data-psp-message" in page and 'id="pay"' in page and "Pay <span data-psp-total>€48.67</span>" in page
     session_id = page.split('data-session-id="', 1)[1].split('"', 1)[0]
     checkout_session = store(shop).get_session(session_id)
     assert checkout_session.cart_id == cart_id

@@ -21,7 +21,7 @@ export async function request(url, { method = "GET", headers = {}, body } = {}) 
   }
   const data = await response.json().catch(() => ({}));
   if (!response.ok && response.status !== 202) {
-    throw new PaymentError(data.message || `The payment service answered ${response.status}.`);
+    throw new PaymentError(data.message || data.error || `The payment service answered ${response.status}.`);
   }
   return data;
 }
@@ -42,4 +42,11 @@ export function withQuery(url, params) {
   const target = new URL(url, window.location.href);
   for (const [key, value] of Object.entries(params)) target.searchParams.set(key, value);
   return target.toString();
+}
+
+/** `minor` units of `currency` as the page's language writes money (e.g. "€12.50"). */
+export function formatAmount(minor, currency) {
+  const format = new Intl.NumberFormat(document.documentElement.lang || undefined, { style: "currency", currency });
+  const digits = format.resolvedOptions().maximumFractionDigits;
+  return format.format(minor / 10 ** digits);
 }

@@ -24,10 +24,14 @@
  * after the shop has stored the buyer's choices on the cart. On success the browser
  * goes to the shop's completeUrl with ?paymentReference=<payment id>. The container
  * also receives psp:ready, psp:complete (detail: {paymentReference, outcome}),
- * psp:cancel and psp:error.
+ * psp:amountchange (detail: {amount}), psp:cancel and psp:error.
+ *
+ * Right before confirming, the total is read again (and checked against the
+ * PaymentIntent's own amount): if the cart changed since the sheet showed it, nothing
+ * is confirmed, the shopper is told the new total and pays it from a new sheet.
  */
 
-import { PaymentError, parsed, request, withQuery } from "./psp-common.js";
+import { PaymentError, formatAmount, parsed, request, withQuery } from "./psp-common.js";
 
 function cents(amount) {
   return typeof amount === "number" ? amount : Number(amount?.centAmount ?? 0);
@@ -92,11 +96,24 @@ export async function mountExpress(container, options = {}) {
     ...parsed(config.expressElementOptions, {}),
   });
 
+  let shown = null; // the total the wallet sheet shows
+
   /** Totals of the session's cart, now priced by the shop; the element shows the same amount. */
   async function refreshTotals() {
     const totals = walletTotals(await processor("/express-payment-data"));
     elements.update({ amount: totals.amount });
+    shown = totals.amount;
     return totals;
+  }
+
+  /** A PaymentError telling the shopper the cart's new total, when it is not what the sheet showed. */
+  function changedFrom(amount) {
+    if (amount === undefined || amount === shown) return null;
+    shown = amount;
+    elements.update({ amount });
+    emit("psp:amountchange", { amount });
+    return new PaymentError(`Your cart changed: the total is now ${formatAmount(amount, data.currency)}. ` +
+      "Nothing was charged. Please pay again.");
   }
 
   function prepareBody() {
@@ -163,7 +180,11 @@ export async function mountExpress(container, options = {}) {
       shippingAddress: event.shippingAddress,
       billingDetails,
     });
+    const changed = changedFrom(walletTotals(await processor("/express-payment-data")).amount);
+    if (changed) throw changed;
     const payment = await processor("/payments", { express: true });
+    const moved = changedFrom(payment.cartInfo?.amount);
+    if (moved) throw moved;
     const returnUrl = withQuery(payment.merchantReturnUrl, {
       cartId: payment.cartId,
       paymentReference: payment.paymentReference,

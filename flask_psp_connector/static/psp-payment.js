@@ -16,10 +16,16 @@
  * Every element carrying data-processor-url and data-session-id is mounted when the
  * module loads. On success the browser goes to data-complete-url with
  * ?paymentReference=<payment id> appended. The container also receives the events
- * psp:ready, psp:complete (detail: {paymentReference, outcome}) and psp:error.
+ * psp:ready, psp:complete (detail: {paymentReference, outcome}), psp:amountchange
+ * (detail: {amount, currency}) and psp:error.
+ *
+ * The amount is read again right before each payment: if the cart changed since the
+ * element was shown, nothing is confirmed; the element, every [data-psp-total] in the
+ * form (the Pay button's amount, say) and the message show the new total, and the
+ * shopper pays it with another click.
  */
 
-import { PaymentError, parsed, request, withQuery } from "./psp-common.js";
+import { PaymentError, formatAmount, parsed, request, withQuery } from "./psp-common.js";
 
 function api(processorUrl, sessionId, path, { method = "GET", body } = {}) {
   return request(`${processorUrl}${path}`, { method, headers: { "X-Session-Id": sessionId }, body });
@@ -96,6 +102,18 @@ export async function mountPayment(container, options = {}) {
     elementsOptions.customerSessionClientSecret = customer.sessionId;
   }
   const elements = stripe.elements(elementsOptions);
+  let shown = { amount: elementConfig.cartInfo.amount, currency: elementConfig.cartInfo.currency };
+
+  /** Show `cartInfo` as the amount to pay; false (and the shopper told) when it changed. */
+  function sameAmount(cartInfo) {
+    if (!cartInfo || (cartInfo.amount === shown.amount && cartInfo.currency === shown.currency)) return true;
+    shown = { amount: cartInfo.amount, currency: cartInfo.currency };
+    elements.update({ amount: shown.amount, currency: shown.currency.toLowerCase() });
+    const total = formatAmount(shown.amount, shown.currency);
+    for (const node of form?.querySelectorAll("[data-psp-total]") || []) node.textContent = total;
+    emit("psp:amountchange", { ...shown });
+    return false;
+  }
   const paymentOptions = { layout: parsed(elementConfig.layout, { type: "tabs" }) };
   if (elementConfig.collectBillingAddress !== "auto") {
     paymentOptions.fields = { billingDetails: { address: elementConfig.collectBillingAddress } };
@@ -103,10 +121,17 @@ export async function mountPayment(container, options = {}) {
   elements.create("payment", paymentOptions).mount(container);
   if (button) button.disabled = false; // pages render it disabled until the element is ready
 
+  const changed = () =>
+    new PaymentError(`Your cart changed: the total is now ${formatAmount(shown.amount, shown.currency)}. ` +
+      "Nothing was charged. Check the amount, then press Pay again.");
+
   async function pay() {
+    if (!sameAmount((await call("/config-element/payment")).cartInfo)) throw changed();
     const { error: invalid } = await elements.submit();
     if (invalid) throw new PaymentError(invalid.message);
     const payment = await call("/payments", { method: "POST", body: {} });
+    // The PaymentIntent's own amount, in case the cart changed a moment ago.
+    if (!sameAmount(payment.cartInfo)) throw changed();
     const returnUrl = withQuery(payment.merchantReturnUrl, {
       cartId: payment.cartId,
       paymentReference: payment.paymentReference,
