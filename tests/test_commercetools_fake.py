@@ -130,11 +130,20 @@ class FakeCommercetools:
             cart["taxedPrice"] = {"totalNet": money(net, currency), "totalGross": money(net + tax, currency),
                                   "totalTax": money(tax, currency)}
 
-    def update_cart(self, cart_id: str, *, line_items: Any = None, **_: Any) -> Any:
+    def update_cart(self, cart_id: str, *, line_items: Any = None, shipping_address: Address | None = None,
+                    shipping_amount: int | None = None, tax_amount: int | None = None, **_: Any) -> Any:
         cart = self.carts[cart_id]
-        if line_items is not None:
-            currency = cart["totalPrice"]["currencyCode"]
-            self._price(cart, currency, list(line_items), 0, 0)
+        current = cart_from_json(cart)
+        if shipping_address is not None:
+            cart["shippingAddress"] = address_json(shipping_address)
+        items = current.line_items if line_items is None else list(line_items)
+        if line_items is None:
+            items = [SimpleNamespace(sku=i.sku, name=i.name, quantity=i.quantity, unit_price=i.unit_price.cent_amount)
+                     for i in current.line_items]
+        shipping = current.shipping_amount if shipping_amount is None else shipping_amount
+        tax = current.tax_amount if tax_amount is None else tax_amount
+        cart.pop("shippingInfo", None), cart.pop("taxedPrice", None)
+        self._price(cart, current.currency_code, items, shipping, tax)
         cart["version"] += 1
         return cart_from_json(cart)
 
