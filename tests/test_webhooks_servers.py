@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,19 +21,23 @@ from werkzeug.serving import make_server
 from flask_psp_connector.platforms.local import LocalPlatform
 from flask_psp_connector.stripe_double import free_port
 
+from flask_psp_connector.model import TransactionDraft, TransactionState
+from flask_psp_connector.model import TransactionType as T
+from flask_psp_connector.platforms import PaymentDraft
+
 from .conftest import _reset_postgres, open_checkout
 from .webhook_support import SECRETS, event, intent, sign, stored_payment, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def gunicorn_on_postgres(tmp_path: Path) -> Iterator[tuple[str, LocalPlatform]]:
+@contextmanager
+def _gunicorn(tmp_path: Path, **env: str) -> Iterator[tuple[str, LocalPlatform]]:
     """Three gunicorn worker processes serving the connector on the PostgreSQL test database."""
     url = _reset_postgres()
     port = free_port()
     env = {**os.environ, "PSP_DATABASE_URL": url, "STRIPE_SECRET_KEY": "sk_test_server",
-           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRETS[0], "HOME": str(tmp_path)}
+           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRETS[0], "HOME": str(tmp_path), **env}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "3", "--bind", f"127.0.0.1:{port}", "--no-control-socket",
          "--log-level", "warning", "tests.wsgi_app:create_app()"],
@@ -55,6 +60,13 @@ def gunicorn_on_postgres(tmp_path: Path) -> Iterator[tuple[str, LocalPlatform]]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.fixture
+def gunicorn_on_postgres(tmp_path: Path) -> Iterator[tuple[str, LocalPlatform]]:
+    """Three gunicorn worker processes serving the connector on the PostgreSQL test database."""
+    with _gunicorn(tmp_path) as served:
+        yield served
 
 
 @pytest.mark.postgres
@@ -127,3 +139,86 @@ def test_localstripe_delivers_signed_events_end_to_end(make_app, stripe_double, 
         hook["events"] = []  # the double cannot delete a registration; switch it off
         requests.post(f"{stripe_double}/_config/webhooks/connector", json=hook, timeout=5)
         server.shutdown()
+
+
+def _deliver_all_at_once(base: str, paid: list[dict[str, Any]], copies: int = 6) -> list[int]:
+    """Each PaymentIntent's payment_intent.succeeded, ``copies`` times, all sent at once."""
+    payloads = [json.dumps(event("payment_intent.succeeded", intent)) for intent in paid] * copies
+    barrier = threading.Barrier(len(payloads))
+
+    def deliver(payload: str) -> int:
+        barrier.wait()
+        headers = {"Stripe-Signature": sign(payload), "Content-Type": "application/json"}
+        return requests.post(f"{base}/stripe/webhooks", data=payload, headers=headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(len(payloads)) as pool:
+        return list(pool.map(deliver, payloads))
+
+
+@pytest.mark.postgres
+def test_a_stale_and_a_current_payment_delivered_at_once_to_many_workers(
+    tmp_path, make_app, stripe_double, stripe_double_client
+) -> None:
+    """Both tabs paid; each one's payment_intent.succeeded delivered six times, all at once,
+    across three workers: one order for what the current payment paid, one refund."""
+    from .test_stale_payments import CHANGES, browser_pays, create_payment, refunds_at_the_double
+
+    requests.delete(f"{stripe_double}/_config/data", timeout=5)
+    with _gunicorn(tmp_path, STRIPE_API_BASE=stripe_double) as (base, store):
+        app = make_app(STRIPE_API_BASE=stripe_double, STRIPE_PAYMENT_METHOD_TYPES="card",
+                       PSP_DATABASE_URL=store.engine.url.render_as_string(hide_password=False))
+        cart_id, session_id = open_checkout(app)
+        old = create_payment(app, session_id)
+        old_paid = browser_pays(stripe_double_client, old)
+        store.update_cart(cart_id, **CHANGES["item added"])
+        new = create_payment(app, session_id)
+        new_paid = browser_pays(stripe_double_client, new)
+
+        assert _deliver_all_at_once(base, [old_paid, new_paid]) == [200] * 12
+
+        order = store.find_order_by_cart(cart_id)
+        assert order.total_price == store.get_cart(cart_id).total_price == store.get_payment(
+            new["paymentReference"]).amount_planned
+        assert [(i.sku, i.quantity) for i in order.line_items] == [("tee-blue", 2), ("kettle", 5)]
+        assert order.payment_state == "Paid"
+        stale = store.get_payment(old["paymentReference"])
+        assert stale.stale_reason == "cart_changed" and len(stale.transactions_of(T.REFUND)) == 1
+        assert refunds_at_the_double(stripe_double_client, old_paid) == [3000]
+        assert refunds_at_the_double(stripe_double_client, new_paid) == []
+
+
+@pytest.mark.postgres
+def test_two_payments_of_one_cart_state_delivered_at_once_keep_one_charge(
+    tmp_path, make_app, stripe_double, stripe_double_client
+) -> None:
+    """Two PaymentIntents for the same cart state (a wallet and a card, say), both paid and
+    settled at once across workers: the cart's row lock lets one place the order; the other
+    is found to pay the cart a second time and is refunded once."""
+    from .test_stale_payments import browser_pays, create_payment, refunds_at_the_double
+
+    requests.delete(f"{stripe_double}/_config/data", timeout=5)
+    with _gunicorn(tmp_path, STRIPE_API_BASE=stripe_double) as (base, store):
+        app = make_app(STRIPE_API_BASE=stripe_double, STRIPE_PAYMENT_METHOD_TYPES="card",
+                       PSP_DATABASE_URL=store.engine.url.render_as_string(hide_password=False))
+        cart_id, session_id = open_checkout(app)
+        card = create_payment(app, session_id)
+        cart = store.get_cart(cart_id)
+        wallet_id = "00000000-0000-4000-8000-00000000wall"
+        wallet_intent = stripe_double_client.v1.payment_intents.create(params={
+            "amount": 3000, "currency": "eur", "payment_method_types": ["card"],
+            "metadata": {"ct_payment_id": wallet_id}})
+        money = cart.total_price
+        store.create_payment(PaymentDraft(
+            wallet_id, cart_id, money, "checkout-stripe", wallet_intent.id, wallet_intent.client_secret,
+            (TransactionDraft(T.AUTHORIZATION, TransactionState.INITIAL, money, wallet_intent.id),),
+            cart_fingerprint=cart.fingerprint, cart_version=cart.version))
+        paid = [browser_pays(stripe_double_client, card),
+                browser_pays(stripe_double_client, {"clientSecret": wallet_intent.client_secret})]
+
+        assert _deliver_all_at_once(base, paid) == [200] * 12
+
+        order = store.find_order_by_cart(cart_id)
+        assert order.payment_state == "Paid" and order.total_price.cent_amount == 3000
+        payments = [store.get_payment(card["paymentReference"]), store.get_payment(wallet_id)]
+        assert sorted(str(p.stale_reason) for p in payments) == ["None", "already_paid"]
+        assert sorted(len(refunds_at_the_double(stripe_double_client, intent)) for intent in paid) == [0, 1]
