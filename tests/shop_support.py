@@ -128,6 +128,7 @@ def add_payment(app: Flask, cart_id: str, *, pi_id: str = "pi_shop", states: tup
         id=str(uuid.uuid4()), cart_id=cart_id, amount_planned=amount, payment_interface="checkout-stripe",
         interface_id=pi_id, client_secret=f"{pi_id}_secret_x",
         transactions=(TransactionDraft(TransactionType.AUTHORIZATION, TransactionState.INITIAL, amount, pi_id),),
+        cart_fingerprint=cart.fingerprint, cart_version=cart.version,
     )
     payment = store(app).create_payment(draft)
     if states:
