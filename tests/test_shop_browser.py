@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from demo_shop import create_app
+from demo_shop.money import format_money
 from demo_shop.sandbox import init_sandbox, register_webhooks, sandbox_config
 from flask_psp_connector.model import TransactionState, TransactionType
 from flask_psp_connector.stripe_double import free_port
@@ -240,3 +241,24 @@ def test_sandbox_mode_buys_end_to_end_with_no_stripe_js_from_the_internet(page, 
     pay_by_card(page, SUCCESS)
     expect_paid_order(page, sandbox_shop, cart_id)
     assert not [url for url in requested if "js.stripe.com" in url]
+
+
+def test_a_cart_changed_in_another_tab_shows_its_new_total_before_anything_is_charged(page, shop) -> None:
+    cart_id = to_payment_page(page, shop)
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{shop.url}/products/linen-tea-towel")
+    other_tab.get_by_role("button", name="Add to cart").click()
+    other_tab.close()
+    new_total = shop.platform.get_cart(cart_id).total_price
+    shown = format_money(new_total)
+
+    pay_by_card(page, SUCCESS)
+
+    expect(page.locator("#payment-message")).to_contain_text(f"Your cart changed: the total is now {shown}")
+    expect(page.locator("#pay")).to_have_text(f"Pay {shown}")
+    expect(page.locator("#pay")).to_be_enabled()
+    assert charges(shop, cart_id) == [] and shop.platform.payments_of_cart(cart_id) == []
+    page.click("#pay")  # the shopper accepts the new total
+    expect_paid_order(page, shop, cart_id)
+    assert [c.amount for c in charges(shop, cart_id)] == [new_total]
+    assert shop.platform.find_order_by_cart(cart_id).total_price == new_total

@@ -48,8 +48,8 @@ def store(app: Flask) -> Any:
     return app.extensions["psp_connector"].platform
 
 
-def create_payment(app: Flask, session_id: str) -> dict[str, Any]:
-    response = app.test_client().get("/payments", headers={"X-Session-Id": session_id})
+def create_payment(app: Flask, session_id: str, **headers: str) -> dict[str, Any]:
+    response = app.test_client().get("/payments", headers={"X-Session-Id": session_id, **headers})
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -64,9 +64,9 @@ def browser_pays(double: stripe.StripeClient, body: dict[str, Any]) -> dict[str,
     return json.loads(str(double.v1.payment_intents.confirm(pi_of(body))))
 
 
-def confirm(app: Flask, session_id: str, body: dict[str, Any]) -> Any:
+def confirm(app: Flask, session_id: str, body: dict[str, Any], **headers: str) -> Any:
     return app.test_client().post(f"/confirmPayments/{body['paymentReference']}", json={"paymentIntent": pi_of(body)},
-                                  headers={"X-Session-Id": session_id})
+                                  headers={"X-Session-Id": session_id, **headers})
 
 
 def refunds_at_the_double(double: stripe.StripeClient, paid: dict[str, Any]) -> list[int]:
@@ -132,6 +132,20 @@ def test_an_old_cart_state_paid_places_no_order_and_is_refunded(shop_app, stripe
     order = store(shop_app).find_order_by_cart(cart_id)
     assert order is not None and order.total_price == cart.total_price and order.payment_state == "Paid"
     assert [(i.sku, i.quantity) for i in order.line_items] == [(i.sku, i.quantity) for i in cart.line_items]
+
+
+def test_express_checkout_paying_an_old_cart_state_is_refunded_too(shop_app, stripe_double_client) -> None:
+    express = {"x-express-checkout": "true"}
+    cart_id, session_id = open_checkout(shop_app)
+    old = create_payment(shop_app, session_id, **express)
+    store(shop_app).update_cart(cart_id, **CHANGES["country changed"])  # the wallet sheet picked another address
+    paid = browser_pays(stripe_double_client, old)
+
+    response = confirm(shop_app, session_id, old, **express)
+
+    assert response.status_code == 400 and "No order was placed" in response.get_json()["error"]
+    assert store(shop_app).find_order_by_cart(cart_id) is None
+    assert refunds_at_the_double(stripe_double_client, paid) == [3000]
 
 
 def test_an_authorization_for_an_old_cart_state_is_released(make_app, stripe_double, stripe_double_client) -> None:
