@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any
 
 from . import customers
 from .errors import ConcurrentModification, InvalidOperation, PlatformUnavailable, PSPError, StripeAPIError
-from .model import (Address, EventReceipt, EventStatus, Payment, PaymentChanges, StaleHandler, StaleReason,
-                    TransactionDraft, match_transaction)
+from .model import (Address, CartState, EventReceipt, EventStatus, Payment, PaymentChanges, StaleHandler, StaleReason,
+                    TransactionDraft, match_transaction, recorded, settle)
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
@@ -243,8 +245,16 @@ class EventProcessor:
             for d in changes.transactions
             if match_transaction(payment.transactions, d) is not None
         ]
-        if changes.create_order and self.platform.find_order_by_cart(payment.cart_id) is None:
-            missing.append("order")
+        if changes.create_order and payment.stale_reason is None:
+            cart, payments = self.platform.get_cart_and_payments(payment.cart_id)
+            after = replace(recorded(payment, changes.transactions, datetime.now(timezone.utc)),
+                            stale_reason=changes.stale_reason)
+            verdict = settle(after, cart, [after if p.id == after.id else p for p in payments],
+                             ordered=cart.state == CartState.ORDERED)
+            if verdict.stale is not None:
+                missing.append(f"no order: it pays for no order of its cart ({verdict.stale.value})")
+            elif verdict.place_order:
+                missing.append("order")
         return missing
 
     def _ignore(self, event: Event, detail: str, replay: bool) -> EventReceipt:

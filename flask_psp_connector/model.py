@@ -11,7 +11,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .money import Money
@@ -440,6 +440,18 @@ class ChangeState:
 
     transaction_id: str
     state: TransactionState
+
+
+def recorded(payment: Payment, drafts: Iterable[TransactionDraft], now: datetime) -> Payment:
+    """``payment`` as it would be with ``drafts`` recorded by :func:`match_transaction` (nothing is stored)."""
+    current = list(payment.transactions)
+    for number, draft in enumerate(drafts):
+        change = match_transaction(current, draft)
+        if isinstance(change, AddTransaction):
+            current.append(Transaction(f"new:{number}", draft.type, draft.state, draft.amount, draft.interaction_id, now))
+        elif change is not None:
+            current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
+    return replace(payment, transactions=tuple(current))
 
 
 def match_transaction(

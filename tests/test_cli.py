@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 import pytest
 import responses
 
+from flask_psp_connector import LineItemDraft
 from flask_psp_connector.events import HANDLED_EVENTS
 
 from .conftest import STRIPE_API
@@ -139,3 +140,24 @@ def test_reconcile_is_a_dry_run_unless_applied(app, stripe_mock) -> None:
 def test_reconcile_refuses_a_bad_since(app) -> None:
     result = run(app, "reconcile", "--since", "yesterday-ish")
     assert result.exit_code != 0 and "yesterday-ish" in result.output
+
+
+def test_reconcile_refunds_a_payment_for_a_cart_state_that_is_gone(app, stripe_mock) -> None:
+    cart_id, payment_id, pi = stored_payment(app)
+    store = app.extensions["psp_connector"].platform
+    store.update_cart(cart_id, line_items=[LineItemDraft("tee", "T-shirt", 3, 1500)])  # after the payment was made
+    stripe_mock.add(responses.GET, f"{STRIPE_API}/v1/payment_intents", json={
+        "object": "list", "data": [intent(pi, payment_id, status="succeeded", received=3000)], "has_more": False,
+        "url": "/v1/payment_intents"})
+    stripe_mock.add(responses.POST, f"{STRIPE_API}/v1/refunds", json={
+        "id": "re_reconciled", "object": "refund", "amount": 3000, "currency": "eur", "status": "succeeded"})
+
+    dry = run(app, "reconcile")
+    assert "no order: it pays for no order of its cart (cart_changed)" in dry.output
+    assert not [c for c in stripe_mock.calls if c.request.url.endswith("/v1/refunds")]
+
+    run(app, "reconcile", "--apply")
+    assert store.find_order_by_cart(cart_id) is None
+    assert summary(store.get_payment(payment_id))[-1] == ("Refund", "Success", "re_reconciled", 3000)
+    assert "0 payment(s)" in run(app, "reconcile", "--apply").output
+    assert len([c for c in stripe_mock.calls if c.request.url.endswith("/v1/refunds")]) == 1
