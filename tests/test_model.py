@@ -1,5 +1,7 @@
-"""Transaction matching: the idempotency core every platform applies the same way."""
+"""Transaction matching, the idempotency core, and settling a payment against its cart:
+the rules every platform applies the same way."""
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -7,13 +9,20 @@ import pytest
 from flask_psp_connector.model import (
     ALLOWED_TRANSITIONS,
     AddTransaction,
+    Address,
+    Cart,
+    CartState,
     ChangeState,
+    LineItem,
     Payment,
+    Settlement,
+    StaleReason,
     Transaction,
     TransactionDraft,
     TransactionState,
     TransactionType,
     match_transaction,
+    settle,
 )
 from flask_psp_connector.money import Money
 
@@ -77,3 +86,61 @@ def payment(*transactions: Transaction) -> Payment:
 )
 def test_counts_as_paid(transactions: tuple[Transaction, ...], paid: bool) -> None:
     assert payment(*transactions).counts_as_paid is paid
+
+
+# -- settling a succeeded payment against its cart ----------------------------------------
+
+CART = Cart("c1", 3, "EUR", (LineItem("l1", "mug", "Mug", 2, Money.of(500, "EUR")),), 0, 0, CartState.ACTIVE)
+
+
+def paid(payment_id: str, amount: int = 1000, *, fingerprint: str = CART.fingerprint, succeeded: bool = True) -> Payment:
+    state = S.SUCCESS if succeeded else S.INITIAL
+    return Payment(payment_id, 1, "c1", Money.of(amount, "EUR"), "checkout-stripe", f"pi_{payment_id}", None,
+                   (Transaction(f"t-{payment_id}", T.AUTHORIZATION, state, Money.of(amount, "EUR"), f"pi_{payment_id}",
+                                datetime.now(timezone.utc)),),
+                   cart_fingerprint=fingerprint)
+
+
+def test_the_fingerprint_follows_what_is_sold_not_where_it_ships() -> None:
+    assert replace(CART, version=9, shipping_address=Address(city="Paris"), customer_email="x@y").fingerprint == CART.fingerprint
+    relabelled = replace(CART, line_items=(replace(CART.line_items[0], id="other-row-id"),))
+    assert relabelled.fingerprint == CART.fingerprint
+    for changed in (replace(CART, line_items=(replace(CART.line_items[0], quantity=3),)),
+                    replace(CART, shipping_amount=1), replace(CART, tax_amount=1),
+                    replace(CART, shipping_method_name="Express"), replace(CART, currency_code="USD")):
+        assert changed.fingerprint != CART.fingerprint
+
+
+def test_a_payment_for_the_cart_as_it_is_places_the_order_once() -> None:
+    payment = paid("p1")
+    assert settle(payment, CART, [payment], ordered=False).place_order
+    assert settle(payment, CART, [payment], ordered=True) == Settlement()
+
+
+def test_a_payment_for_another_cart_state_is_stale() -> None:
+    payment = paid("p1", fingerprint="an-earlier-state")
+    assert settle(payment, CART, [payment], ordered=False).stale == StaleReason.CART_CHANGED
+    assert settle(payment, CART, [payment], ordered=True).stale == StaleReason.CART_CHANGED
+
+
+def test_a_second_payment_of_one_cart_state_is_stale_whichever_settles_second() -> None:
+    first, second = paid("p1"), paid("p2")
+    assert settle(second, CART, [first, second], ordered=True).stale == StaleReason.ALREADY_PAID
+    assert settle(first, CART, [first, replace(second, stale_reason=StaleReason.ALREADY_PAID)], ordered=True).stale is None
+
+
+def test_split_payments_place_the_order_when_they_cover_the_total() -> None:
+    first, second = paid("p1", 400), paid("p2", 600)
+    assert settle(first, CART, [first, paid("p2", 600, succeeded=False)], ordered=False).place_order is False
+    assert settle(second, CART, [first, second], ordered=False).place_order
+
+
+def test_a_payment_recorded_before_fingerprints_is_checked_by_its_amount() -> None:
+    assert settle(paid("p1", fingerprint=""), CART, [], ordered=False).place_order
+    assert settle(paid("p1", 700, fingerprint=""), CART, [], ordered=False).stale == StaleReason.CART_CHANGED
+
+
+def test_an_unpaid_or_already_stale_payment_changes_nothing_new() -> None:
+    assert settle(paid("p1", succeeded=False), CART, [], ordered=False) == Settlement()
+    marked = replace(paid("p1"), stale_reason=StaleReason.SUPERSEDED)
+    assert settle(marked, CART, [marked], ordered=False).stale == StaleReason.SUPERSEDED

@@ -240,3 +240,17 @@ def test_both_payments_events_in_either_order_converge(shop_app, stripe_double_c
     assert placed.payment_state == "Paid"
     assert store(shop_app).get_payment(old["paymentReference"]).stale_reason == StaleReason.CART_CHANGED
     assert refunds_at_the_double(stripe_double_client, old_paid) == [3000]
+
+
+def test_a_payment_intent_that_disagrees_with_its_payment_places_no_order(shop_app, stripe_double_client) -> None:
+    """As upstream's confirmation checks: the PaymentIntent's amount must be the payment's."""
+    cart_id, session_id = open_checkout(shop_app)
+    body = create_payment(shop_app, session_id)
+    paid = {**browser_pays(stripe_double_client, body), "amount": 1000, "amount_received": 1000}  # not what we asked
+
+    through_webhook(shop_app, session_id, body, paid)
+
+    assert store(shop_app).find_order_by_cart(cart_id) is None
+    payment = store(shop_app).get_payment(body["paymentReference"])
+    assert payment.stale_reason == StaleReason.INTENT_MISMATCH
+    assert refunds_at_the_double(stripe_double_client, paid) == [1000]
