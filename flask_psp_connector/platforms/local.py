@@ -866,9 +866,8 @@ def _settle(connection: Connection, session: Session, payment: Payment, changes:
     if verdict.place_order:
         _order_for_cart(session, payment.cart_id, changes.shipping_address)
     elif verdict.stale is not None:
-        payment = _apply(connection, payment, PaymentChanges(stale_reason=verdict.stale))
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
-        payment = _apply(connection, payment, PaymentChanges(undo))
+        payment = _apply(connection, payment, PaymentChanges(undo, stale_reason=verdict.stale))
     return payment
 
 
