@@ -137,7 +137,13 @@ psp_cli.add_command(gateways_cli)
 @events_cli.command("list")
 @click.option("--limit", default=20, show_default=True, help="How many of the newest events.")
 def list_events(limit: int) -> None:
-    """Show the newest Stripe events received and what became of them."""
+    """Show the events still failing (kept for `events replay`), then the newest received and
+    what became of them."""
+    for failure in _state().platform.event_failures(limit):
+        if not failure.resolved:
+            seen = failure.last_seen.isoformat(timespec="seconds") if failure.last_seen else ""
+            click.echo(f"{seen}  {failure.event_id}  {failure.event_type:32}  {'failing':9}  "
+                       f"{failure.attempts} attempt(s): {failure.error}")
     for receipt in _state().platform.recent_events(limit):
         received = receipt.received_at.isoformat(timespec="seconds") if receipt.received_at else ""
         click.echo(f"{received}  {receipt.event_id}  {receipt.event_type:32}  {receipt.status.value:9}  "
@@ -147,10 +153,8 @@ def list_events(limit: int) -> None:
 @events_cli.command("replay")
 @click.argument("event_id")
 def replay_event(event_id: str) -> None:
-    """Fetch an event from Stripe again and process it (idempotently)."""
-    state = _state()
-    event = _stripe().retrieve_event(event_id)
-    receipt = state.event_processor().handle(event, replay=True)
+    """Process an event again (idempotently): the copy kept when it failed, else Stripe's."""
+    receipt = _state().event_processor().replay(event_id)
     click.echo(f"{event_id}: {receipt.status.value}{f' ({receipt.detail})' if receipt.detail else ''}")
 
 

@@ -9,13 +9,14 @@ order converge on the same transactions (matching by type and Stripe object id).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from . import customers
+from . import customers, telemetry
 from .errors import ConcurrentModification, InvalidOperation, PlatformUnavailable, PSPError, StripeAPIError
 from .model import (Address, CartState, EventReceipt, EventStatus, Payment, PaymentChanges, StaleHandler, StaleReason,
                     TransactionDraft, match_transaction, recorded, settle)
@@ -139,6 +140,11 @@ def _dispute(dispute: Event) -> Plan:
     return plan
 
 
+_OUTCOMES = {EventStatus.PROCESSED: "applied", EventStatus.DUPLICATE: "duplicate", EventStatus.IGNORED: "ignored"}
+#: The payment outcome an applied event reports (for metrics).
+_PAYMENT_OUTCOMES = {"payment_intent.succeeded": "succeeded", "payment_intent.payment_failed": "failed",
+                     "payment_intent.canceled": "canceled"}
+
 #: Every event type the webhook handles (also what post-deploy subscribes to).
 HANDLED_EVENTS = (
     "payment_intent.succeeded",
@@ -185,9 +191,37 @@ class EventProcessor:
         self._on_stale = stale_handler(stripe, stale_policy)
 
     def handle(self, event: Event, *, replay: bool = False) -> EventReceipt:
-        """Apply ``event`` once. Transient failures raise (so Stripe retries); permanent
-        problems are recorded as ignored with the reason, and logged with the event id.
+        """Apply ``event`` once. Transient failures raise (so Stripe retries) and are kept
+        with the event (see :meth:`replay`); permanent problems are recorded as ignored with
+        the reason, and logged with the event id.
         """
+        try:
+            receipt = self._handle(event, replay)
+        except Exception as exc:
+            telemetry.record_event(event["type"], "failed", event.get("created"))
+            self._remember_failure(event, exc)
+            raise
+        telemetry.record_event(event["type"], _OUTCOMES[receipt.status], event.get("created"))
+        if receipt.status == EventStatus.PROCESSED and event["type"] in _PAYMENT_OUTCOMES:
+            telemetry.record_payment(_PAYMENT_OUTCOMES[event["type"]])
+        return receipt
+
+    def replay(self, event_id: str) -> EventReceipt:
+        """Process an event again (idempotently): the copy kept when it failed, else Stripe's."""
+        stored = self.platform.stored_event(event_id)
+        event = json.loads(stored) if stored else self._stripe().retrieve_event(event_id)
+        return self.handle(event, replay=True)
+
+    def _remember_failure(self, event: Event, exc: Exception) -> None:
+        """Keep the failed event for operators and replays; a store that is down is only logged."""
+        error = f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
+        log.error("Stripe event %s (%s) failed: %s", event["id"], event["type"], error)
+        try:
+            self.platform.record_event_failure(event["id"], event["type"], error, json.dumps(event))
+        except Exception as failure:  # noqa: BLE001 (the original error is what Stripe must see)
+            log.error("Failed Stripe event %s could not be kept: %s", event["id"], type(failure).__name__)
+
+    def _handle(self, event: Event, replay: bool) -> EventReceipt:
         event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
         if self.gateway_events is not None:
             detail = self.gateway_events(event)

@@ -22,6 +22,7 @@ from .gateways.commercelayer_actions import CommerceLayerGateway
 from .gateways.hantera_actions import HanteraGateway
 from .http_errors import handle_http_exception, handle_psp_error, handle_unexpected
 from .model import Payment
+from .monitoring import init_monitoring
 from .oauth_server import ClientRegistry, make_authorization_server
 from .platforms import CommercePlatform
 from .platforms.commercetools import CommercetoolsPlatform
@@ -136,6 +137,7 @@ class PSPConnector:
             state.api.register_blueprint(token_blp, url_prefix=prefix)
         self._init_gateways(app, state)
         app.register_blueprint(assets_blp, url_prefix=prefix)
+        init_monitoring(app, _connector_request, settings["PSP_METRICS_PATH"], settings["PSP_METRICS_TOKEN"])
         app.register_error_handler(HTTPException, _handle_routing_error)
         app.before_request(_limit_body)
         app.cli.add_command(psp_cli)

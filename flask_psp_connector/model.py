@@ -428,6 +428,23 @@ class EventReceipt:
 
 
 @dataclass(frozen=True, slots=True)
+class EventFailure:
+    """A Stripe event whose processing failed, as stored for operators and replays.
+
+    ``resolved`` once the event made it into the inbox (Stripe's retry or a replay).
+    """
+
+    event_id: str
+    event_type: str
+    error: str
+    attempts: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    payload: str
+    resolved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AddTransaction:
     """Matching outcome: no transaction of this (type, interaction id) exists yet."""
 

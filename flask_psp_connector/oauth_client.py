@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
+from . import telemetry
 from .errors import PlatformUnavailable, PSPError
 
 log = logging.getLogger("flask_psp_connector.http")
@@ -106,8 +108,12 @@ class ClientCredentialsHTTP:
         return self.api_error(f"{self.service} sent a response the connector cannot read.", status=502)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if correlation := telemetry.correlation_id.get():
+            headers["X-Correlation-ID"] = correlation
         try:
-            return self._oauth.request(method, url, timeout=self.timeout, **kwargs)
+            with telemetry.external_call(self.service.lower(), f"{method} {_resource(url)}"):
+                return self._oauth.request(method, url, timeout=self.timeout, headers=headers, **kwargs)
         except requests.RequestException as exc:
             log.warning("%s %s %s failed: %s", self.service, method, url.split("?")[0], type(exc).__name__)
             raise PlatformUnavailable(f"{self.service} cannot be reached.") from None
@@ -134,6 +140,12 @@ class ClientCredentialsHTTP:
                                  code=str(exc.error or "General")) from None
         if not self._oauth.token or not self._oauth.token.get("access_token"):
             raise self.api_error(f"The {self.service} authorization server sent no access token.")
+
+
+def _resource(url: str) -> str:
+    """The kind of resource a URL names (``carts``, ``payments``...), never its id: a metric label."""
+    path = urlsplit(url).path.strip("/").split("/")
+    return next((part.split("=")[0] for part in path[1:2] if part), path[0] if path else "")
 
 
 def error_body(response: requests.Response) -> JSON:

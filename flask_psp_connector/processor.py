@@ -16,7 +16,7 @@ from webargs.flaskparser import FlaskParser
 from . import customers, express, payments
 from .auth import require_jwt, require_oauth2, require_session
 from .errors import PSPError
-from .health import check_status
+from .health import check_status, webhook_health
 from .schemas import (
     ConfigElementResponseSchema,
     ConfigResponseSchema,
@@ -237,7 +237,7 @@ def payment_components() -> dict[str, Any]:
 def status() -> dict[str, Any]:
     """Health of the store and of Stripe; always 200, the body says how healthy."""
     state = _state()
-    checks = {"Commerce platform": state.platform.check_health}
+    checks = {"Commerce platform": state.platform.check_health, "Webhooks": lambda: webhook_health(state.platform)}
     if state.stripe is not None:
         checks["Stripe"] = state.stripe.ping
     return check_status(checks, timeout=state.settings["HEALTH_CHECK_TIMEOUT"] / 1000)

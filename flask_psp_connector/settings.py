@@ -62,6 +62,13 @@ def _layout(value: Any) -> str:
     return text
 
 
+def _metrics_path(value: Any) -> str:
+    text = _text(value)
+    if text and not text.startswith("/"):
+        raise ValueError("must be a path starting with /")
+    return text
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -198,6 +205,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PSP_STRIPE_TIMEOUT", 30, "Seconds before a Stripe API call times out.", _positive_int),
     Setting("PSP_STRIPE_MAX_NETWORK_RETRIES", 2, "Network retries of a Stripe call (idempotency keys make them safe).", _non_negative_int),
     Setting("PSP_STALE_PAYMENTS", "refund", "What becomes of a payment that succeeds for a cart state the cart no longer has (changed while paying, or paid twice): refund (refund the charge, or release an uncaptured authorization) or flag (keep it for the merchant to decide). Either way no order is placed with it.", _choice("refund", "flag")),
+    Setting("PSP_METRICS_PATH", "", "Path of the Prometheus metrics (e.g. /metrics; needs the metrics extra); empty serves none.", _metrics_path),
+    Setting("PSP_METRICS_TOKEN", "", "Bearer token Prometheus must send to read PSP_METRICS_PATH; empty leaves the metrics open."),
     Setting("PSP_GATEWAY_URL_PREFIX", "/gateways", "Prefix of the external-gateway routes (e.g. {prefix}/commercelayer/authorize).", _url_prefix),
     Setting("COMMERCELAYER_SHARED_SECRET", "", "Shared secret of the Commerce Layer external gateway; setting it registers the gateway's routes."),
     Setting("COMMERCELAYER_CALLBACK_URL", "", "The gateway's webhook_endpoint_url in Commerce Layer, where settled asynchronous actions are posted; required with the shared secret.", _absolute_url),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from . import telemetry
 from .errors import StripeAPIError
 from .model import Cart, Payment, PaymentChanges, StaleHandler, StaleReason, TransactionDraft
 from .model import TransactionState as State
@@ -70,6 +71,8 @@ def stale_handler(stripe: StripeGateway | None, policy: str) -> StaleHandler:
     """
 
     def undo(payment: Payment, reason: StaleReason) -> tuple[TransactionDraft, ...]:
+        if payment.stale_reason is None:  # found stale just now, not again
+            telemetry.record_payment("flagged")
         if policy != REFUND or stripe is None or not payment.interface_id:
             log.warning("Payment %s is stale (%s): flagged for the merchant.", payment.id, reason.value)
             return ()

@@ -16,7 +16,7 @@ from typing import Any
 
 import stripe
 
-from . import __version__
+from . import __version__, telemetry
 from .errors import StripeAPIError, redact
 
 #: The Stripe API version every request is made with.
@@ -104,8 +104,9 @@ def charge_id(payment_intent: dict[str, Any]) -> str | None:
     return charge
 
 
+@telemetry.instrumented("stripe")
 class StripeGateway:
-    """Thin, typed access to the Stripe calls the connector makes.
+    """Thin, typed access to the Stripe calls the connector makes (each one timed and traced).
 
     :param secret_key: the account's secret key.
     :param api_base: base URL of the API, to point at a local Stripe double.

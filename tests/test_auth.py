@@ -430,6 +430,7 @@ def test_status_with_a_valid_jwt_reports_ok(
     assert sorted((check["name"], check["status"]) for check in body["checks"]) == [
         ("Commerce platform", "UP"),
         ("Stripe", "UP"),
+        ("Webhooks", "UP"),
     ]
     assert len(stripe_calls(stripe_mock)) == 1
 
@@ -447,7 +448,8 @@ def test_status_with_stripe_down_is_partially_available(
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "Partially Available"
-    assert {check["name"]: check["status"] for check in body["checks"]} == {"Commerce platform": "UP", "Stripe": "DOWN"}
+    assert {check["name"]: check["status"] for check in body["checks"]} == {
+        "Commerce platform": "UP", "Stripe": "DOWN", "Webhooks": "UP"}
 
 
 # -- 3a. OAuth2, embedded authorization server --------------------------------------

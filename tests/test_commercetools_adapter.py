@@ -14,7 +14,8 @@ from flask import Flask
 from flask_psp_connector import LineItemDraft, PSPConnector
 from flask_psp_connector.errors import ConfigurationError
 from flask_psp_connector.events import HANDLED_EVENTS
-from flask_psp_connector.platforms.commercetools import EVENT_CONTAINER, PAYMENT_TYPE_KEY, cart_from_json, order_number
+from flask_psp_connector.platforms.commercetools import (EVENT_CONTAINER, FAILURE_CONTAINER, PAYMENT_TYPE_KEY,
+                                                         cart_from_json, order_number)
 
 from .conftest import SHIPPING, STRIPE_API
 from .test_checkout_pinned import PI_URL, echo_intent
@@ -185,9 +186,14 @@ def test_conflicts_beyond_the_bound_are_a_409_and_stripe_retries(webhook_app, st
     processing = event("payment_intent.processing", intent("pi_363000", payment_id, status="processing"))
     response = post_event(client, processing)
     assert response.status_code == 409 and response.get_json()["errors"][0]["code"] == "ConcurrentModification"
-    assert commercetools.objects == {}
+    assert [container for container, _ in commercetools.objects] == [FAILURE_CONTAINER]  # kept, not in the inbox
+    platform = webhook_app.extensions["psp_connector"].platform
+    [failure] = platform.event_failures()
+    assert (failure.event_id, failure.attempts, failure.resolved) == (processing["id"], 1, False)
+    assert json.loads(platform.stored_event(processing["id"])) == processing
     assert post_event(client, processing).status_code == 200
     assert [(t["type"], t["state"]) for t in payment["transactions"]] == [("Authorization", "Pending")]
+    assert [f.resolved for f in platform.event_failures()] == [True]
 
 
 def test_a_401_renews_the_token_once_and_repeats_the_request(client, stripe_mock, commercetools) -> None:
@@ -255,7 +261,7 @@ def test_commercetools_errors_keep_their_code_and_status_and_write_nothing_more(
      (lambda fake: (200, {}, "<html>proxy</html>"), 502),
      (lambda fake: (200, {}, json.dumps({"id": "x", "version": "two"})), 502)],
 )
-def test_failures_during_a_webhook_are_5xx_record_nothing_and_the_retry_applies(
+def test_failures_during_a_webhook_are_5xx_apply_nothing_and_the_retry_applies(
         webhook_app, stripe_mock, commercetools, answer, status) -> None:
     client = webhook_app.test_client()
     stripe_mock.add_callback(responses.POST, PI_URL, callback=echo_intent)
@@ -267,7 +273,7 @@ def test_failures_during_a_webhook_are_5xx_record_nothing_and_the_retry_applies(
 
     assert post_event(client, succeeded).status_code == status
     assert [t["state"] for t in payment["transactions"]] == ["Initial"]
-    assert commercetools.objects == {} and commercetools.orders == {}
+    assert [c for c, _ in commercetools.objects] == [FAILURE_CONTAINER] and commercetools.orders == {}
 
     assert post_event(client, succeeded).status_code == 200
     assert [(t["type"], t["state"]) for t in payment["transactions"]] == [("Authorization", "Success"), ("Charge", "Success")]

@@ -270,8 +270,12 @@ class FakeCommercetools:
             stored = self.objects.get((match[1], match[2]))
             return ok(stored) if stored else error(404, "ResourceNotFound", "not found")
         if match := re.fullmatch(r"/custom-objects/([^/]+)", path):
-            found = sorted((o for (c, _), o in self.objects.items() if c == match[1]), key=lambda o: o["createdAt"],
-                           reverse=query.get("sort") == "createdAt desc")
+            field, _, direction = query.get("sort", "createdAt asc").partition(" ")
+            found = sorted((o for (c, _), o in self.objects.items() if c == match[1]), key=lambda o: o[field],
+                           reverse=direction == "desc")
+            if keys := re.fullmatch(r"key in \((.*)\)", query.get("where", "")):
+                wanted = {json.loads(k) for k in keys[1].split(", ")}
+                found = [o for o in found if o["key"] in wanted]
             return ok({"results": found[: int(query.get("limit", 20))]})
         if path == "/types" and method == "POST":
             if body["key"] in self.types:
@@ -419,7 +423,7 @@ class FakeCommercetools:
             stored = {"id": str(uuid.uuid4()), "version": 0, "container": body["container"], "key": body["key"],
                       "createdAt": _now()}
             self.objects[key] = stored
-        stored.update(value=body["value"], version=stored["version"] + 1)
+        stored.update(value=body["value"], version=stored["version"] + 1, lastModifiedAt=_now())
         return ok(stored, 201 if stored["version"] == 1 else 200)
 
 

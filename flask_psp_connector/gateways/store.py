@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -151,6 +151,15 @@ class GatewayStore:
         query = (select(_callbacks).where(_callbacks.c.delivered_at.is_(None))
                  .order_by(_callbacks.c.created_at).limit(limit))
         return self._callbacks(query)
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many callbacks wait for delivery, and when the oldest of them was settled."""
+        query = select(func.count(), func.min(_callbacks.c.created_at)).where(_callbacks.c.delivered_at.is_(None))
+        with self._read() as connection:
+            depth, oldest = connection.execute(query).one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        return depth, oldest
 
     def callback(self, action_id: str) -> Callback | None:
         """The undelivered callback of ``action_id``, if any."""

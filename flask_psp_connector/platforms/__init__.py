@@ -10,6 +10,7 @@ from ..model import (
     Cart,
     CheckoutSession,
     Customer,
+    EventFailure,
     EventReceipt,
     Order,
     Payment,
@@ -114,6 +115,15 @@ class CommercePlatform(Protocol):
         An event id seen before changes nothing unless ``replay`` is set; an event whose
         payment is not ours (or ``None``) is recorded as ignored.
         """
+
+    def record_event_failure(self, event_id: str, event_type: str, error: str, payload: str) -> None:
+        """Keep (or count again) a failed event, in a transaction of its own."""
+
+    def event_failures(self, limit: int = 50) -> list[EventFailure]:
+        """The most recently failed events, newest first, each saying whether it was resolved since."""
+
+    def stored_event(self, event_id: str) -> str | None:
+        """The payload kept for a failed event, if any."""
 
     def create_order(self, cart_id: str) -> Order:
         """Turn the cart into an order, or return the order it already became."""

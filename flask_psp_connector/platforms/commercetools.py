@@ -53,6 +53,7 @@ from ..model import (
     ChangeState,
     CheckoutSession,
     Customer,
+    EventFailure,
     EventReceipt,
     EventStatus,
     LineItem,
@@ -80,6 +81,8 @@ T = TypeVar("T")
 
 #: The inbox of processed Stripe events (custom objects).
 EVENT_CONTAINER = "psp-stripe-events"
+#: Stripe events whose processing failed (custom objects), for operators and replays.
+FAILURE_CONTAINER = "psp-stripe-event-failures"
 #: Custom type of the payments we create: keeps the PaymentIntent's client secret, so a
 #: retried ``/payments`` hands out the same PaymentIntent.
 PAYMENT_TYPE_KEY = "payment-connector-stripe-payment"
@@ -520,6 +523,47 @@ class CommercetoolsPlatform:
         if not isinstance(results, list):
             raise malformed()
         return [_parsed(_receipt, item) for item in results]
+
+    def record_event_failure(self, event_id: str, event_type: str, error: str, payload: str) -> None:
+        """Keep a failed event, or count another failed attempt of it (a lost race is retried)."""
+        key = _object_key(event_id)
+
+        def attempt() -> None:
+            try:
+                existing: JSON | None = self.client.get(f"/custom-objects/{FAILURE_CONTAINER}/{key}")
+            except ResourceNotFound:
+                existing = None
+            now = _now()
+            value = dict(existing["value"]) if existing else {
+                "eventId": event_id, "type": event_type, "attempts": 0, "firstSeen": now, "payload": payload}
+            value.update(attempts=int(value.get("attempts") or 0) + 1, lastSeen=now, error=error[:512])
+            self.client.post("/custom-objects", {"container": FAILURE_CONTAINER, "key": key, "value": value,
+                                                 "version": existing["version"] if existing else 0})
+
+        self._retrying(attempt)
+
+    def event_failures(self, limit: int = 50) -> list[EventFailure]:
+        """The most recently failed events, newest first; ``resolved`` once in the inbox."""
+        answer = self.client.get(f"/custom-objects/{FAILURE_CONTAINER}", sort="lastModifiedAt desc", limit=limit)
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise malformed()
+        failures = [_parsed(_failure, item) for item in results]
+        keys = ", ".join(_quoted(_object_key(f.event_id)) for f in failures)
+        resolved: set[str] = set()
+        if keys:
+            inbox = self.client.get(f"/custom-objects/{EVENT_CONTAINER}", where=f"key in ({keys})", limit=limit)
+            resolved = {item.get("key") for item in inbox.get("results") or [] if isinstance(item, dict)}
+        return [replace(f, resolved=_object_key(f.event_id) in resolved) for f in failures]
+
+    def stored_event(self, event_id: str) -> str | None:
+        """The payload kept for a failed event, if any."""
+        try:
+            data = self.client.get(f"/custom-objects/{FAILURE_CONTAINER}/{_object_key(event_id)}")
+        except ResourceNotFound:
+            return None
+        payload = _dig(data, "value", "payload")
+        return payload if isinstance(payload, str) else None
 
     # -- orders --------------------------------------------------------------------
 
@@ -1027,6 +1071,15 @@ def order_from_json(data: JSON, cart_id: str) -> Order:
         billing_address=address_from_json(data.get("billingAddress")),
         payment_ids=tuple(p.id for p in payments),
         created_at=_timestamp(data.get("createdAt")),
+    )
+
+
+def _failure(data: JSON) -> EventFailure:
+    value = data["value"]
+    return EventFailure(
+        event_id=value["eventId"], event_type=value.get("type") or "", error=value.get("error") or "",
+        attempts=_int(value.get("attempts") or 0), first_seen=_timestamp(value.get("firstSeen")),
+        last_seen=_timestamp(value.get("lastSeen")), payload=value.get("payload") or "",
     )
 
 

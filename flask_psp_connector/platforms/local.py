@@ -43,9 +43,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from .. import telemetry
 from ..errors import ConcurrentModification, InvalidOperation, PlatformUnavailable, ResourceNotFound
 from ..model import (
     AddTransaction,
+    EventFailure,
     EventReceipt,
     EventStatus,
     OrderPaymentState,
@@ -75,6 +77,7 @@ from .local_schema import (
     Base,
     CartRow,
     CustomerRow,
+    EventFailureRow,
     LineItemRow,
     OrderRow,
     PaymentRow,
@@ -110,6 +113,12 @@ class LineItemDraft:
             raise InvalidOperation("Unit price must be a non-negative whole number of minor units.")
         if not self.sku or not self.name:
             raise InvalidOperation("A line item needs a SKU and a name.")
+
+
+def _operation(work: Callable[..., Any]) -> str:
+    """The store method a unit of work belongs to (``get_cart``): a metric label and span name."""
+    parts = work.__qualname__.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "LocalPlatform" else parts[0]
 
 
 def normalize_database_url(url: str) -> str:
@@ -222,6 +231,10 @@ class LocalPlatform:
         Lost optimistic races are retried, and so is a pooled connection the server had
         closed (instead of pinging the server before every transaction).
         """
+        with telemetry.external_call("store", _operation(work)):
+            return self._attempts(work, write=write, core=core)
+
+    def _attempts(self, work: Callable[[Any], T], *, write: bool, core: bool) -> T:
         transaction = self._connection if core else self.db_session
         reconnected = False
         for attempt in range(_WRITE_ATTEMPTS):
@@ -552,6 +565,35 @@ class LocalPlatform:
             ]
         )
 
+    def record_event_failure(self, event_id: str, event_type: str, error: str, payload: str) -> None:
+        """Keep a failed event, or count another failed attempt of it, in a transaction of its own."""
+        now = utcnow()
+
+        def work(connection: Connection) -> None:
+            insert_for = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+            statement = insert_for(_failures).values(
+                event_id=event_id, type=event_type[:128], error=error[:512], attempts=1, first_seen=now, last_seen=now,
+                payload=payload)
+            connection.execute(statement.on_conflict_do_update(index_elements=[_failures.c.event_id], set_={
+                "attempts": _failures.c.attempts + 1, "last_seen": now, "error": error[:512]}))
+
+        self._run(work, write=True, core=True)
+
+    def event_failures(self, limit: int = 50) -> list[EventFailure]:
+        """The most recently failed events, newest first; ``resolved`` once in the inbox."""
+        query = (select(_failures, _events.c.id.label("inbox_id"))
+                 .outerjoin(_events, _events.c.id == _failures.c.event_id)
+                 .order_by(_failures.c.last_seen.desc()).limit(limit))
+        return self._run(lambda connection: [
+            EventFailure(r.event_id, r.type, r.error, r.attempts, r.first_seen, r.last_seen, r.payload,
+                         resolved=r.inbox_id is not None)
+            for r in connection.execute(query)], core=True)
+
+    def stored_event(self, event_id: str) -> str | None:
+        """The payload kept for a failed event, if any."""
+        query = select(_failures.c.payload).where(_failures.c.event_id == event_id)
+        return self._run(lambda connection: connection.scalar(query), core=True)
+
     # -- orders ------------------------------------------------------------------
 
     def create_order(self, cart_id: str) -> Order:
@@ -712,6 +754,7 @@ class LocalPlatform:
 _payments = PaymentRow.__table__
 _transactions = TransactionRow.__table__
 _events = StripeEventRow.__table__
+_failures = EventFailureRow.__table__
 _orders = OrderRow.__table__
 _TRANSACTION_COLUMNS = [column.label(f"t_{column.name}") for column in _transactions.c]
 _PAYMENT_KEYS = (_payments.c.id, _payments.c.interface_id)

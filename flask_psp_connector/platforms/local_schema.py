@@ -179,6 +179,21 @@ class StripeEventRow(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class EventFailureRow(Base):
+    """A verified Stripe event whose processing failed (a transient error: Stripe retries
+    it), written in a transaction of its own so that the failure outlives the rollback."""
+
+    __tablename__ = "psp_stripe_event_failures"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(128))
+    error: Mapped[str] = mapped_column(String(512))
+    attempts: Mapped[int] = mapped_column(default=1)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    payload: Mapped[str] = mapped_column(Text)
+
+
 class GatewayRequestRow(Base):
     """An external gateway's answer to one request, keyed by the platform's own ids.
 
