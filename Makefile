@@ -15,6 +15,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	scripts/ensure-postgres
+	scripts/ensure-promtool $(VENV)/bin
 	$(PYTHON) -m pytest
 
 bench: $(VENV)/.installed

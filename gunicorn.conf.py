@@ -5,6 +5,7 @@
 """
 
 import os
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -14,3 +15,14 @@ worker_class = "gthread"
 forwarded_allow_ips = "*"
 control_socket_disable = True
 accesslog = "-"
+
+# Every worker writes its metrics to files in one folder, so that a scrape of any worker
+# adds up all of them (prometheus-client's multiprocess mode); a new folder per start.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="psp-metrics-"))
+
+
+def child_exit(server, worker):  # noqa: ANN001 (gunicorn's hook signature)
+    """Forget the live gauges of a worker that exited (counters are kept)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

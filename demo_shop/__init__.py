@@ -48,7 +48,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     The connector reads its own keys (``STRIPE_SECRET_KEY``,
     ``STRIPE_PUBLISHABLE_KEY``, ``STRIPE_WEBHOOK_SIGNING_SECRET``, ``PSP_DATABASE_URL``,
-    ...; see :mod:`flask_psp_connector.settings`).
+    ...; see :mod:`flask_psp_connector.settings`). Unlike a host app's default, the shop
+    serves its Prometheus metrics at ``/metrics`` unless ``PSP_METRICS_PATH`` says otherwise
+    (``PSP_METRICS_TOKEN`` guards them).
 
     :raises ConfigurationError: when ``SECRET_KEY`` is missing in production.
     """
@@ -73,6 +75,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import accounts  # before the connector: its table is created with the store's schema
 
+    app.config.setdefault("PSP_METRICS_PATH", os.environ.get("PSP_METRICS_PATH", "/metrics"))
     csrf = CSRFProtect(app)
     if sandbox:
         from .sandbox import init_sandbox

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -162,6 +163,43 @@ def operate(payment_id: str, operation: str) -> Response:
     category, message = _OUTCOMES.get(outcome, ("error", "{verb}: " + outcome))
     flash(message.format(verb=verb), category)
     return back
+
+
+@bp.get("/events")
+def events() -> str:
+    """Webhook deliveries: failures first (with their error and attempts), then the newest
+    received, and a health panel."""
+    state = current_app.extensions["psp_connector"]
+    failures = state.platform.event_failures(limit=50)
+    now = datetime.now(timezone.utc)
+    recent = state.platform.recent_events(50)
+    backlog = state.commercelayer.store.backlog() if state.commercelayer is not None else None
+    return render_template(
+        "admin/events.html",
+        failures=failures,
+        events=recent,
+        last_received=recent[0].received_at if recent else None,
+        failing_last_hour=sum(1 for f in failures if not f.resolved and f.last_seen and now - f.last_seen < timedelta(hours=1)),
+        backlog=backlog,
+        replay_form=ActionForm(prefix="replay"),
+        logout_form=ActionForm(prefix="logout"),
+    )
+
+
+@bp.post("/events/<event_id>/replay")
+def replay(event_id: str) -> Response:
+    """Process an event again, as ``flask psp events replay`` does (idempotently)."""
+    if not ActionForm(prefix="replay").validate_on_submit():
+        abort(400)
+    state = current_app.extensions["psp_connector"]
+    try:
+        receipt = state.event_processor().replay(event_id)
+    except PSPError as exc:
+        flash(f"Replay of {event_id} failed: {exc.message}", "error")
+    else:
+        detail = f" ({receipt.detail})" if receipt.detail else ""
+        flash(f"Replayed {event_id}: {receipt.status.value}{detail}.", "success")
+    return redirect(url_for("admin.events"), 303)
 
 
 def _payment_or_404(payment_id: str) -> Payment:

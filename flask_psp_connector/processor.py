@@ -13,7 +13,7 @@ from flask import Response, current_app, g, jsonify, request
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 
-from . import customers, express, payments
+from . import customers, express, payments, telemetry
 from .auth import require_jwt, require_oauth2, require_session
 from .errors import PSPError
 from .health import check_status, webhook_health
@@ -85,6 +85,7 @@ def _create_payment() -> dict[str, Any]:
         express=request.headers.get("x-express-checkout") in ("true", "1"),
         express_customer_session=request.headers.get("x-express-customer-session") == "true",
     )
+    telemetry.annotate(payment_id=result.payment.id, payment_intent=result.payment.interface_id)
     body = {
         "sClientSecret": result.client_secret,
         "clientSecret": result.client_secret,
@@ -138,6 +139,7 @@ def post_payments(_options: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(ConfirmPaymentRequestSchema)
 def confirm_payment(body: dict[str, Any], payment_id: str) -> Any:
     """Check the PaymentIntent the browser confirmed and record the authorization."""
+    telemetry.annotate(payment_id=payment_id, payment_intent=body["paymentIntent"])
     try:
         outcome = payments.confirm_payment(
             _state().platform, _stripe(), g.psp_session, payment_id, body["paymentIntent"],
@@ -251,6 +253,7 @@ def status() -> dict[str, Any]:
 @blp.arguments(PaymentIntentRequestSchema)
 def modify_payment(body: dict[str, Any], payment_id: str) -> dict[str, Any]:
     """Capture (full or partial), cancel, refund (partial, several) or reverse a payment."""
+    telemetry.annotate(payment_id=payment_id)
     action = body["actions"][0]
     amount = action.get("amount")
     outcome = payments.modify_payment(

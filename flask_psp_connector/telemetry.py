@@ -24,7 +24,7 @@ from typing import Any
 
 try:
     import prometheus_client
-    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
     from prometheus_client.core import GaugeMetricFamily
 except ImportError:  # the metrics extra is not installed
     prometheus_client = None  # type: ignore[assignment]
@@ -173,7 +173,7 @@ def exposition(extra: Callable[[], list[Any]] | None = None) -> tuple[bytes, str
         raise RuntimeError("Metrics are not enabled.")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        prometheus_client.multiprocess.MultiProcessCollector(registry)  # type: ignore[union-attr]
+        multiprocess.MultiProcessCollector(registry)
     else:
         registry = _metrics.registry
     body = prometheus_client.generate_latest(registry)

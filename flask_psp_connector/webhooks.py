@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
+from . import telemetry
 from .errors import AuthError, PSPError
 from .stripe_client import WebhookSignatureError, verify_webhook
 
@@ -34,5 +35,7 @@ def stripe_webhook() -> Response:
         event = verify_webhook(request.get_data(cache=False), header, secrets)
     except WebhookSignatureError as exc:
         return Response(f"Webhook Error: {exc}", status=400, mimetype="text/plain")
-    state.event_processor().handle(event)
+    telemetry.annotate(event_id=event.get("id"), event_type=event.get("type"))
+    receipt = state.event_processor().handle(event)
+    telemetry.annotate(payment_id=receipt.payment_id)
     return Response(status=200)
