@@ -262,3 +262,31 @@ def test_a_cart_changed_in_another_tab_shows_its_new_total_before_anything_is_ch
     expect_paid_order(page, shop, cart_id)
     assert [c.amount for c in charges(shop, cart_id)] == [new_total]
     assert shop.platform.find_order_by_cart(cart_id).total_price == new_total
+
+
+def test_a_failed_event_is_replayed_from_the_events_page(page, shop) -> None:
+    from .webhook_support import charge, event, refund
+
+    cart_id = to_payment_page(page, shop, product="wool-socks", quantity=1)
+    pay_by_card(page, SUCCESS)
+    expect_paid_order(page, shop, cart_id)
+    payment = shop.platform.payments_of_cart(cart_id)[0]
+    refunded = event("charge.refunded", charge(payment.interface_id, refunds=[refund("re_e2e", payment.interface_id, 300)]))
+    shop.platform.record_event_failure(refunded["id"], refunded["type"], "PlatformUnavailable: store down",
+                                       json.dumps(refunded))
+    page.goto(f"{shop.url}/admin/login")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Events").click()
+    row = page.locator(f"[data-failure='{refunded['id']}']")
+    expect(row).to_contain_text("Failing")
+    expect(row).to_contain_text("PlatformUnavailable: store down")
+    expect(page.locator("[data-failing]")).to_have_text("1")
+
+    row.get_by_role("button", name="Replay").click()
+
+    expect(page.get_by_text(f"Replayed {refunded['id']}: processed.")).to_be_visible()
+    expect(page.locator(f"[data-failure='{refunded['id']}']")).to_contain_text("Resolved")
+    expect(page.locator("[data-failing]")).to_have_text("0")
+    page.goto(f"{shop.url}/admin/payments/{payment.id}")
+    expect(page.locator(".timeline-item.tx-refund")).to_contain_text("€3.00")
