@@ -294,3 +294,24 @@ def test_alert_rules_pass_promtool_and_their_unit_tests() -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     tested = subprocess.run([tool, "test", "rules", str(ALERTS.with_name("alerts.test.yml"))], capture_output=True, text=True)
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_the_commerce_layer_outbox_backlog_is_read_at_scrape_time(make_app) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from flask_psp_connector.platforms.local_schema import GatewayCallbackRow
+
+    app = make_app(PSP_METRICS_PATH="/metrics", COMMERCELAYER_SHARED_SECRET="cl-secret",
+                   COMMERCELAYER_CALLBACK_URL="https://cl.example.test/callbacks")
+    client = app.test_client()
+    assert value(client.get("/metrics").get_data(as_text=True), "psp_outbox_depth") == 0
+    store = app.extensions["psp_connector"].gateway_store
+    with store.db_session(write=True) as session:
+        session.add(GatewayCallbackRow(action_id="act_1", url="https://cl.example.test/callbacks", payload="{}",
+                                       next_attempt_at=datetime.now(timezone.utc),
+                                       created_at=datetime.now(timezone.utc) - timedelta(minutes=20)))
+
+    exposition = client.get("/metrics").get_data(as_text=True)
+
+    assert value(exposition, "psp_outbox_depth") == 1
+    assert 1200 <= value(exposition, "psp_outbox_oldest_age_seconds") < 1300
