@@ -158,7 +158,8 @@ def test_correlation_ids_are_returned_and_passed_on(make_app, stripe_mock) -> No
 
 @pytest.fixture
 def two_workers(tmp_path: Path, stripe_double: str) -> Iterator[tuple[str, str, Path]]:
-    """The connector under gunicorn with two workers, metrics in multiprocess mode."""
+    """The connector under gunicorn with two gthread workers (as the Procfile runs it), metrics in
+    multiprocess mode."""
     requests.delete(f"{stripe_double}/_config/data", timeout=5)
     database = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     metrics_dir = tmp_path / "metrics"
@@ -169,8 +170,8 @@ def two_workers(tmp_path: Path, stripe_double: str) -> Iterator[tuple[str, str, 
            "STRIPE_WEBHOOK_SIGNING_SECRET": SECRETS[0], "PSP_METRICS_PATH": "/metrics",
            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "HOME": str(tmp_path)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "--no-control-socket",
-         "--log-level", "warning", "tests.wsgi_app:create_app()"],
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--timeout", "120", "--bind",
+         f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning", "tests.wsgi_app:create_app()"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
