@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from flask_psp_connector import Address, LineItemDraft, PSPConnector
 from flask_psp_connector.platforms.local import LocalPlatform, normalize_database_url
 from flask_psp_connector.platforms.local_schema import Base
-from flask_psp_connector.stripe_double import running_stripe_double
+from flask_psp_connector.testing import running_stripe_double
 
 stripe.enable_telemetry = False
 

@@ -18,7 +18,7 @@ import requests
 from werkzeug.serving import make_server
 
 from flask_psp_connector.platforms.local import LocalPlatform
-from flask_psp_connector.stripe_double import free_port
+from flask_psp_connector.testing import free_port
 
 from .conftest import _reset_postgres, open_checkout
 from .webhook_support import SECRETS, event, intent, sign, stored_payment, summary

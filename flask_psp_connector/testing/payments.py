@@ -1,0 +1,651 @@
+"""PaymentIntents, Charges, Refunds and Disputes, as Stripe documents them.
+
+- Confirming charges the PaymentMethod's card, and the card decides, as Stripe's test
+  cards do (:mod:`.cards`): a decline answers 402 ``card_error`` and leaves the
+  PaymentIntent in ``requires_payment_method`` with ``last_payment_error`` (events
+  ``charge.failed``, ``payment_intent.payment_failed``); a 3D Secure card answers
+  ``requires_action`` (``payment_intent.requires_action``) until
+  ``POST /v1/payment_intents/<id>/_authenticate`` — the double's stand-in for the bank's
+  challenge page — passes or fails it; a dispute card succeeds and then opens a dispute
+  (``charge.dispute.created``).
+- A successful charge sends ``charge.succeeded``, then ``payment_intent.succeeded``
+  (``amount_received``) or, for manual capture, ``payment_intent.amount_capturable_updated``
+  (``amount_capturable``). Capturing less than authorized releases the rest:
+  ``amount_captured`` is what was taken, nothing is refunded (``charge.captured``).
+- Refunds are limited to what was captured and not yet refunded (``amount_too_large``,
+  ``charge_already_refunded``, ``charge_disputed``) and send ``refund.created`` and
+  ``charge.refunded``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .cards import AUTHENTICATION_REQUIRED, DECLINE_AFTER_AUTHENTICATION, DECLINES, DISPUTES, Decline, brand
+from .ledger import StripeError, ledger, listed, missing, new_id, public, stamped
+
+_CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+_CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
+_CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
+_CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
+_REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+_INTENT_FIELDS = {
+    "amount", "currency", "customer", "description", "metadata", "payment_method", "payment_method_types",
+    "automatic_payment_methods", "capture_method", "confirm", "confirmation_method", "receipt_email", "return_url",
+    "setup_future_usage", "shipping", "statement_descriptor", "statement_descriptor_suffix", "off_session",
+    "error_on_requires_action", "payment_method_data", "payment_method_options", "mandate_data", "use_stripe_sdk",
+    "transfer_group", "expand", "client_secret",
+}
+_UPDATABLE = {
+    "amount", "currency", "customer", "description", "metadata", "payment_method", "payment_method_types",
+    "capture_method", "receipt_email", "setup_future_usage", "shipping", "statement_descriptor",
+    "statement_descriptor_suffix", "payment_method_data", "payment_method_options", "transfer_group", "expand",
+}
+_CONFIRM_FIELDS = {
+    "payment_method", "payment_method_data", "return_url", "setup_future_usage", "off_session", "receipt_email",
+    "shipping", "error_on_requires_action", "mandate_data", "payment_method_options", "use_stripe_sdk",
+    "capture_method", "payment_method_types", "client_secret", "expand",
+}
+_AUTH_FAILURE = ("We are unable to authenticate your payment method. Please choose a different payment "
+                 "method and try again.")
+
+
+# -- parameters ----------------------------------------------------------------------
+
+
+def only(params: dict[str, Any], allowed: set[str]) -> None:
+    """Stripe refuses unknown parameters."""
+    for name in params:
+        if name not in allowed:
+            raise StripeError(400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
+
+
+def flag(value: Any) -> bool:
+    """A boolean parameter, sent as JSON or as a form value."""
+    return value is True or str(value).lower() == "true"
+
+
+def amount_param(value: Any, name: str, *, minimum: int = 1) -> int:
+    """A positive integer amount in the currency's smallest unit."""
+    try:
+        amount = int(str(value))
+    except ValueError:
+        raise StripeError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=name) from None
+    if amount < minimum:
+        raise StripeError(400, "This value must be greater than or equal to 1.", code="parameter_invalid_integer", param=name)
+    return amount
+
+
+def choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
+    """One of ``allowed``, else Stripe's ``parameter_invalid_string``-like answer."""
+    if value not in allowed:
+        raise StripeError(400, f"Invalid {name}: must be one of {', '.join(allowed)}", code="parameter_invalid_empty"
+                          if value == "" else "parameter_unknown", param=name)
+    return str(value)
+
+
+def merge_metadata(current: dict[str, str], update: Any) -> dict[str, str]:
+    """Stripe merges metadata keys; an empty value removes a key; ``""`` for the whole clears it."""
+    if update == "":
+        return {}
+    if not isinstance(update, dict):
+        raise StripeError(400, "Invalid object", code="parameter_invalid_object", param="metadata")
+    merged = dict(current)
+    for key, value in update.items():
+        if value in ("", None):
+            merged.pop(key, None)
+        else:
+            merged[str(key)] = str(value)
+    return merged
+
+
+# -- payment methods (localstripe keeps them) ----------------------------------------
+
+
+def payment_method(method_id: str) -> Any:
+    """The localstripe PaymentMethod ``method_id`` (Stripe's ``pm_card_*`` test ids included)."""
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    try:
+        return resources.PaymentMethod._api_retrieve(method_id)
+    except UserError:
+        raise missing("payment_method", method_id) from None
+
+
+def method_from_data(data: Any) -> Any:
+    """A PaymentMethod created from ``payment_method_data`` (type card only)."""
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    if not isinstance(data, dict) or data.get("type") != "card" or not isinstance(data.get("card"), dict):
+        raise StripeError(400, "payment_method_data[type] must be card in this double.", param="payment_method_data[type]")
+    card = {key: str(data["card"].get(key, "")) for key in ("number", "exp_month", "exp_year", "cvc")}
+    try:
+        method = resources.PaymentMethod(type="card", card=card, billing_details=data.get("billing_details") or None,
+                                         metadata=data.get("metadata") or None)
+    except UserError as error:
+        raise StripeError(400, "Your card's details are invalid.", type_="card_error", code="invalid_number"
+                          if "number" in str(error.body) else "invalid_card_details", param="payment_method_data[card]") from None
+    if data.get("allow_redisplay") in ("always", "limited", "unspecified"):
+        method.allow_redisplay = data["allow_redisplay"]
+    return method
+
+
+def number_of(method: Any) -> str:
+    return getattr(method, "_card_number", "")
+
+
+def method_details(method: Any) -> dict[str, Any]:
+    card = dict(getattr(method, "card", None) or {})
+    return {"type": "card", "card": {
+        "brand": card.get("brand"), "last4": card.get("last4"), "exp_month": card.get("exp_month"),
+        "exp_year": card.get("exp_year"), "country": card.get("country"), "funding": card.get("funding"),
+        "fingerprint": card.get("fingerprint"), "network": card.get("brand"),
+        "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+        "three_d_secure": None,
+    }}
+
+
+# -- PaymentIntents ------------------------------------------------------------------
+
+
+def intent(intent_id: str) -> dict[str, Any]:
+    """The PaymentIntent ``intent_id`` or Stripe's 404."""
+    found = ledger.intents.get(intent_id)
+    if found is None:
+        raise missing("payment_intent", intent_id)
+    return found
+
+
+def create_intent(params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/payment_intents``."""
+    only(params, _INTENT_FIELDS)
+    if "amount" not in params:
+        raise StripeError(400, "Missing required param: amount.", code="parameter_missing", param="amount")
+    if not params.get("currency"):
+        raise StripeError(400, "Missing required param: currency.", code="parameter_missing", param="currency")
+    types = params.get("payment_method_types")
+    automatic = params.get("automatic_payment_methods")
+    if types and automatic and flag(automatic.get("enabled")):
+        raise StripeError(400, "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
+                          param="automatic_payment_methods")
+    intent_id = new_id("pi")
+    obj = stamped({
+        "id": intent_id, "object": "payment_intent",
+        "amount": amount_param(params["amount"], "amount"), "amount_capturable": 0, "amount_details": {"tip": {}},
+        "amount_received": 0, "application": None, "application_fee_amount": None,
+        "automatic_payment_methods": None if types else {"allow_redirects": "always", "enabled": True},
+        "canceled_at": None, "cancellation_reason": None,
+        "capture_method": choice(params.get("capture_method", "automatic_async"), _CAPTURE_METHODS, "capture_method"),
+        "client_secret": f"{intent_id}_secret_{new_id('s')[2:]}",
+        "confirmation_method": choice(params.get("confirmation_method", "automatic"), ("automatic", "manual"), "confirmation_method"),
+        "currency": str(params["currency"]).lower(), "customer": params.get("customer") or None,
+        "description": params.get("description") or None, "last_payment_error": None, "latest_charge": None,
+        "livemode": False, "metadata": merge_metadata({}, params.get("metadata") or {}), "next_action": None,
+        "on_behalf_of": None, "payment_method": None, "payment_method_configuration_details": None,
+        "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+        "payment_method_types": list(types) if types else ["card"], "processing": None,
+        "receipt_email": params.get("receipt_email") or None, "review": None,
+        "setup_future_usage": params.get("setup_future_usage") or None, "shipping": params.get("shipping") or None,
+        "statement_descriptor": params.get("statement_descriptor") or None,
+        "statement_descriptor_suffix": params.get("statement_descriptor_suffix") or None,
+        "status": "requires_payment_method", "transfer_data": None, "transfer_group": params.get("transfer_group") or None,
+    })
+    if obj["customer"]:
+        _customer(obj["customer"])
+    if params.get("payment_method"):
+        obj["payment_method"] = payment_method(params["payment_method"]).id
+        obj["status"] = "requires_confirmation"
+    elif params.get("payment_method_data"):
+        obj["payment_method"] = method_from_data(params["payment_method_data"]).id
+        obj["status"] = "requires_confirmation"
+    ledger.intents[intent_id] = obj
+    ledger.emit("payment_intent.created", public(obj))
+    if flag(params.get("confirm")):
+        return _confirm(obj, {k: v for k, v in params.items() if k in _CONFIRM_FIELDS})
+    return obj
+
+
+def update_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/payment_intents/<id>``."""
+    obj = intent(intent_id)
+    only(params, _UPDATABLE)
+    money = {"amount", "currency", "payment_method", "payment_method_data", "capture_method", "payment_method_types"}
+    if money & params.keys() and obj["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"):
+        raise StripeError(400, f"You cannot update this PaymentIntent because it has a status of {obj['status']}.",
+                          code="payment_intent_unexpected_state", payment_intent=public(obj))
+    previous: dict[str, Any] = {}
+    for name, value in params.items():
+        if name == "expand":
+            continue
+        if name == "metadata":
+            new: Any = merge_metadata(obj["metadata"], value)
+        elif name == "amount":
+            new = amount_param(value, "amount")
+        elif name == "currency":
+            new = str(value).lower()
+        elif name == "payment_method":
+            new = payment_method(value).id if value else None
+        elif name == "payment_method_data":
+            name, new = "payment_method", method_from_data(value).id
+        elif name == "capture_method":
+            new = choice(value, _CAPTURE_METHODS, "capture_method")
+        else:
+            new = value or None
+        if obj.get(name) != new:
+            previous[name] = obj.get(name)
+            obj[name] = new
+    if "payment_method" in previous:
+        obj["status"] = "requires_confirmation" if obj["payment_method"] else "requires_payment_method"
+    if previous:
+        ledger.emit("payment_intent.updated", public(obj), previous)
+    return obj
+
+
+def confirm_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/payment_intents/<id>/confirm``."""
+    only(params, _CONFIRM_FIELDS)
+    return _confirm(intent(intent_id), params)
+
+
+def _confirm(obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    if obj["status"] not in _CONFIRMABLE:
+        raise StripeError(400, f"You cannot confirm this PaymentIntent because it has a status of {obj['status']}. "
+                          "Only a PaymentIntent with one of the following statuses may be confirmed: "
+                          "requires_confirmation, requires_payment_method, requires_action.",
+                          code="payment_intent_unexpected_state", payment_intent=public(obj))
+    if params.get("payment_method"):
+        obj["payment_method"] = payment_method(params["payment_method"]).id
+    elif params.get("payment_method_data"):
+        obj["payment_method"] = method_from_data(params["payment_method_data"]).id
+    for name in ("setup_future_usage", "receipt_email", "shipping"):
+        if params.get(name):
+            obj[name] = params[name]
+    if not obj["payment_method"]:
+        raise StripeError(400, "You cannot confirm this PaymentIntent because it's missing a payment method. "
+                          "To confirm the PaymentIntent, update it with a payment method and then confirm it again.",
+                          code="payment_intent_unexpected_state", payment_intent=public(obj))
+    method = payment_method(obj["payment_method"])
+    owner = getattr(method, "customer", None)
+    if owner and owner != obj["customer"]:
+        raise StripeError(400, f"The provided PaymentMethod belongs to customer {owner}; the PaymentIntent's customer "
+                          "must be the same.", code="payment_method_unexpected_state", param="payment_method")
+    obj["last_payment_error"] = None
+    obj["next_action"] = None
+    number = number_of(method)
+    off_session = flag(params.get("off_session")) or flag(params.get("error_on_requires_action"))
+    if number in AUTHENTICATION_REQUIRED and not obj.get("_authenticated"):
+        if off_session:
+            return _decline(obj, method, Decline("authentication_required", "authentication_required",
+                                                 "Your card was declined. This transaction requires authentication."))
+        obj["status"] = "requires_action"
+        return_url = params.get("return_url")
+        obj["next_action"] = (
+            {"type": "redirect_to_url", "redirect_to_url": {"return_url": return_url, "url": f"https://hooks.stripe.com/3d_secure_2/hosted?payment_intent={obj['id']}"}}
+            if return_url else
+            {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": ""}}
+        )
+        ledger.emit("payment_intent.requires_action", public(obj))
+        return obj
+    decline = DECLINES.get(number) or (DECLINE_AFTER_AUTHENTICATION.get(number) if obj.get("_authenticated") else None)
+    if decline:
+        return _decline(obj, method, decline)
+    return _charge(obj, method)
+
+
+def authenticate_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The double's stand-in for the bank's 3D Secure page: ``success=true`` passes the
+    challenge and the payment proceeds; otherwise it fails as Stripe documents
+    (``payment_intent_authentication_failure``, back to ``requires_payment_method``)."""
+    obj = intent(intent_id)
+    if params.get("client_secret") != obj["client_secret"]:
+        raise StripeError(400, "The client_secret provided does not match the client_secret associated with the PaymentIntent.",
+                          param="client_secret")
+    if obj["status"] != "requires_action":
+        raise StripeError(400, f"This PaymentIntent's status is {obj['status']}; there is nothing to authenticate.",
+                          code="payment_intent_unexpected_state")
+    obj["next_action"] = None
+    if not flag(params.get("success")):
+        obj["status"] = "requires_payment_method"
+        obj["last_payment_error"] = {"type": "invalid_request_error", "code": "payment_intent_authentication_failure",
+                                     "message": _AUTH_FAILURE, "payment_method": _method_object(obj["payment_method"])}
+        ledger.emit("payment_intent.payment_failed", public(obj))
+        return obj
+    obj["_authenticated"] = True
+    method = payment_method(obj["payment_method"])
+    decline = DECLINE_AFTER_AUTHENTICATION.get(number_of(method))
+    if decline:
+        try:
+            return _decline(obj, method, decline)
+        except StripeError:
+            return obj  # the browser reads last_payment_error from the PaymentIntent
+    return _charge(obj, method)
+
+
+def _new_charge(obj: dict[str, Any], method: Any, status: str) -> dict[str, Any]:
+    charge_id = new_id("ch")
+    charge = stamped({
+        "id": charge_id, "object": "charge", "amount": obj["amount"], "amount_captured": 0, "amount_refunded": 0,
+        "balance_transaction": None, "billing_details": dict(getattr(method, "billing_details", None) or {}),
+        "calculated_statement_descriptor": "SANDBOX", "captured": False, "currency": obj["currency"],
+        "customer": obj["customer"], "description": obj["description"], "disputed": False, "failure_code": None,
+        "failure_message": None, "livemode": False, "metadata": dict(obj["metadata"]), "outcome": None,
+        "paid": False, "payment_intent": obj["id"], "payment_method": method.id,
+        "payment_method_details": method_details(method), "receipt_email": obj["receipt_email"],
+        "receipt_url": f"https://pay.stripe.com/receipts/payment/{charge_id}", "refunded": False,
+        "shipping": obj["shipping"], "statement_descriptor": obj["statement_descriptor"], "status": status,
+    })
+    ledger.charges[charge_id] = charge
+    obj["latest_charge"] = charge_id
+    return charge
+
+
+def _decline(obj: dict[str, Any], method: Any, decline: Decline) -> dict[str, Any]:
+    charge = _new_charge(obj, method, "failed")
+    charge.update(failure_code=decline.code, failure_message=decline.message, outcome={
+        "network_status": decline.network_status, "reason": decline.decline_code, "risk_level": "normal",
+        "seller_message": "The bank did not return any further details with this decline.", "type": decline.outcome_type,
+    })
+    details = {"code": decline.code, "decline_code": decline.decline_code, "charge": charge["id"],
+               "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
+               "payment_method": _method_object(method.id)}
+    obj["status"] = "requires_payment_method"
+    obj["last_payment_error"] = {"type": "card_error", "message": decline.message, **details}
+    ledger.emit("charge.failed", public(charge))
+    ledger.emit("payment_intent.payment_failed", public(obj))
+    raise StripeError(402, decline.message, type_="card_error", **details, payment_intent=public(obj))
+
+
+def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
+    charge = _new_charge(obj, method, "succeeded")
+    manual = obj["capture_method"] == "manual"
+    charge.update(paid=True, captured=not manual, amount_captured=0 if manual else obj["amount"], outcome={
+        "network_status": "approved_by_network", "reason": None, "risk_level": "normal", "risk_score": 20,
+        "seller_message": "Payment complete.", "type": "authorized",
+    })
+    if manual:
+        obj["status"], obj["amount_capturable"] = "requires_capture", obj["amount"]
+    else:
+        obj["status"], obj["amount_received"] = "succeeded", obj["amount"]
+    if obj["setup_future_usage"] and obj["customer"] and not getattr(method, "customer", None):
+        method.customer = obj["customer"]  # Stripe attaches a method set up for future use
+    ledger.emit("charge.succeeded", public(charge))
+    ledger.emit("payment_intent.amount_capturable_updated" if manual else "payment_intent.succeeded", public(obj))
+    if not manual:
+        _maybe_dispute(charge, method)
+    return obj
+
+
+def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/payment_intents/<id>/capture``: takes ``amount_to_capture`` (default all)
+    and releases the rest of the authorization."""
+    obj = intent(intent_id)
+    only(params, {"amount_to_capture", "final_capture", "metadata", "statement_descriptor", "expand"})
+    if obj["status"] != "requires_capture":
+        raise StripeError(400, f"This PaymentIntent could not be captured because it has a status of {obj['status']}. "
+                          "Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
+                          code="payment_intent_unexpected_state", payment_intent=public(obj))
+    amount = amount_param(params.get("amount_to_capture", obj["amount_capturable"]), "amount_to_capture")
+    if amount > obj["amount_capturable"]:
+        raise StripeError(400, f"The amount_to_capture ({amount}) must be less than or equal to the amount_capturable "
+                          f"({obj['amount_capturable']}).", code="amount_too_large", param="amount_to_capture")
+    if "metadata" in params:
+        obj["metadata"] = merge_metadata(obj["metadata"], params["metadata"])
+    charge = ledger.charges[obj["latest_charge"]]
+    charge.update(captured=True, amount_captured=amount)
+    obj.update(status="succeeded", amount_received=amount, amount_capturable=0)
+    ledger.emit("charge.captured", public(charge))
+    ledger.emit("payment_intent.succeeded", public(obj))
+    _maybe_dispute(charge, payment_method(charge["payment_method"]))
+    return obj
+
+
+def cancel_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/payment_intents/<id>/cancel``: releases an authorization."""
+    obj = intent(intent_id)
+    only(params, {"cancellation_reason", "expand"})
+    if obj["status"] not in _CANCELABLE:
+        raise StripeError(400, f"You cannot cancel this PaymentIntent because it has a status of {obj['status']}. "
+                          f"Only a PaymentIntent with one of the following statuses may be canceled: {', '.join(_CANCELABLE)}.",
+                          code="payment_intent_unexpected_state", payment_intent=public(obj))
+    reason = params.get("cancellation_reason")
+    obj.update(status="canceled", canceled_at=int(time.time()), amount_capturable=0, next_action=None,
+               cancellation_reason=choice(reason, _CANCELLATION_REASONS, "cancellation_reason") if reason else None)
+    ledger.emit("payment_intent.canceled", public(obj))
+    return obj
+
+
+def list_intents(query: dict[str, Any]) -> dict[str, Any]:
+    """``GET /v1/payment_intents`` (``customer``, ``created``, cursors)."""
+    only(query, {"customer", "created", "limit", "starting_after", "ending_before", "expand"})
+    found = [o for o in ledger.intents.values() if not query.get("customer") or o["customer"] == query["customer"]]
+    return listed(found, "/v1/payment_intents", query)
+
+
+def export_intent(obj: dict[str, Any], expand: list[str] | None = None) -> dict[str, Any]:
+    """The PaymentIntent as the API answers it, with ``latest_charge``/``payment_method`` expanded on request."""
+    body = public(obj)
+    for path in expand or []:
+        if path == "latest_charge" and body["latest_charge"]:
+            body["latest_charge"] = public(ledger.charges[body["latest_charge"]])
+        elif path == "payment_method" and body["payment_method"]:
+            body["payment_method"] = _method_object(body["payment_method"])
+    return body
+
+
+# -- Charges ---------------------------------------------------------------------------
+
+
+def charge(charge_id: str) -> dict[str, Any]:
+    """The Charge ``charge_id`` or Stripe's 404."""
+    found = ledger.charges.get(charge_id)
+    if found is None:
+        raise missing("charge", charge_id)
+    return found
+
+
+def list_charges(query: dict[str, Any]) -> dict[str, Any]:
+    """``GET /v1/charges`` (``payment_intent``, ``customer``, ``created``, cursors)."""
+    only(query, {"payment_intent", "customer", "created", "limit", "starting_after", "ending_before", "expand"})
+    found = [c for c in ledger.charges.values()
+             if all(not query.get(k) or c[k] == query[k] for k in ("payment_intent", "customer"))]
+    return listed(found, "/v1/charges", query)
+
+
+def update_charge(charge_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/charges/<id>`` (description, metadata)."""
+    obj = charge(charge_id)
+    only(params, {"description", "metadata", "receipt_email", "shipping", "expand"})
+    previous = {k: obj[k] for k in params if k != "expand"}
+    for name, value in params.items():
+        if name == "metadata":
+            obj["metadata"] = merge_metadata(obj["metadata"], value)
+        elif name != "expand":
+            obj[name] = value or None
+    ledger.emit("charge.updated", public(obj), previous)
+    return obj
+
+
+# -- Refunds ---------------------------------------------------------------------------
+
+
+def create_refund(params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/refunds`` for a ``payment_intent`` or a ``charge``, at most what remains refundable."""
+    only(params, {"payment_intent", "charge", "amount", "reason", "metadata", "expand", "instructions_email"})
+    if params.get("payment_intent"):
+        paid = intent(params["payment_intent"])
+        if not paid["latest_charge"] or ledger.charges[paid["latest_charge"]]["status"] != "succeeded":
+            raise StripeError(400, f"This PaymentIntent ({paid['id']}) does not have a successful charge to refund.",
+                              param="payment_intent")
+        target = ledger.charges[paid["latest_charge"]]
+    elif params.get("charge"):
+        target = charge(params["charge"])
+    else:
+        raise StripeError(400, "One of the following params should be provided for this request: payment_intent or charge.",
+                          code="parameter_missing")
+    if target["disputed"]:
+        raise StripeError(400, f"Charge {target['id']} has been charged back; it cannot be refunded.", code="charge_disputed")
+    if not target["captured"]:
+        raise StripeError(400, f"Charge {target['id']} has not been captured; cancel its PaymentIntent to release it.",
+                          code="charge_not_refundable")
+    refundable = target["amount_captured"] - target["amount_refunded"]
+    if refundable <= 0:
+        raise StripeError(400, f"Charge {target['id']} has already been refunded.", code="charge_already_refunded")
+    amount = amount_param(params["amount"], "amount") if "amount" in params else refundable
+    if amount > refundable:
+        raise StripeError(400, f"Refund amount ({amount}) is greater than unrefunded amount on charge ({refundable})",
+                          code="amount_too_large", param="amount")
+    reason = params.get("reason")
+    refund = stamped({
+        "id": new_id("re"), "object": "refund", "amount": amount, "balance_transaction": None, "charge": target["id"],
+        "currency": target["currency"], "destination_details": {"type": "card", "card": {"type": "refund", "reference_status": "pending"}},
+        "metadata": merge_metadata({}, params.get("metadata") or {}), "payment_intent": target["payment_intent"],
+        "reason": choice(reason, _REFUND_REASONS, "reason") if reason else None, "receipt_number": None,
+        "source_transfer_reversal": None, "status": "succeeded", "transfer_reversal": None,
+    })
+    ledger.refunds[refund["id"]] = refund
+    previous = {"amount_refunded": target["amount_refunded"], "refunded": target["refunded"]}
+    target["amount_refunded"] += amount
+    target["refunded"] = target["amount_refunded"] >= target["amount_captured"]
+    ledger.emit("refund.created", public(refund))
+    ledger.emit("charge.refunded", _charge_with_refunds(target), previous)
+    return refund
+
+
+def _charge_with_refunds(obj: dict[str, Any]) -> dict[str, Any]:
+    refunds = sorted((r for r in ledger.refunds.values() if r["charge"] == obj["id"]), key=lambda r: r["_seq"], reverse=True)
+    return {**public(obj), "refunds": {"object": "list", "data": [public(r) for r in refunds], "has_more": False,
+                                       "url": f"/v1/charges/{obj['id']}/refunds"}}
+
+
+def refund(refund_id: str) -> dict[str, Any]:
+    """The Refund ``refund_id`` or Stripe's 404."""
+    found = ledger.refunds.get(refund_id)
+    if found is None:
+        raise missing("refund", refund_id)
+    return found
+
+
+def update_refund(refund_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/refunds/<id>``: only metadata can change."""
+    obj = refund(refund_id)
+    only(params, {"metadata", "expand"})
+    previous = {"metadata": obj["metadata"]}
+    obj["metadata"] = merge_metadata(obj["metadata"], params.get("metadata", {}))
+    ledger.emit("refund.updated", public(obj), previous)
+    ledger.emit("charge.refund.updated", public(obj), previous)
+    return obj
+
+
+def list_refunds(query: dict[str, Any]) -> dict[str, Any]:
+    """``GET /v1/refunds`` (``charge``, ``payment_intent``, ``created``, cursors)."""
+    only(query, {"charge", "payment_intent", "created", "limit", "starting_after", "ending_before", "expand"})
+    found = [r for r in ledger.refunds.values() if all(not query.get(k) or r[k] == query[k] for k in ("charge", "payment_intent"))]
+    return listed(found, "/v1/refunds", query)
+
+
+# -- Disputes --------------------------------------------------------------------------
+
+
+def _maybe_dispute(charge_obj: dict[str, Any], method: Any) -> None:
+    found = DISPUTES.get(number_of(method))
+    if not found:
+        return
+    reason, inquiry = found
+    dispute = stamped({
+        "id": new_id("dp"), "object": "dispute", "amount": charge_obj["amount_captured"], "balance_transactions": [],
+        "charge": charge_obj["id"], "currency": charge_obj["currency"], "evidence": {},
+        "evidence_details": {"due_by": int(time.time()) + 7 * 86400, "has_evidence": False, "past_due": False,
+                             "submission_count": 0},
+        "is_charge_refundable": inquiry, "livemode": False, "metadata": {}, "payment_intent": charge_obj["payment_intent"],
+        "reason": reason, "status": "warning_needs_response" if inquiry else "needs_response",
+    })
+    ledger.disputes[dispute["id"]] = dispute
+    if not inquiry:
+        charge_obj["disputed"] = True
+    ledger.emit("charge.dispute.created", public(dispute))
+    if not inquiry:
+        ledger.emit("charge.dispute.funds_withdrawn", public(dispute))
+
+
+def dispute(dispute_id: str) -> dict[str, Any]:
+    """The Dispute ``dispute_id`` or Stripe's 404."""
+    found = ledger.disputes.get(dispute_id)
+    if found is None:
+        raise missing("dispute", dispute_id)
+    return found
+
+
+def list_disputes(query: dict[str, Any]) -> dict[str, Any]:
+    """``GET /v1/disputes`` (``charge``, ``payment_intent``, ``created``, cursors)."""
+    only(query, {"charge", "payment_intent", "created", "limit", "starting_after", "ending_before", "expand"})
+    found = [d for d in ledger.disputes.values() if all(not query.get(k) or d[k] == query[k] for k in ("charge", "payment_intent"))]
+    return listed(found, "/v1/disputes", query)
+
+
+def update_dispute(dispute_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/disputes/<id>``: metadata and evidence; submitted evidence whose
+    ``uncategorized_text`` is ``winning_evidence`` / ``losing_evidence`` wins / loses it."""
+    obj = dispute(dispute_id)
+    only(params, {"metadata", "evidence", "submit", "expand"})
+    _closable(obj)
+    previous: dict[str, Any] = {}
+    if "metadata" in params:
+        previous["metadata"] = obj["metadata"]
+        obj["metadata"] = merge_metadata(obj["metadata"], params["metadata"])
+    if isinstance(params.get("evidence"), dict):
+        previous["evidence"] = obj["evidence"]
+        obj["evidence"] = {**obj["evidence"], **params["evidence"]}
+        obj["evidence_details"]["has_evidence"] = True
+    if flag(params.get("submit", True)) and "evidence" in params:
+        obj["evidence_details"]["submission_count"] += 1
+        previous["status"] = obj["status"]
+        obj["status"] = "under_review" if obj["status"] == "needs_response" else "warning_under_review"
+        text = obj["evidence"].get("uncategorized_text")
+        if text in ("winning_evidence", "losing_evidence"):
+            ledger.emit("charge.dispute.updated", public(obj), previous)
+            return _close(obj, "won" if text == "winning_evidence" else "lost")
+    ledger.emit("charge.dispute.updated", public(obj), previous)
+    return obj
+
+
+def close_dispute(dispute_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/disputes/<id>/close``: accept the dispute (it is lost; an inquiry just closes)."""
+    obj = dispute(dispute_id)
+    only(params, {"expand"})
+    _closable(obj)
+    return _close(obj, "warning_closed" if obj["status"].startswith("warning_") else "lost")
+
+
+def _closable(obj: dict[str, Any]) -> None:
+    if obj["status"] in ("won", "lost", "warning_closed"):
+        raise StripeError(400, f"This dispute is already closed ({obj['status']}).", code="dispute_already_closed")
+
+
+def _close(obj: dict[str, Any], status: str) -> dict[str, Any]:
+    previous = {"status": obj["status"]}
+    obj["status"] = status
+    ledger.emit("charge.dispute.closed", public(obj), previous)
+    if status == "won":
+        ledger.emit("charge.dispute.funds_reinstated", public(obj))
+    return obj
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _method_object(method_id: str | None) -> dict[str, Any] | None:
+    return payment_method(method_id)._export() if method_id else None
+
+
+def _customer(customer_id: str) -> None:
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    try:
+        resources.Customer._api_retrieve(customer_id)
+    except UserError:
+        raise missing("customer", customer_id) from None
+
