@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import re
 import socket
 import subprocess
@@ -45,7 +46,7 @@ def running_stripe_double(port: int | None = None, *, timeout: float = 15) -> It
     """Start the double in a subprocess and yield its base URL; stop it afterwards."""
     port = port or free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "flask_psp_connector.testing.server", "--port", str(port)],
+        [sys.executable, "-m", "flask_psp_connector.testing.server", "--port", str(port), "--exit-with-parent"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -281,11 +282,25 @@ def _patch_localstripe(resources: Any) -> None:
     method_class._try_get_canonical_test_article = test_method
 
 
+async def _watch_parent(app: Any) -> None:
+    import asyncio
+
+    parent = os.getppid()
+
+    async def watch() -> None:
+        while os.getppid() == parent:
+            await asyncio.sleep(1)
+        os._exit(0)  # the shop or test run that owned this double is gone
+
+    app["parent_watch"] = asyncio.get_running_loop().create_task(watch())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the double on ``--host``/``--port`` without on-disk persistence."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the process that started it ends")
     args = parser.parse_args(argv)
 
     from aiohttp import web
@@ -293,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
 
     resources.Store.dump_to_disk = lambda self: None  # keep state in memory only
     install_additions(server.app)
+    if args.exit_with_parent:
+        server.app.on_startup.append(_watch_parent)
     web.run_app(server.app, host=args.host, port=args.port, print=None, access_log=None)
 
 
