@@ -111,6 +111,20 @@ def test_stripe_trigger_reaches_the_shop_signed_and_is_not_ours(sandbox, event, 
         assert all(r.status.value == "ignored" and NOT_OURS in r.detail for r in new), [(r.status, r.detail) for r in new]
 
 
+@pytest.mark.parametrize(("event", "sent"), [
+    ("charge.failed", "charge.failed"),
+    ("charge.captured", "charge.captured"),
+    ("payment_intent.requires_action", "payment_intent.requires_action"),
+    ("payment_intent.amount_capturable_updated", "payment_intent.amount_capturable_updated"),
+    ("charge.dispute.closed", "charge.dispute.closed"),
+    ("payment_intent.created", "payment_intent.created"),
+])
+def test_more_of_stripes_fixtures_run_unmodified(sandbox, event, sent) -> None:
+    before = len(receipts(sandbox, sent))
+    trigger(sandbox, event)
+    wait_for(lambda: len(receipts(sandbox, sent)) > before)
+
+
 def test_payment_intent_succeeded_aimed_at_our_payment_pays_it_and_makes_the_order(sandbox) -> None:
     cart_id, payment_id = our_payment(sandbox)
     trigger(sandbox, "payment_intent.succeeded", *aimed_at(payment_id))
