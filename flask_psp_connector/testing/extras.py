@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from .ledger import API_VERSION, StripeError, ledger, listed, missing, new_id, public, stamped
-from .payments import _customer, merge_metadata, only
+from .methods import ensure_customer
+from .params import merge_metadata, only
 
 _SEARCH_CLAUSE = re.compile(r"^metadata\['([^'\\]+)'\]:'([^'\\]*)'$")
 #: What a Payment Element shows of a saved card.
@@ -22,7 +23,7 @@ def create_ephemeral_key(params: dict[str, Any], stripe_version: str | None) -> 
     customer = params.get("customer")
     if not isinstance(customer, str):
         raise StripeError(400, "Missing required param: customer.", code="parameter_missing", param="customer")
-    _customer(customer)
+    ensure_customer(customer)
     created = int(time.time())
     return {"id": new_id("ephkey"), "object": "ephemeral_key", "associated_objects": [{"id": customer, "type": "customer"}],
             "created": created, "expires": created + 3600, "livemode": False, "secret": f"ek_test_{new_id('x')[2:]}"}
@@ -33,7 +34,7 @@ def create_customer_session(params: dict[str, Any]) -> dict[str, Any]:
     customer, components = params.get("customer"), params.get("components")
     if not isinstance(customer, str) or not isinstance(components, dict):
         raise StripeError(400, "Missing required param: customer or components.", code="parameter_missing")
-    _customer(customer)
+    ensure_customer(customer)
     created = int(time.time())
     session = {"object": "customer_session", "client_secret": f"cuss_secret_{new_id('x')[2:]}", "components": components,
                "created": created, "customer": customer, "expires_at": created + 1800, "livemode": False}

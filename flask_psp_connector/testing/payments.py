@@ -1,4 +1,4 @@
-"""PaymentIntents, Charges, Refunds and Disputes, as Stripe documents them.
+"""PaymentIntents and Charges, as Stripe documents them.
 
 - Confirming charges the PaymentMethod's card, and the card decides, as Stripe's test
   cards do (:mod:`.cards`): a decline answers 402 ``card_error`` and leaves the
@@ -12,24 +12,24 @@
   (``amount_received``) or, for manual capture, ``payment_intent.amount_capturable_updated``
   (``amount_capturable``). Capturing less than authorized releases the rest:
   ``amount_captured`` is what was taken, nothing is refunded (``charge.captured``).
-- Refunds are limited to what was captured and not yet refunded (``amount_too_large``,
-  ``charge_already_refunded``, ``charge_disputed``) and send ``refund.created`` and
-  ``charge.refunded``.
 """
+
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from .cards import AUTHENTICATION_REQUIRED, DECLINE_AFTER_AUTHENTICATION, DECLINES, DISPUTES, Decline, brand
+from .cards import AUTHENTICATION_REQUIRED, DECLINE_AFTER_AUTHENTICATION, DECLINES, Decline
 from .ledger import StripeError, ledger, listed, missing, new_id, public, stamped
+from .methods import ensure_customer, method_details, method_from_data, method_object, number_of, payment_method
+from .params import amount_param, choice, flag, merge_metadata, only
+from .refunds import open_dispute_if_any
 
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
 _CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
 _CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
-_REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 _INTENT_FIELDS = {
     "amount", "currency", "customer", "description", "metadata", "payment_method", "payment_method_types",
     "automatic_payment_methods", "capture_method", "confirm", "confirmation_method", "receipt_email", "return_url",
@@ -49,103 +49,6 @@ _CONFIRM_FIELDS = {
 }
 _AUTH_FAILURE = ("We are unable to authenticate your payment method. Please choose a different payment "
                  "method and try again.")
-
-
-# -- parameters ----------------------------------------------------------------------
-
-
-def only(params: dict[str, Any], allowed: set[str]) -> None:
-    """Stripe refuses unknown parameters."""
-    for name in params:
-        if name not in allowed:
-            raise StripeError(400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
-
-
-def flag(value: Any) -> bool:
-    """A boolean parameter, sent as JSON or as a form value."""
-    return value is True or str(value).lower() == "true"
-
-
-def amount_param(value: Any, name: str, *, minimum: int = 1) -> int:
-    """A positive integer amount in the currency's smallest unit."""
-    try:
-        amount = int(str(value))
-    except ValueError:
-        raise StripeError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=name) from None
-    if amount < minimum:
-        raise StripeError(400, "This value must be greater than or equal to 1.", code="parameter_invalid_integer", param=name)
-    return amount
-
-
-def choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
-    """One of ``allowed``, else Stripe's ``parameter_invalid_string``-like answer."""
-    if value not in allowed:
-        raise StripeError(400, f"Invalid {name}: must be one of {', '.join(allowed)}", code="parameter_invalid_empty"
-                          if value == "" else "parameter_unknown", param=name)
-    return str(value)
-
-
-def merge_metadata(current: dict[str, str], update: Any) -> dict[str, str]:
-    """Stripe merges metadata keys; an empty value removes a key; ``""`` for the whole clears it."""
-    if update == "":
-        return {}
-    if not isinstance(update, dict):
-        raise StripeError(400, "Invalid object", code="parameter_invalid_object", param="metadata")
-    merged = dict(current)
-    for key, value in update.items():
-        if value in ("", None):
-            merged.pop(key, None)
-        else:
-            merged[str(key)] = str(value)
-    return merged
-
-
-# -- payment methods (localstripe keeps them) ----------------------------------------
-
-
-def payment_method(method_id: str) -> Any:
-    """The localstripe PaymentMethod ``method_id`` (Stripe's ``pm_card_*`` test ids included)."""
-    from localstripe import resources
-    from localstripe.errors import UserError
-
-    try:
-        return resources.PaymentMethod._api_retrieve(method_id)
-    except UserError:
-        raise missing("payment_method", method_id) from None
-
-
-def method_from_data(data: Any) -> Any:
-    """A PaymentMethod created from ``payment_method_data`` (type card only)."""
-    from localstripe import resources
-    from localstripe.errors import UserError
-
-    if not isinstance(data, dict) or data.get("type") != "card" or not isinstance(data.get("card"), dict):
-        raise StripeError(400, "payment_method_data[type] must be card in this double.", param="payment_method_data[type]")
-    card = {key: str(data["card"].get(key, "")) for key in ("number", "exp_month", "exp_year", "cvc")}
-    try:
-        method = resources.PaymentMethod(type="card", card=card, billing_details=data.get("billing_details") or None,
-                                         metadata=data.get("metadata") or None)
-    except UserError as error:
-        raise StripeError(400, "Your card's details are invalid.", type_="card_error", code="invalid_number"
-                          if "number" in str(error.body) else "invalid_card_details", param="payment_method_data[card]") from None
-    if data.get("allow_redisplay") in ("always", "limited", "unspecified"):
-        method.allow_redisplay = data["allow_redisplay"]
-    return method
-
-
-def number_of(method: Any) -> str:
-    return getattr(method, "_card_number", "")
-
-
-def method_details(method: Any) -> dict[str, Any]:
-    card = dict(getattr(method, "card", None) or {})
-    return {"type": "card", "card": {
-        "brand": card.get("brand"), "last4": card.get("last4"), "exp_month": card.get("exp_month"),
-        "exp_year": card.get("exp_year"), "country": card.get("country"), "funding": card.get("funding"),
-        "fingerprint": card.get("fingerprint"), "network": card.get("brand"),
-        "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
-        "three_d_secure": None,
-    }}
 
 
 # -- PaymentIntents ------------------------------------------------------------------
@@ -194,7 +97,7 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
         "status": "requires_payment_method", "transfer_data": None, "transfer_group": params.get("transfer_group") or None,
     })
     if obj["customer"]:
-        _customer(obj["customer"])
+        ensure_customer(obj["customer"])
     if params.get("payment_method"):
         obj["payment_method"] = payment_method(params["payment_method"]).id
         obj["status"] = "requires_confirmation"
@@ -310,7 +213,7 @@ def authenticate_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any
     if not flag(params.get("success")):
         obj["status"] = "requires_payment_method"
         obj["last_payment_error"] = {"type": "invalid_request_error", "code": "payment_intent_authentication_failure",
-                                     "message": _AUTH_FAILURE, "payment_method": _method_object(obj["payment_method"])}
+                                     "message": _AUTH_FAILURE, "payment_method": method_object(obj["payment_method"])}
         ledger.emit("payment_intent.payment_failed", public(obj))
         return obj
     obj["_authenticated"] = True
@@ -350,7 +253,7 @@ def _decline(obj: dict[str, Any], method: Any, decline: Decline) -> dict[str, An
     })
     details = {"code": decline.code, "decline_code": decline.decline_code, "charge": charge["id"],
                "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
-               "payment_method": _method_object(method.id)}
+               "payment_method": method_object(method.id)}
     obj["status"] = "requires_payment_method"
     obj["last_payment_error"] = {"type": "card_error", "message": decline.message, **details}
     ledger.emit("charge.failed", public(charge))
@@ -374,7 +277,7 @@ def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
     ledger.emit("charge.succeeded", public(charge))
     ledger.emit("payment_intent.amount_capturable_updated" if manual else "payment_intent.succeeded", public(obj))
     if not manual:
-        _maybe_dispute(charge, method)
+        open_dispute_if_any(charge, method)
     return obj
 
 
@@ -398,7 +301,7 @@ def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
     obj.update(status="succeeded", amount_received=amount, amount_capturable=0)
     ledger.emit("charge.captured", public(charge))
     ledger.emit("payment_intent.succeeded", public(obj))
-    _maybe_dispute(charge, payment_method(charge["payment_method"]))
+    open_dispute_if_any(charge, payment_method(charge["payment_method"]))
     return obj
 
 
@@ -431,7 +334,7 @@ def export_intent(obj: dict[str, Any], expand: list[str] | None = None) -> dict[
         if path == "latest_charge" and body["latest_charge"]:
             body["latest_charge"] = public(ledger.charges[body["latest_charge"]])
         elif path == "payment_method" and body["payment_method"]:
-            body["payment_method"] = _method_object(body["payment_method"])
+            body["payment_method"] = method_object(body["payment_method"])
     return body
 
 
@@ -466,186 +369,3 @@ def update_charge(charge_id: str, params: dict[str, Any]) -> dict[str, Any]:
             obj[name] = value or None
     ledger.emit("charge.updated", public(obj), previous)
     return obj
-
-
-# -- Refunds ---------------------------------------------------------------------------
-
-
-def create_refund(params: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/refunds`` for a ``payment_intent`` or a ``charge``, at most what remains refundable."""
-    only(params, {"payment_intent", "charge", "amount", "reason", "metadata", "expand", "instructions_email"})
-    if params.get("payment_intent"):
-        paid = intent(params["payment_intent"])
-        if not paid["latest_charge"] or ledger.charges[paid["latest_charge"]]["status"] != "succeeded":
-            raise StripeError(400, f"This PaymentIntent ({paid['id']}) does not have a successful charge to refund.",
-                              param="payment_intent")
-        target = ledger.charges[paid["latest_charge"]]
-    elif params.get("charge"):
-        target = charge(params["charge"])
-    else:
-        raise StripeError(400, "One of the following params should be provided for this request: payment_intent or charge.",
-                          code="parameter_missing")
-    if target["disputed"]:
-        raise StripeError(400, f"Charge {target['id']} has been charged back; it cannot be refunded.", code="charge_disputed")
-    if not target["captured"]:
-        raise StripeError(400, f"Charge {target['id']} has not been captured; cancel its PaymentIntent to release it.",
-                          code="charge_not_refundable")
-    refundable = target["amount_captured"] - target["amount_refunded"]
-    if refundable <= 0:
-        raise StripeError(400, f"Charge {target['id']} has already been refunded.", code="charge_already_refunded")
-    amount = amount_param(params["amount"], "amount") if "amount" in params else refundable
-    if amount > refundable:
-        raise StripeError(400, f"Refund amount ({amount}) is greater than unrefunded amount on charge ({refundable})",
-                          code="amount_too_large", param="amount")
-    reason = params.get("reason")
-    refund = stamped({
-        "id": new_id("re"), "object": "refund", "amount": amount, "balance_transaction": None, "charge": target["id"],
-        "currency": target["currency"], "destination_details": {"type": "card", "card": {"type": "refund", "reference_status": "pending"}},
-        "metadata": merge_metadata({}, params.get("metadata") or {}), "payment_intent": target["payment_intent"],
-        "reason": choice(reason, _REFUND_REASONS, "reason") if reason else None, "receipt_number": None,
-        "source_transfer_reversal": None, "status": "succeeded", "transfer_reversal": None,
-    })
-    ledger.refunds[refund["id"]] = refund
-    previous = {"amount_refunded": target["amount_refunded"], "refunded": target["refunded"]}
-    target["amount_refunded"] += amount
-    target["refunded"] = target["amount_refunded"] >= target["amount_captured"]
-    ledger.emit("refund.created", public(refund))
-    ledger.emit("charge.refunded", _charge_with_refunds(target), previous)
-    return refund
-
-
-def _charge_with_refunds(obj: dict[str, Any]) -> dict[str, Any]:
-    refunds = sorted((r for r in ledger.refunds.values() if r["charge"] == obj["id"]), key=lambda r: r["_seq"], reverse=True)
-    return {**public(obj), "refunds": {"object": "list", "data": [public(r) for r in refunds], "has_more": False,
-                                       "url": f"/v1/charges/{obj['id']}/refunds"}}
-
-
-def refund(refund_id: str) -> dict[str, Any]:
-    """The Refund ``refund_id`` or Stripe's 404."""
-    found = ledger.refunds.get(refund_id)
-    if found is None:
-        raise missing("refund", refund_id)
-    return found
-
-
-def update_refund(refund_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/refunds/<id>``: only metadata can change."""
-    obj = refund(refund_id)
-    only(params, {"metadata", "expand"})
-    previous = {"metadata": obj["metadata"]}
-    obj["metadata"] = merge_metadata(obj["metadata"], params.get("metadata", {}))
-    ledger.emit("refund.updated", public(obj), previous)
-    ledger.emit("charge.refund.updated", public(obj), previous)
-    return obj
-
-
-def list_refunds(query: dict[str, Any]) -> dict[str, Any]:
-    """``GET /v1/refunds`` (``charge``, ``payment_intent``, ``created``, cursors)."""
-    only(query, {"charge", "payment_intent", "created", "limit", "starting_after", "ending_before", "expand"})
-    found = [r for r in ledger.refunds.values() if all(not query.get(k) or r[k] == query[k] for k in ("charge", "payment_intent"))]
-    return listed(found, "/v1/refunds", query)
-
-
-# -- Disputes --------------------------------------------------------------------------
-
-
-def _maybe_dispute(charge_obj: dict[str, Any], method: Any) -> None:
-    found = DISPUTES.get(number_of(method))
-    if not found:
-        return
-    reason, inquiry = found
-    dispute = stamped({
-        "id": new_id("dp"), "object": "dispute", "amount": charge_obj["amount_captured"], "balance_transactions": [],
-        "charge": charge_obj["id"], "currency": charge_obj["currency"], "evidence": {},
-        "evidence_details": {"due_by": int(time.time()) + 7 * 86400, "has_evidence": False, "past_due": False,
-                             "submission_count": 0},
-        "is_charge_refundable": inquiry, "livemode": False, "metadata": {}, "payment_intent": charge_obj["payment_intent"],
-        "reason": reason, "status": "warning_needs_response" if inquiry else "needs_response",
-    })
-    ledger.disputes[dispute["id"]] = dispute
-    if not inquiry:
-        charge_obj["disputed"] = True
-    ledger.emit("charge.dispute.created", public(dispute))
-    if not inquiry:
-        ledger.emit("charge.dispute.funds_withdrawn", public(dispute))
-
-
-def dispute(dispute_id: str) -> dict[str, Any]:
-    """The Dispute ``dispute_id`` or Stripe's 404."""
-    found = ledger.disputes.get(dispute_id)
-    if found is None:
-        raise missing("dispute", dispute_id)
-    return found
-
-
-def list_disputes(query: dict[str, Any]) -> dict[str, Any]:
-    """``GET /v1/disputes`` (``charge``, ``payment_intent``, ``created``, cursors)."""
-    only(query, {"charge", "payment_intent", "created", "limit", "starting_after", "ending_before", "expand"})
-    found = [d for d in ledger.disputes.values() if all(not query.get(k) or d[k] == query[k] for k in ("charge", "payment_intent"))]
-    return listed(found, "/v1/disputes", query)
-
-
-def update_dispute(dispute_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/disputes/<id>``: metadata and evidence; submitted evidence whose
-    ``uncategorized_text`` is ``winning_evidence`` / ``losing_evidence`` wins / loses it."""
-    obj = dispute(dispute_id)
-    only(params, {"metadata", "evidence", "submit", "expand"})
-    _closable(obj)
-    previous: dict[str, Any] = {}
-    if "metadata" in params:
-        previous["metadata"] = obj["metadata"]
-        obj["metadata"] = merge_metadata(obj["metadata"], params["metadata"])
-    if isinstance(params.get("evidence"), dict):
-        previous["evidence"] = obj["evidence"]
-        obj["evidence"] = {**obj["evidence"], **params["evidence"]}
-        obj["evidence_details"]["has_evidence"] = True
-    if flag(params.get("submit", True)) and "evidence" in params:
-        obj["evidence_details"]["submission_count"] += 1
-        previous["status"] = obj["status"]
-        obj["status"] = "under_review" if obj["status"] == "needs_response" else "warning_under_review"
-        text = obj["evidence"].get("uncategorized_text")
-        if text in ("winning_evidence", "losing_evidence"):
-            ledger.emit("charge.dispute.updated", public(obj), previous)
-            return _close(obj, "won" if text == "winning_evidence" else "lost")
-    ledger.emit("charge.dispute.updated", public(obj), previous)
-    return obj
-
-
-def close_dispute(dispute_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/disputes/<id>/close``: accept the dispute (it is lost; an inquiry just closes)."""
-    obj = dispute(dispute_id)
-    only(params, {"expand"})
-    _closable(obj)
-    return _close(obj, "warning_closed" if obj["status"].startswith("warning_") else "lost")
-
-
-def _closable(obj: dict[str, Any]) -> None:
-    if obj["status"] in ("won", "lost", "warning_closed"):
-        raise StripeError(400, f"This dispute is already closed ({obj['status']}).", code="dispute_already_closed")
-
-
-def _close(obj: dict[str, Any], status: str) -> dict[str, Any]:
-    previous = {"status": obj["status"]}
-    obj["status"] = status
-    ledger.emit("charge.dispute.closed", public(obj), previous)
-    if status == "won":
-        ledger.emit("charge.dispute.funds_reinstated", public(obj))
-    return obj
-
-
-# -- helpers ---------------------------------------------------------------------------
-
-
-def _method_object(method_id: str | None) -> dict[str, Any] | None:
-    return payment_method(method_id)._export() if method_id else None
-
-
-def _customer(customer_id: str) -> None:
-    from localstripe import resources
-    from localstripe.errors import UserError
-
-    try:
-        resources.Customer._api_retrieve(customer_id)
-    except UserError:
-        raise missing("customer", customer_id) from None
-

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from . import extras, payments
+from . import extras, payments, refunds
 from .cards import TEST_PAYMENT_METHODS, brand
 from .ledger import Registration, StripeError, ledger, new_id, public
 
@@ -114,14 +114,14 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [(method, re.compile(f"^{path
     ("GET", "/v1/charges", _plain(payments.list_charges)),
     ("GET", f"/v1/charges/{_ID}", _plain(payments.charge, with_params=False)),
     ("POST", f"/v1/charges/{_ID}", _plain(payments.update_charge)),
-    ("POST", "/v1/refunds", _plain(payments.create_refund)),
-    ("GET", "/v1/refunds", _plain(payments.list_refunds)),
-    ("GET", f"/v1/refunds/{_ID}", _plain(payments.refund, with_params=False)),
-    ("POST", f"/v1/refunds/{_ID}", _plain(payments.update_refund)),
-    ("GET", "/v1/disputes", _plain(payments.list_disputes)),
-    ("GET", f"/v1/disputes/{_ID}", _plain(payments.dispute, with_params=False)),
-    ("POST", f"/v1/disputes/{_ID}", _plain(payments.update_dispute)),
-    ("POST", f"/v1/disputes/{_ID}/close", _plain(payments.close_dispute)),
+    ("POST", "/v1/refunds", _plain(refunds.create_refund)),
+    ("GET", "/v1/refunds", _plain(refunds.list_refunds)),
+    ("GET", f"/v1/refunds/{_ID}", _plain(refunds.refund, with_params=False)),
+    ("POST", f"/v1/refunds/{_ID}", _plain(refunds.update_refund)),
+    ("GET", "/v1/disputes", _plain(refunds.list_disputes)),
+    ("GET", f"/v1/disputes/{_ID}", _plain(refunds.dispute, with_params=False)),
+    ("POST", f"/v1/disputes/{_ID}", _plain(refunds.update_dispute)),
+    ("POST", f"/v1/disputes/{_ID}/close", _plain(refunds.close_dispute)),
     ("GET", "/v1/events", _plain(extras.list_events)),
     ("GET", f"/v1/events/{_ID}", _plain(extras.retrieve_event, with_params=False)),
     ("POST", "/v1/webhook_endpoints", _plain(extras.create_endpoint)),
