@@ -29,6 +29,7 @@ from typing import Any
 import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from flask_psp_connector.events import HANDLED_EVENTS
 from flask_psp_connector.testing import running_stripe_double
 
 sandbox_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
@@ -49,8 +50,8 @@ _CONFIRM_FIELDS = ("payment_method", "return_url", "setup_future_usage")
 @contextmanager
 def sandbox_config(shop_url: str, *, name: str = "demo_shop", signing_secret: str | None = None) -> Iterator[dict[str, Any]]:
     """Start the local Stripe double for a shop served at ``shop_url`` and yield the
-    configuration of sandbox mode: the double's keys and API base, and every event of
-    the double sent (as registration ``name``) to the shop's endpoint, signed with
+    configuration of sandbox mode: the double's keys and API base, and the double's
+    events sent (as registration ``name``) to the shop's endpoint, signed with
     ``signing_secret`` (default: ``STRIPE_WEBHOOK_SIGNING_SECRET`` from the environment,
     else a fresh one).
     """
@@ -69,8 +70,10 @@ def sandbox_config(shop_url: str, *, name: str = "demo_shop", signing_secret: st
 
 
 def register_webhooks(api_base: str, name: str, url: str, secret: str) -> None:
-    """Have the double sign every event with ``secret`` and post it to ``url``."""
-    requests.post(f"{api_base}/_config/webhooks/{name}", json={"url": url, "secret": secret}, timeout=10).raise_for_status()
+    """Have the double sign the events the connector handles (those ``flask psp
+    post-deploy`` subscribes to at Stripe) with ``secret`` and post them to ``url``."""
+    hook = {"url": url, "secret": secret, "events": list(HANDLED_EVENTS)}
+    requests.post(f"{api_base}/_config/webhooks/{name}", json=hook, timeout=10).raise_for_status()
 
 
 def trigger_command(api_base: str, event: str = "payment_intent.succeeded") -> str:

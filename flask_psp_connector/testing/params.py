@@ -31,10 +31,10 @@ def amount_param(value: Any, name: str, *, minimum: int = 1) -> int:
 
 
 def choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
-    """One of ``allowed``, else Stripe's ``parameter_invalid_string``-like answer."""
+    """One of ``allowed``, else Stripe's 400 naming the accepted values."""
     if value not in allowed:
-        raise StripeError(400, f"Invalid {name}: must be one of {', '.join(allowed)}", code="parameter_invalid_empty"
-                          if value == "" else "parameter_unknown", param=name)
+        raise StripeError(400, f"Invalid {name}: must be one of {', '.join(allowed)}",
+                          code="parameter_invalid_empty" if value == "" else None, param=name)
     return str(value)
 
 
