@@ -333,3 +333,17 @@ def test_events_carry_the_request_and_its_idempotency_key(api) -> None:
     assert event.data.object.id == created.id
     assert event.request.idempotency_key == key and event.request.id.startswith("req_")
     assert json.loads(json.dumps(api.v1.events.retrieve(event.id).to_dict()))["id"] == event.id
+
+
+def test_multicapture_keeps_the_rest_capturable_until_the_final_capture(api) -> None:
+    authorized = intent(api, capture_method="manual",
+                        payment_method_options={"card": {"request_multicapture": "if_available"}})
+    assert api.v1.charges.retrieve(authorized.latest_charge).payment_method_details.card.multicapture.status == "available"
+    first = api.v1.payment_intents.capture(authorized.id, params={"amount_to_capture": 500, "final_capture": False})
+    assert (first.status, first.amount_received, first.amount_capturable) == ("requires_capture", 500, 1500)
+    last = api.v1.payment_intents.capture(authorized.id, params={"amount_to_capture": 700})
+    assert (last.status, last.amount_received, last.amount_capturable) == ("succeeded", 1200, 0)
+    assert api.v1.charges.retrieve(authorized.latest_charge).amount_captured == 1200
+    single = intent(api, capture_method="manual")
+    with pytest.raises(stripe.InvalidRequestError):
+        api.v1.payment_intents.capture(single.id, params={"amount_to_capture": 500, "final_capture": False})

@@ -79,7 +79,8 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
         "id": intent_id, "object": "payment_intent",
         "amount": amount_param(params["amount"], "amount"), "amount_capturable": 0, "amount_details": {"tip": {}},
         "amount_received": 0, "application": None, "application_fee_amount": None,
-        "automatic_payment_methods": None if types else {"allow_redirects": "always", "enabled": True},
+        "automatic_payment_methods": None if types else {
+            "allow_redirects": (automatic or {}).get("allow_redirects") or "always", "enabled": True},
         "canceled_at": None, "cancellation_reason": None,
         "capture_method": choice(params.get("capture_method", "automatic_async"), _CAPTURE_METHODS, "capture_method"),
         "client_secret": f"{intent_id}_secret_{new_id('s')[2:]}",
@@ -88,7 +89,8 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
         "description": params.get("description") or None, "last_payment_error": None, "latest_charge": None,
         "livemode": False, "metadata": merge_metadata({}, params.get("metadata") or {}), "next_action": None,
         "on_behalf_of": None, "payment_method": None, "payment_method_configuration_details": None,
-        "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+        "payment_method_options": {"card": {"request_three_d_secure": "automatic",
+                                            **((params.get("payment_method_options") or {}).get("card") or {})}},
         "payment_method_types": list(types) if types else ["card"], "processing": None,
         "receipt_email": params.get("receipt_email") or None, "review": None,
         "setup_future_usage": params.get("setup_future_usage") or None, "shipping": params.get("shipping") or None,
@@ -264,6 +266,8 @@ def _decline(obj: dict[str, Any], method: Any, decline: Decline) -> dict[str, An
 def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
     charge = _new_charge(obj, method, "succeeded")
     manual = obj["capture_method"] == "manual"
+    if manual and obj["payment_method_options"]["card"].get("request_multicapture") == "if_available":
+        charge["payment_method_details"]["card"]["multicapture"] = {"status": "available"}
     charge.update(paid=True, captured=not manual, amount_captured=0 if manual else obj["amount"], outcome={
         "network_status": "approved_by_network", "reason": None, "risk_level": "normal", "risk_score": 20,
         "seller_message": "Payment complete.", "type": "authorized",
@@ -283,7 +287,8 @@ def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
 
 def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """``POST /v1/payment_intents/<id>/capture``: takes ``amount_to_capture`` (default all)
-    and releases the rest of the authorization."""
+    and releases the rest of the authorization, unless ``final_capture=false`` on a
+    multicapture authorization keeps the rest capturable."""
     obj = intent(intent_id)
     only(params, {"amount_to_capture", "final_capture", "metadata", "statement_descriptor", "expand"})
     if obj["status"] != "requires_capture":
@@ -297,11 +302,20 @@ def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
     if "metadata" in params:
         obj["metadata"] = merge_metadata(obj["metadata"], params["metadata"])
     charge = ledger.charges[obj["latest_charge"]]
-    charge.update(captured=True, amount_captured=amount)
-    obj.update(status="succeeded", amount_received=amount, amount_capturable=0)
+    final = flag(params.get("final_capture", True))
+    if not final and charge["payment_method_details"]["card"].get("multicapture", {}).get("status") != "available":
+        raise StripeError(400, "final_capture=false needs multicapture: request it with "
+                          "payment_method_options[card][request_multicapture]=if_available.", param="final_capture")
+    charge.update(captured=True, amount_captured=charge["amount_captured"] + amount)
+    obj["amount_received"] += amount
+    obj["amount_capturable"] = 0 if final else obj["amount_capturable"] - amount
+    obj["status"] = "requires_capture" if obj["amount_capturable"] else "succeeded"
     ledger.emit("charge.captured", public(charge))
-    ledger.emit("payment_intent.succeeded", public(obj))
-    open_dispute_if_any(charge, payment_method(charge["payment_method"]))
+    if obj["status"] == "succeeded":
+        ledger.emit("payment_intent.succeeded", public(obj))
+        open_dispute_if_any(charge, payment_method(charge["payment_method"]))
+    else:
+        ledger.emit("payment_intent.amount_capturable_updated", public(obj))
     return obj
 
 
