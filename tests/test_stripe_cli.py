@@ -13,6 +13,8 @@ import json
 import os
 import secrets
 import subprocess
+import sys
+from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +27,7 @@ import stripe
 from demo_shop import create_app
 from demo_shop.sandbox import SECRET_KEY, sandbox_config, trigger_command
 from flask_psp_connector.model import Payment
+from flask_psp_connector.platforms.local import LocalPlatform
 from flask_psp_connector.testing import free_port
 
 from .browser_support import serving, wait_for
@@ -86,12 +89,45 @@ def aimed_at(payment_id: str) -> tuple[str, ...]:
             "payment_intent:currency=eur")
 
 
-def test_the_shop_prints_the_trigger_line_for_its_double(sandbox) -> None:
-    assert trigger_command(sandbox.api) == (
-        f"node_modules/.bin/stripe trigger payment_intent.succeeded --api-base {sandbox.api} --api-key {SECRET_KEY}"
-        if Path("node_modules/.bin/stripe").exists() else
-        f"stripe trigger payment_intent.succeeded --api-base {sandbox.api} --api-key {SECRET_KEY}")
-    assert sandbox.secret == GIVEN_SECRET
+@contextmanager
+def make_run(tmp_path: Path, **env: str) -> Iterator[tuple[list[str], str]]:
+    """``python -m demo_shop`` (what ``make run`` starts) without Stripe keys: its first
+    printed lines and its database URL."""
+    database = f"sqlite:///{tmp_path / 'run.sqlite3'}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PSP_DATABASE"))}
+    process = subprocess.Popen([sys.executable, "-m", "demo_shop"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, env={**clean, "PORT": str(free_port()), "HOME": str(tmp_path),
+                                                               "PSP_DATABASE_URL": database, **env})
+    try:
+        assert process.stdout is not None
+        yield [process.stdout.readline().strip() for _ in range(3)], database
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_make_run_prints_the_trigger_line_and_honours_the_given_secret(tmp_path) -> None:
+    with make_run(tmp_path, STRIPE_WEBHOOK_SIGNING_SECRET=GIVEN_SECRET) as (lines, database):
+        assert lines[0].startswith("Sandbox mode: payments go to a local Stripe double at http://127.0.0.1:")
+        assert lines[1] == f"Webhook signing secret: {GIVEN_SECRET} (from STRIPE_WEBHOOK_SIGNING_SECRET)"
+        command = lines[2].split(": ", 1)[1]
+        assert command.startswith("node_modules/.bin/stripe trigger payment_intent.succeeded --api-base http://127.0.0.1:")
+        done = subprocess.run(command.split(), cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")})
+        assert "Trigger succeeded" in done.stdout + done.stderr
+        store = LocalPlatform.from_url(database)
+        try:
+            received = wait_for(lambda: [r for r in store.recent_events(50) if r.event_type == "payment_intent.succeeded"])
+        finally:
+            store.engine.dispose()
+        assert [(r.status.value, r.detail) for r in received] == [("ignored", NOT_OURS)]  # signed with the given secret
+
+
+def test_make_run_generates_and_prints_a_secret_when_none_is_given(tmp_path) -> None:
+    with make_run(tmp_path) as (lines, _):
+        secret = lines[1].removeprefix("Webhook signing secret: ").split(" ")[0]
+        assert secret.startswith("whsec_") and len(secret) > 20
+        assert lines[1].endswith("(generated; set STRIPE_WEBHOOK_SIGNING_SECRET to keep one)")
 
 
 @pytest.mark.parametrize(("event", "sent"), [
