@@ -143,7 +143,7 @@ def open_checkout(app: Flask, *, currency: str = "EUR", unit_price: int = 1500, 
 
 @pytest.fixture(scope="session")
 def stripe_double() -> Iterator[str]:
-    """localstripe on 127.0.0.1 for the whole test session."""
+    """The Stripe API double on 127.0.0.1 for the whole test session."""
     with running_stripe_double() as base:
         yield base
 

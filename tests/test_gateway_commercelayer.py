@@ -1,4 +1,4 @@
-"""The Commerce Layer external gateway against the local Stripe double (localstripe)."""
+"""The Commerce Layer external gateway against the local Stripe double."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""End to end in Debian's Chromium: the demo shop, the connector and localstripe.
+"""End to end in Debian's Chromium: the demo shop, the connector and the Stripe double.
 
 Stripe.js is the sandbox stand-in (see ``browser_support``); everything else is real:
 the shop served on 127.0.0.1, the processor routes, the Stripe double, its signed

@@ -1,6 +1,6 @@
 """Express Checkout end to end in Debian's Chromium: the cart page's wallet button, the
 sheet (the sandbox stand-in's Link wallet), the shop's endpoints, the connector's
-express routes and localstripe. A screenshot of each test's final screen goes to
+express routes and the Stripe double. A screenshot of each test's final screen goes to
 test-artifacts/.
 """
 

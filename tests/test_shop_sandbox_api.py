@@ -1,4 +1,4 @@
-"""The sandbox Stripe API the Stripe.js stand-in calls, against localstripe."""
+"""The sandbox Stripe API the Stripe.js stand-in calls, against the Stripe double."""
 
 from __future__ import annotations
 
