@@ -1,7 +1,8 @@
 /*
  * SANDBOX STAND-IN FOR STRIPE.JS: loaded only in the demo shop's sandbox mode (no Stripe
- * keys configured), never with real keys. It implements the part of Stripe.js that
- * psp-payment.js uses, following Stripe.js's documented contract:
+ * keys configured), never with real keys. It implements the part of Stripe.js that Stripe
+ * integrations such as psp-payment.js, psp-express.js and the commercetools enabler use,
+ * following Stripe.js's documented contract:
  *
  *   Stripe(publishableKey) → { elements(options), confirmPayment(options),
  *                              retrievePaymentIntent(clientSecret) }
@@ -21,10 +22,11 @@
  * the box ticked confirms with setup_future_usage and allow_redisplay "always", and is
  * attached to the PaymentIntent's customer once the payment succeeds, as Stripe does.
  *
- * Test cards: 4242 4242 4242 4242 succeeds; 4000 0000 0000 0002 is declined
- * (card_declined); 4000 0025 0000 3155 asks for 3D Secure in a challenge dialog that can
- * be passed or failed. The "Bank redirect" tab stands for redirect-based methods: it
- * leaves for a sandbox bank page and comes back to return_url.
+ * The card typed in is sent to the Stripe double, which answers as Stripe does for its
+ * test cards (4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined, ...); when
+ * the double asks for 3D Secure (4000 0025 0000 3155), a challenge dialog passes or fails
+ * it. The "Bank redirect" tab stands for redirect-based methods: it leaves for a sandbox
+ * bank page and comes back to return_url.
  *
  * It talks to the sandbox's Stripe API (/sandbox/stripe/v1/... on the server this script
  * was loaded from, so a storefront on another origin can pay) with the publishable key
