@@ -57,7 +57,8 @@ def sandbox_config(shop_url: str, *, name: str = "demo_shop", signing_secret: st
     """
     secret = signing_secret or os.environ.get("STRIPE_WEBHOOK_SIGNING_SECRET") or f"whsec_{secrets.token_hex(16)}"
     with running_stripe_double() as api_base:
-        register_webhooks(api_base, name, f"{shop_url.rstrip('/')}/stripe/webhooks", secret)
+        # During a rotation the setting lists several secrets (comma-separated); one signature is enough.
+        register_webhooks(api_base, name, f"{shop_url.rstrip('/')}/stripe/webhooks", secret.split(",")[0].strip())
         yield {
             "SHOP_SANDBOX_API": api_base,
             "STRIPE_API_BASE": api_base,
