@@ -33,7 +33,7 @@ from flask_psp_connector.money import Money
 from flask_psp_connector.platforms import PaymentDraft
 from flask_psp_connector.platforms.local import LocalPlatform, normalize_database_url
 from flask_psp_connector.platforms.local_schema import Base
-from flask_psp_connector.stripe_double import free_port
+from flask_psp_connector.testing import free_port
 
 SECRET = "whsec_bench_secret"
 CLIENTS = 16

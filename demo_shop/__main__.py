@@ -13,7 +13,7 @@ import os
 from contextlib import ExitStack
 
 from . import create_app
-from .sandbox import sandbox_config
+from .sandbox import sandbox_config, trigger_command
 
 
 def main() -> None:
@@ -23,10 +23,15 @@ def main() -> None:
     config = {"SESSION_COOKIE_SECURE": False}  # plain http on the loopback
     with ExitStack() as stack:
         if not os.environ.get("STRIPE_SECRET_KEY"):
+            given = os.environ.get("STRIPE_WEBHOOK_SIGNING_SECRET")
             config |= stack.enter_context(sandbox_config(url))
             # Sandbox data is throwaway and served on the loopback only: a known password is fine.
             config.setdefault("SHOP_ADMIN_PASSWORD", os.environ.get("SHOP_ADMIN_PASSWORD") or "sandbox")
-            print(f"Sandbox mode: payments go to a local Stripe double. Back office: {url}/admin")
+            api = config["STRIPE_API_BASE"]
+            print(f"Sandbox mode: payments go to a local Stripe double at {api}. Back office: {url}/admin")
+            print("Webhook signing secret: " + config["STRIPE_WEBHOOK_SIGNING_SECRET"]
+                  + (" (from STRIPE_WEBHOOK_SIGNING_SECRET)" if given else " (generated; set STRIPE_WEBHOOK_SIGNING_SECRET to keep one)"))
+            print(f"Send the shop a webhook with the Stripe CLI: {trigger_command(api)}", flush=True)
         create_app(config).run(host="127.0.0.1", port=port, threaded=True)
 
 

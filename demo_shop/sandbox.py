@@ -1,21 +1,17 @@
-"""Sandbox mode's Stripe API for the browser (the shop runs with no Stripe keys).
+"""Sandbox mode: the shop runs with no Stripe keys, against the local Stripe double.
 
-The sandbox stand-in for Stripe.js (``static/sandbox/stripe.js``) calls these routes the
-way Stripe.js calls api.stripe.com: authenticated by the publishable key and the
-PaymentIntent's client secret. They forward to the local Stripe double (localstripe)
-with the sandbox's secret key, filling in what the double lacks:
+:func:`sandbox_config` starts the double and registers the shop's webhook endpoint with
+it, signed with ``STRIPE_WEBHOOK_SIGNING_SECRET`` when one is given (so events signed
+by anyone who knows it, e.g. ``stripe trigger`` through the double, are accepted) or
+with a generated secret that is printed.
 
-- confirming with ``payment_method_data`` (the double only confirms a PaymentIntent that
-  already has a payment method, so one is created and attached first);
-- the generic decline card 4000 0000 0000 0002 declines the way Stripe documents it
-  (``card_declined``, the PaymentIntent stays ``requires_payment_method`` and can be
-  confirmed again), which the double cannot do once it has recorded a failed charge;
-- what a CustomerSession lets the Payment Element do: list the customer's saved cards
-  (``GET elements/sessions``; the double keeps no CustomerSessions, so only to the
-  shop's signed-in customer), pay with one of them (only one attached to the
-  PaymentIntent's customer), and save a new card: confirmed with
-  ``setup_future_usage`` (and the method's ``allow_redisplay`` set to ``always``), it is
-  attached to the customer once the payment succeeds.
+The blueprint is the sandbox's stand-in for the part of api.stripe.com that Stripe.js
+calls from the browser, for the Stripe.js stand-in (``static/sandbox/stripe.js``):
+authenticated, as Stripe.js is, by the publishable key and the PaymentIntent's client
+secret (or the CustomerSession's client secret), never by the shop's cookies, and open
+to every origin (CORS), so a storefront served elsewhere can pay. Each call is passed
+to the double with the sandbox's secret key; the double decides declines, 3D Secure
+and disputes from Stripe's test cards.
 
 Never registered outside sandbox mode.
 """
@@ -24,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,39 +29,41 @@ from typing import Any
 import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from flask_psp_connector.stripe_double import running_stripe_double
-
-DECLINED_CARD = "4000000000000002"
-_CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
-_SUCCEEDED = ("succeeded", "requires_capture", "processing")
-#: What a Payment Element shows of a saved card.
-_CARD_DISPLAY = ("brand", "last4", "exp_month", "exp_year")
+from flask_psp_connector.events import HANDLED_EVENTS
+from flask_psp_connector.testing import running_stripe_double
 
 sandbox_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
 
+#: The sandbox's keys: any ``sk_test_`` key of 12+ characters works with the double
+#: (the Stripe CLI refuses shorter ones).
+SECRET_KEY = "sk_test_sandbox_local"
+PUBLISHABLE_KEY = "pk_test_sandbox_local"
 
 #: Signed-in customers may save cards, see them again and remove them.
 SAVED_METHODS_FEATURES = {"payment_method_save": "enabled", "payment_method_redisplay": "enabled",
                           "payment_method_remove": "enabled"}
 
-#: The events the Stripe double can send (it sends no others).
-DOUBLE_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+#: What the Stripe.js stand-in may send when confirming, as Stripe.js does.
+_CONFIRM_FIELDS = ("payment_method", "return_url", "setup_future_usage")
 
 
 @contextmanager
-def sandbox_config(shop_url: str, *, name: str = "demo_shop") -> Iterator[dict[str, Any]]:
+def sandbox_config(shop_url: str, *, name: str = "demo_shop", signing_secret: str | None = None) -> Iterator[dict[str, Any]]:
     """Start the local Stripe double for a shop served at ``shop_url`` and yield the
-    configuration of sandbox mode: the double's keys and API base, and its webhooks
-    registered (as ``name``) to the shop's endpoint with a fresh signing secret.
+    configuration of sandbox mode: the double's keys and API base, and the double's
+    events sent (as registration ``name``) to the shop's endpoint, signed with
+    ``signing_secret`` (default: ``STRIPE_WEBHOOK_SIGNING_SECRET`` from the environment,
+    else a fresh one).
     """
+    secret = signing_secret or os.environ.get("STRIPE_WEBHOOK_SIGNING_SECRET") or f"whsec_{secrets.token_hex(16)}"
     with running_stripe_double() as api_base:
-        secret = f"whsec_{secrets.token_hex(16)}"
-        register_webhooks(api_base, name, f"{shop_url.rstrip('/')}/stripe/webhooks", secret)
+        # During a rotation the setting lists several secrets (comma-separated); one signature is enough.
+        register_webhooks(api_base, name, f"{shop_url.rstrip('/')}/stripe/webhooks", secret.split(",")[0].strip())
         yield {
             "SHOP_SANDBOX_API": api_base,
             "STRIPE_API_BASE": api_base,
-            "STRIPE_SECRET_KEY": "sk_test_sandbox",
-            "STRIPE_PUBLISHABLE_KEY": "pk_test_sandbox",
+            "STRIPE_SECRET_KEY": SECRET_KEY,
+            "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
             "STRIPE_PAYMENT_METHOD_TYPES": "card",
             "STRIPE_WEBHOOK_SIGNING_SECRET": secret,
             "STRIPE_SAVED_PAYMENT_METHODS_CONFIG": json.dumps(SAVED_METHODS_FEATURES),
@@ -72,9 +71,17 @@ def sandbox_config(shop_url: str, *, name: str = "demo_shop") -> Iterator[dict[s
 
 
 def register_webhooks(api_base: str, name: str, url: str, secret: str) -> None:
-    """Have the double sign its events with ``secret`` and post them to ``url``."""
-    hook = {"url": url, "secret": secret, "events": list(DOUBLE_EVENTS)}
+    """Have the double sign the events the connector handles (those ``flask psp
+    post-deploy`` subscribes to at Stripe) with ``secret`` and post them to ``url``."""
+    hook = {"url": url, "secret": secret, "events": list(HANDLED_EVENTS)}
     requests.post(f"{api_base}/_config/webhooks/{name}", json=hook, timeout=10).raise_for_status()
+
+
+def trigger_command(api_base: str, event: str = "payment_intent.succeeded") -> str:
+    """The Stripe CLI command that makes the double send ``event`` to the shop (the
+    project's own copy of the CLI when ``npm install`` put one in ``node_modules``)."""
+    local = os.path.join("node_modules", ".bin", "stripe")
+    return f"{local if os.path.exists(local) else 'stripe'} trigger {event} --api-base {api_base} --api-key {SECRET_KEY}"
 
 
 def init_sandbox(app: Flask) -> None:
@@ -85,22 +92,35 @@ def init_sandbox(app: Flask) -> None:
         csrf.exempt(sandbox_bp)  # authenticated like Stripe.js: publishable key + client secret
 
 
+@sandbox_bp.after_request
+def _open_to_every_origin(response: Response) -> Response:
+    # Credentials are never read here (no cookies), so any storefront origin may call.
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+    return response
+
+
 def _error(status: int, message: str, *, type_: str = "invalid_request_error", **fields: Any) -> Response:
     response = jsonify({"error": {"type": type_, "message": message, **fields}})
     response.status_code = status
     return response
 
 
-def _double(method: str, path: str, data: dict[str, Any] | None = None) -> requests.Response:
+def _double(method: str, path: str, data: Any = None, params: Any = None) -> requests.Response:
     settings = current_app.extensions["psp_connector"].settings
-    return requests.request(method, f"{settings['STRIPE_API_BASE']}/v1{path}", data=data,
+    return requests.request(method, f"{settings['STRIPE_API_BASE']}/v1{path}", data=data, params=params,
                             auth=(settings["STRIPE_SECRET_KEY"], ""), timeout=10)
+
+
+def _publishable_key_ok(fields: Any) -> bool:
+    settings = current_app.extensions["psp_connector"].settings
+    return hmac.compare_digest(str(fields.get("key", "")), settings["STRIPE_PUBLISHABLE_KEY"])
 
 
 def _authorized_intent(intent_id: str, fields: Any) -> dict[str, Any] | Response:
     """The PaymentIntent, if the caller holds the publishable key and its client secret."""
-    settings = current_app.extensions["psp_connector"].settings
-    if not hmac.compare_digest(str(fields.get("key", "")), settings["STRIPE_PUBLISHABLE_KEY"]):
+    if not _publishable_key_ok(fields):
         return _error(401, "Invalid API Key provided.")
     found = _double("GET", f"/payment_intents/{intent_id}")
     if found.status_code != 200:
@@ -112,12 +132,7 @@ def _authorized_intent(intent_id: str, fields: Any) -> dict[str, Any] | Response
 
 
 def _forwarded(answer: requests.Response) -> Response:
-    """The double's answer, with declines typed as Stripe types them."""
-    body = answer.json()
-    error = body.get("error")
-    if error and error.get("code") == "card_declined":
-        error["type"] = "card_error"
-    response = jsonify(body)
+    response = jsonify(answer.json())
     response.status_code = answer.status_code
     return response
 
@@ -131,94 +146,24 @@ def retrieve(intent_id: str) -> Any:
 
 @sandbox_bp.post("/payment_intents/<intent_id>/confirm")
 def confirm(intent_id: str) -> Any:
-    """Confirm with the card the shopper typed into the Payment Element."""
+    """``stripe.confirmPayment``: the double confirms with the card (``payment_method_data``,
+    billing details included) or the saved ``payment_method``, and decides the outcome."""
     intent = _authorized_intent(intent_id, request.form)
     if isinstance(intent, Response):
         return intent
-    if intent["status"] not in _CONFIRMABLE:
-        return _error(400, f"This PaymentIntent's status is {intent['status']}; it cannot be confirmed.",
-                      code="payment_intent_unexpected_state", payment_intent=intent)
-    saved = request.form.get("payment_method", "")
-    if saved:
-        if not _belongs_to_customer(saved, intent):
-            return _error(400, "The provided PaymentMethod does not belong to this PaymentIntent's customer.",
-                          code="payment_method_unexpected_state", payment_intent=intent)
-        return _confirm_with(intent, saved, save=False)
-    card = {key: request.form.get(f"payment_method_data[card][{key}]", "") for key in ("number", "exp_month", "exp_year", "cvc")}
-    if card["number"] == DECLINED_CARD:
-        return _error(402, "Your card was declined.", type_="card_error", code="card_declined",
-                      decline_code="generic_decline", payment_intent=intent)
-    # Saving, as Stripe.js does it: the new method may be shown again ("always") and
-    # the PaymentIntent sets it up for future use; the double attaches it on success.
-    save = bool(request.form.get("setup_future_usage"))
-    fields = {"type": "card", **{f"card[{k}]": v for k, v in card.items()}}
-    method = _double("POST", "/payment_methods", {**fields, **({"allow_redisplay": "always"} if save else {})})
-    if method.status_code != 200:
-        return _forwarded(method)
-    return _confirm_with(intent, method.json()["id"], save=save)
-
-
-def _belongs_to_customer(payment_method_id: str, intent: dict[str, Any]) -> bool:
-    """Stripe confirms with a saved method only if it is attached to the intent's customer."""
-    if not intent.get("customer") or not payment_method_id.startswith("pm_"):
-        return False
-    found = _double("GET", f"/payment_methods/{payment_method_id}")
-    return found.status_code == 200 and found.json().get("customer") == intent["customer"]
-
-
-def _confirm_with(intent: dict[str, Any], payment_method_id: str, *, save: bool) -> Response:
-    """Put the method on the PaymentIntent, confirm it, and save the method if asked."""
-    usage = {"setup_future_usage": request.form["setup_future_usage"]} if save else {}
-    updated = _double("POST", f"/payment_intents/{intent['id']}", {"payment_method": payment_method_id, **usage})
-    if updated.status_code != 200:
-        return _forwarded(updated)
-    confirmed = _double("POST", f"/payment_intents/{intent['id']}/confirm")
-    if save and confirmed.status_code == 200:
-        _attach_on_success(confirmed.json())
-    return _forwarded(confirmed)
-
-
-def _attach_on_success(intent: dict[str, Any]) -> None:
-    """Stripe attaches the method of a PaymentIntent confirmed with ``setup_future_usage``
-    to its customer once the payment succeeds."""
-    if intent.get("customer") and intent.get("payment_method") and intent.get("status") in _SUCCEEDED:
-        _double("POST", f"/payment_methods/{intent['payment_method']}/attach", {"customer": intent["customer"]})
+    data = [(key, value) for key, value in request.form.items(multi=True)
+            if key in _CONFIRM_FIELDS or key.startswith("payment_method_data[")]
+    return _forwarded(_double("POST", f"/payment_intents/{intent_id}/confirm", data))
 
 
 @sandbox_bp.get("/elements/sessions")
 def elements_session() -> Any:
-    """What a CustomerSession lets the Payment Element show: its ``payment_element``
-    features and, when ``payment_method_redisplay`` is enabled, the customer's saved cards."""
-    settings = current_app.extensions["psp_connector"].settings
-    if not hmac.compare_digest(request.args.get("key", ""), settings["STRIPE_PUBLISHABLE_KEY"]):
+    """What a CustomerSession client secret lets the Payment Element show (its features
+    and the customer's saved cards), looked up at the double by that secret."""
+    if not _publishable_key_ok(request.args):
         return _error(401, "Invalid API Key provided.")
-    customer = _signed_in_stripe_customer()
-    if not request.args.get("customer_session_client_secret", "").startswith("cuss_secret_") or customer is None:
-        return _error(400, "The customer_session_client_secret is invalid or has expired.")
-    features = json.loads(settings["STRIPE_SAVED_PAYMENT_METHODS_CONFIG"] or "{}")
-    methods: list[dict[str, Any]] = []
-    if features.get("payment_method_redisplay") == "enabled":
-        listed = _double("GET", f"/payment_methods?customer={customer}&type=card")
-        if listed.status_code != 200:
-            return _forwarded(listed)
-        methods = [{"id": m["id"], "type": "card", "card": {k: m["card"].get(k) for k in _CARD_DISPLAY}}
-                   for m in listed.json()["data"]]
-    return jsonify({"customer": customer, "features": features, "payment_methods": methods})
-
-
-def _signed_in_stripe_customer() -> str | None:
-    """The Stripe Customer of the shop's signed-in customer.
-
-    The double keeps no CustomerSessions to look a client secret up in, so the sandbox
-    lists saved cards only to the signed-in customer they belong to (the sandbox API is
-    served by the shop, on its origin, with its session cookie).
-    """
-    from .accounts import current_account
-    from .cart import psp
-
-    account = current_account()
-    customer = psp.platform.get_customer(account.customer_id) if account else None
-    return customer.stripe_customer_id if customer else None
+    secret = request.args.get("customer_session_client_secret", "")
+    return _forwarded(_double("GET", "/elements/sessions", params={"customer_session_client_secret": secret}))
 
 
 @sandbox_bp.post("/payment_intents/<intent_id>/_authenticate")

@@ -2,7 +2,7 @@
 
 Stripe.js cannot be fetched here: pages asking for https://js.stripe.com/v3/ get the
 demo shop's sandbox stand-in (``static/sandbox/stripe.js``), which follows Stripe.js's
-documented contract and talks to the shop's sandbox Stripe API, backed by localstripe.
+documented contract and talks to the shop's sandbox Stripe API, backed by the Stripe double.
 Every other request that leaves 127.0.0.1 is aborted and recorded.
 """
 

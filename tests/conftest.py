@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from flask_psp_connector import Address, LineItemDraft, PSPConnector
 from flask_psp_connector.platforms.local import LocalPlatform, normalize_database_url
 from flask_psp_connector.platforms.local_schema import Base
-from flask_psp_connector.stripe_double import running_stripe_double
+from flask_psp_connector.testing import running_stripe_double
 
 stripe.enable_telemetry = False
 
@@ -143,7 +143,7 @@ def open_checkout(app: Flask, *, currency: str = "EUR", unit_price: int = 1500, 
 
 @pytest.fixture(scope="session")
 def stripe_double() -> Iterator[str]:
-    """localstripe on 127.0.0.1 for the whole test session."""
+    """The Stripe API double on 127.0.0.1 for the whole test session."""
     with running_stripe_double() as base:
         yield base
 

@@ -1,4 +1,4 @@
-"""Whole checkouts against the local Stripe double (localstripe on 127.0.0.1).
+"""Whole checkouts against the local Stripe double on 127.0.0.1.
 
 The test plays the browser's part (Stripe.js confirming the PaymentIntent) with a Stripe
 client on the same double.

@@ -1,4 +1,4 @@
-"""End to end in Debian's Chromium: the demo shop, the connector and localstripe.
+"""End to end in Debian's Chromium: the demo shop, the connector and the Stripe double.
 
 Stripe.js is the sandbox stand-in (see ``browser_support``); everything else is real:
 the shop served on 127.0.0.1, the processor routes, the Stripe double, its signed
@@ -19,7 +19,7 @@ from demo_shop import create_app
 from demo_shop.money import format_money
 from demo_shop.sandbox import init_sandbox, register_webhooks, sandbox_config
 from flask_psp_connector.model import TransactionState, TransactionType
-from flask_psp_connector.stripe_double import free_port
+from flask_psp_connector.testing import free_port
 
 from .browser_support import CHROME_ARGS, CHROMIUM, WebhookRelay, guard_network, screenshot, serving, wait_for
 
@@ -138,9 +138,13 @@ def test_a_decline_is_shown_inline_then_another_card_succeeds(page, shop) -> Non
     pay_by_card(page, DECLINE)
     expect(page.locator("#payment-message")).to_have_text("Your card was declined.")
     expect(page.locator("#pay")).to_be_enabled()
+    # The double declines as Stripe does, so payment_intent.payment_failed reaches the shop.
+    declined = wait_for(lambda: [p for p in shop.platform.payments_of_cart(cart_id)
+                                 if p.has(TransactionType.AUTHORIZATION, TransactionState.FAILURE)])
     pay_by_card(page, SUCCESS)
     expect_paid_order(page, shop, cart_id)
-    assert len(shop.platform.payments_of_cart(cart_id)) == 1  # the retry reused the payment and its PaymentIntent
+    assert len(charges(shop, cart_id)) == 1
+    assert declined[0].id in [p.id for p in shop.platform.payments_of_cart(cart_id)]  # the attempt stays on record
 
 
 def test_three_d_secure_passed(page, shop) -> None:

@@ -1,6 +1,6 @@
 """Express Checkout end to end in Debian's Chromium: the cart page's wallet button, the
 sheet (the sandbox stand-in's Link wallet), the shop's endpoints, the connector's
-express routes and localstripe. A screenshot of each test's final screen goes to
+express routes and the Stripe double. A screenshot of each test's final screen goes to
 test-artifacts/.
 """
 
@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from demo_shop import create_app
 from demo_shop.sandbox import sandbox_config
 from flask_psp_connector.model import TransactionState, TransactionType
-from flask_psp_connector.stripe_double import free_port
+from flask_psp_connector.testing import free_port
 
 from .browser_support import CHROME_ARGS, CHROMIUM, guard_network, screenshot, serving, wait_for
 

@@ -1,4 +1,4 @@
-"""The sandbox Stripe API the Stripe.js stand-in calls, against localstripe."""
+"""The sandbox Stripe API the Stripe.js stand-in calls, against the Stripe double."""
 
 from __future__ import annotations
 
@@ -84,3 +84,43 @@ def test_retrieve_needs_the_client_secret(sandbox_client, intent) -> None:
     url = f"/sandbox/stripe/v1/payment_intents/{intent['id']}"
     assert sandbox_client.get(url, query_string={"client_secret": intent["client_secret"], "key": PUBLISHABLE_KEY}).status_code == 200
     assert sandbox_client.get(url, query_string={"client_secret": "nope", "key": PUBLISHABLE_KEY}).status_code == 400
+
+
+def test_answers_are_open_to_every_origin_and_need_no_cookie(sandbox_client, intent) -> None:
+    response = confirm(sandbox_client, intent, "4242424242424242")
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_billing_details_reach_the_payment_method(sandbox_client, intent, stripe_double) -> None:
+    confirm(sandbox_client, intent, "4242424242424242", **{
+        "payment_method_data[billing_details][name]": "Jane Doe",
+        "payment_method_data[billing_details][address][country]": "DE"})
+    paid = requests.get(f"{stripe_double}/v1/payment_intents/{intent['id']}", params={"expand[]": "payment_method"},
+                        auth=("sk_test_connector", ""), timeout=10).json()
+    assert paid["payment_method"]["billing_details"] == {"name": "Jane Doe", "address": {"country": "DE"}}
+
+
+def test_saved_cards_are_found_through_the_customer_session_client_secret(sandbox_client, stripe_double) -> None:
+    auth = ("sk_test_connector", "")
+    customer = requests.post(f"{stripe_double}/v1/customers", auth=auth, timeout=10, data={"email": "a@example.test"}).json()
+    shown, hidden = (requests.post(f"{stripe_double}/v1/payment_methods", auth=auth, timeout=10, data={
+        "type": "card", "card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2040", "card[cvc]": "123",
+        **({"allow_redisplay": "always"} if always else {})}).json() for number, always in (("4242424242424242", True),
+                                                                                            ("5555555555554444", False)))
+    for method in (shown, hidden):
+        requests.post(f"{stripe_double}/v1/payment_methods/{method['id']}/attach", auth=auth, timeout=10,
+                      data={"customer": customer["id"]}).raise_for_status()
+    session = requests.post(f"{stripe_double}/v1/customer_sessions", auth=auth, timeout=10, data={
+        "customer": customer["id"], "components[payment_element][enabled]": "true",
+        "components[payment_element][features][payment_method_redisplay]": "enabled"}).json()
+    found = sandbox_client.get("/sandbox/stripe/v1/elements/sessions", query_string={
+        "key": PUBLISHABLE_KEY, "customer_session_client_secret": session["client_secret"]})
+    assert found.status_code == 200
+    body = found.get_json()
+    assert body["customer"] == customer["id"]
+    assert [m["id"] for m in body["payment_methods"]] == [shown["id"]]  # only what may be shown again
+    assert body["payment_methods"][0]["card"]["last4"] == "4242"
+    refused = sandbox_client.get("/sandbox/stripe/v1/elements/sessions", query_string={
+        "key": PUBLISHABLE_KEY, "customer_session_client_secret": "cuss_secret_forged"})
+    assert refused.status_code == 400

@@ -19,7 +19,7 @@ import requests
 from werkzeug.serving import make_server
 
 from flask_psp_connector.platforms.local import LocalPlatform
-from flask_psp_connector.stripe_double import free_port
+from flask_psp_connector.testing import free_port
 
 from flask_psp_connector.model import TransactionDraft, TransactionState
 from flask_psp_connector.model import TransactionType as T

@@ -1,7 +1,8 @@
 /*
  * SANDBOX STAND-IN FOR STRIPE.JS: loaded only in the demo shop's sandbox mode (no Stripe
- * keys configured), never with real keys. It implements the part of Stripe.js that
- * psp-payment.js uses, following Stripe.js's documented contract:
+ * keys configured), never with real keys. It implements the part of Stripe.js that Stripe
+ * integrations such as psp-payment.js, psp-express.js and the commercetools enabler use,
+ * following Stripe.js's documented contract:
  *
  *   Stripe(publishableKey) → { elements(options), confirmPayment(options),
  *                              retrievePaymentIntent(clientSecret) }
@@ -21,28 +22,48 @@
  * the box ticked confirms with setup_future_usage and allow_redisplay "always", and is
  * attached to the PaymentIntent's customer once the payment succeeds, as Stripe does.
  *
- * Test cards: 4242 4242 4242 4242 succeeds; 4000 0000 0000 0002 is declined
- * (card_declined); 4000 0025 0000 3155 asks for 3D Secure in a challenge dialog that can
- * be passed or failed. The "Bank redirect" tab stands for redirect-based methods: it
- * leaves for a sandbox bank page and comes back to return_url.
+ * The card typed in is sent to the Stripe double, which answers as Stripe does for its
+ * test cards (4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined, ...); when
+ * the double asks for 3D Secure (4000 0025 0000 3155), a challenge dialog passes or fails
+ * it. The "Bank redirect" tab stands for redirect-based methods: it leaves for a sandbox
+ * bank page and comes back to return_url.
  *
- * It talks to the shop's sandbox Stripe API (/sandbox/stripe/v1/...) with the
- * publishable key and the PaymentIntent's client secret, as Stripe.js talks to
- * api.stripe.com; that API forwards to the local Stripe double.
+ * It talks to the sandbox's Stripe API (/sandbox/stripe/v1/... on the server this script
+ * was loaded from, so a storefront on another origin can pay) with the publishable key
+ * and the PaymentIntent's (or CustomerSession's) client secret, as Stripe.js talks to
+ * api.stripe.com; that API forwards to the local Stripe double, which decides declines,
+ * 3D Secure and disputes from Stripe's test cards.
+ *
+ * As with Stripe.js, every method also works detached from its object
+ * (const create = elements.create; create("expressCheckout", …)), an Elements group may
+ * hold elements that are never mounted (confirmPayment uses the one that is mounted, or
+ * the wallet whose confirm event is running), Stripe.version is 3, and billing details in
+ * confirmParams.payment_method_data reach the PaymentMethod.
  */
 (function () {
   "use strict";
 
-  var API = window.location.origin + "/sandbox/stripe/v1";
+  // Served by the sandbox itself, the script knows where its API is. Routed in place of
+  // https://js.stripe.com/v3/ (browser tests in key mode), the API is next to the page.
+  var SCRIPT = document.currentScript && document.currentScript.src;
+  var API = new URL("/sandbox/stripe/v1", SCRIPT && SCRIPT.indexOf("https://js.stripe.com/") !== 0 ? SCRIPT
+                                                                                                   : window.location.href).href;
+
+  /** Bind every public method of the prototype to the object, as Stripe.js's methods are. */
+  function bindMethods(object, prototype) {
+    Object.keys(prototype).forEach(function (name) {
+      if (name.charAt(0) !== "_" && typeof prototype[name] === "function") object[name] = prototype[name].bind(object);
+    });
+  }
   var STYLE = [
-    ".sbx-element{font:inherit;color:var(--sbx-text,#30313d);display:grid;gap:.75rem}",
+    ".sbx-element{font:inherit;color:var(--sbx-text,#30313d);display:grid;gap:.75rem;min-width:0;max-width:100%}",
     ".sbx-label{font-size:.7rem;letter-spacing:.08em;text-transform:uppercase;color:#8a4b00;background:#fff4e0;border:1px dashed #d98b00;border-radius:4px;padding:.2rem .5rem;justify-self:start}",
     ".sbx-tabs{display:flex;gap:.5rem}",
-    ".sbx-tab{flex:1;padding:.6rem;border:1px solid #e0e0e6;border-radius:var(--sbx-radius,6px);background:var(--sbx-background,#fff);color:inherit;font:inherit;cursor:pointer;text-align:left}",
+    ".sbx-tab{flex:1;min-width:0;padding:.6rem;border:1px solid #e0e0e6;border-radius:var(--sbx-radius,6px);background:var(--sbx-background,#fff);color:inherit;font:inherit;cursor:pointer;text-align:left}",
     ".sbx-tab[aria-selected=true]{border-color:var(--sbx-primary,#0570de);box-shadow:0 0 0 1px var(--sbx-primary,#0570de)}",
-    ".sbx-row{display:grid;grid-template-columns:1fr 1fr;gap:.75rem}",
-    ".sbx-field{display:grid;gap:.3rem;font-size:.85rem}",
-    ".sbx-field input{font:inherit;padding:.65rem .75rem;border:1px solid #e0e0e6;border-radius:var(--sbx-radius,6px);background:var(--sbx-background,#fff);color:inherit}",
+    ".sbx-row{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:.75rem}",
+    ".sbx-field{display:grid;gap:.3rem;font-size:.85rem;min-width:0}",
+    ".sbx-field input{font:inherit;width:100%;min-width:0;box-sizing:border-box;padding:.65rem .75rem;border:1px solid #e0e0e6;border-radius:var(--sbx-radius,6px);background:var(--sbx-background,#fff);color:inherit}",
     ".sbx-field input:focus{outline:none;border-color:var(--sbx-primary,#0570de);box-shadow:0 0 0 3px color-mix(in srgb,var(--sbx-primary,#0570de) 25%,transparent)}",
     ".sbx-field input[aria-invalid=true]{border-color:var(--sbx-danger,#df1b41)}",
     ".sbx-error{color:var(--sbx-danger,#df1b41);font-size:.8rem;min-height:1em}",
@@ -52,7 +73,7 @@
     ".sbx-option,.sbx-check{display:flex;align-items:center;gap:.6rem;font-size:.9rem}",
     ".sbx-option{padding:.6rem .75rem;border:1px solid #e0e0e6;border-radius:var(--sbx-radius,6px);background:var(--sbx-background,#fff);cursor:pointer}",
     ".sbx-option:has(input:checked){border-color:var(--sbx-primary,#0570de);box-shadow:0 0 0 1px var(--sbx-primary,#0570de)}",
-    ".sbx-dialog{border:none;border-radius:12px;padding:1.5rem;max-width:24rem;box-shadow:0 20px 60px rgba(0,0,0,.3);font:inherit}",
+    ".sbx-dialog{border:none;border-radius:12px;padding:1.5rem;max-width:min(24rem,calc(100vw - 2rem));box-sizing:border-box;box-shadow:0 20px 60px rgba(0,0,0,.3);font:inherit}",
     ".sbx-dialog::backdrop{background:rgba(10,20,40,.45)}",
     ".sbx-dialog h2{margin:.2rem 0 .6rem;font-size:1.15rem}",
     ".sbx-actions{display:flex;gap:.5rem;margin-top:1rem}",
@@ -95,6 +116,21 @@
     var body = new URLSearchParams();
     Object.keys(data).forEach(function (key) { body.append(key, data[key]); });
     return body;
+  }
+
+  /** confirmParams.payment_method_data.billing_details as Stripe's form fields. */
+  function billingFields(params) {
+    var fields = {};
+    var details = params && params.payment_method_data && params.payment_method_data.billing_details;
+    (function flatten(value, prefix) {
+      if (value === null || value === undefined || value === "") return;
+      if (typeof value === "object") {
+        Object.keys(value).forEach(function (key) { flatten(value[key], prefix + "[" + key + "]"); });
+      } else {
+        fields[prefix] = String(value);
+      }
+    })(details || {}, "payment_method_data[billing_details]");
+    return fields;
   }
 
   function post(path, data) {
@@ -143,6 +179,7 @@
     this._handlers = {};
     this._method = "card";
     this._node = null;
+    bindMethods(this, PaymentElement.prototype);
   }
 
   PaymentElement.prototype.mount = function (target) {
@@ -189,6 +226,7 @@
     ]);
     applyAppearance(this._node, this._elements._options.appearance);
     container.appendChild(this._node);
+    this._mounted = true;
     this._loadCustomer({ tabs: tabs, card: card, redirect: redirect, select: select }).then(function () {
       self._emit("ready", { elementType: "payment" });
     });
@@ -260,7 +298,7 @@
     (this._handlers[event] || []).forEach(function (handler) { handler(payload); });
   };
   PaymentElement.prototype.update = function (options) { Object.assign(this._options, options || {}); };
-  PaymentElement.prototype.unmount = function () { if (this._node) this._node.remove(); };
+  PaymentElement.prototype.unmount = function () { if (this._node) this._node.remove(); this._mounted = false; };
   PaymentElement.prototype.destroy = PaymentElement.prototype.unmount;
 
   PaymentElement.prototype._value = function (name) {
@@ -344,6 +382,7 @@
     this._node = null;
     this._sheet = null;
     this._confirming = false;
+    bindMethods(this, ExpressCheckoutElement.prototype);
   }
   ExpressCheckoutElement.prototype.on = PaymentElement.prototype.on;
   ExpressCheckoutElement.prototype.off = PaymentElement.prototype.off;
@@ -368,12 +407,17 @@
     ]);
     applyAppearance(this._node, this._elements._options.appearance);
     container.appendChild(this._node);
+    this._mounted = true;
     setTimeout(function () {
       self._emit("ready", { elementType: "expressCheckout",
         availablePaymentMethods: { applePay: false, googlePay: false, link: true, paypal: false, amazonPay: false } });
     }, 0);
   };
-  ExpressCheckoutElement.prototype.unmount = function () { this._close(); if (this._node) this._node.remove(); };
+  ExpressCheckoutElement.prototype.unmount = function () {
+    this._close();
+    if (this._node) this._node.remove();
+    this._mounted = false;
+  };
   ExpressCheckoutElement.prototype.destroy = ExpressCheckoutElement.prototype.unmount;
 
   ExpressCheckoutElement.prototype._click = function () {
@@ -500,6 +544,7 @@
     this._confirming = true;
     this._render();
     var address = Object.assign({}, entry.address);
+    this._billingDetails = { name: entry.name, email: WALLET_EMAIL, phone: entry.phone, address: Object.assign({}, address) };
     this._emit("confirm", {
       elementType: "expressCheckout",
       expressPaymentType: "link",
@@ -574,6 +619,8 @@
     this._stripe = stripe;
     this._options = options || {};
     this._payment = null;
+    this._express = null;
+    bindMethods(this, Elements.prototype);
   }
   Elements.prototype.create = function (type, options) {
     if (type === "expressCheckout") {
@@ -596,7 +643,9 @@
       this._submitted = true; // the wallet sheet collected everything
       return Promise.resolve({});
     }
-    if (!this._payment) return Promise.resolve({ error: { type: "validation_error", message: "No Payment Element is mounted." } });
+    if (!this._payment || !this._payment._mounted) {
+      return Promise.resolve({ error: { type: "validation_error", message: "No Payment Element is mounted." } });
+    }
     var error = this._payment._validate(false);
     this._submitted = !error;
     return Promise.resolve(error ? { error: error } : {});
@@ -607,6 +656,7 @@
       throw new Error("Invalid value for Stripe(): apiKey should be a publishable key (pk_...).");
     }
     this._key = publishableKey;
+    bindMethods(this, Sandbox.prototype);
   }
 
   Sandbox.prototype.elements = function (options) {
@@ -638,9 +688,15 @@
     if (!params.return_url) {
       return Promise.resolve({ error: { type: "invalid_request_error", message: "confirmParams.return_url is required." } });
     }
-    if (!elements._payment) return this._confirmExpress(elements, clientSecret, params, redirect);
+    if (elements._express && elements._express._confirming) {
+      return this._confirmExpress(elements, clientSecret, params, redirect);
+    }
     var id = intentId(clientSecret);
     var payment = elements._payment;
+    if (!payment || !payment._mounted) {
+      return Promise.resolve({ error: { type: "invalid_request_error",
+        message: "confirmPayment needs a mounted Payment Element, or an Express Checkout Element in its confirm event." } });
+    }
 
     function leave(status) {
       var target = new URL(params.return_url, window.location.href);
@@ -652,8 +708,8 @@
     }
 
     function confirm(card) {
-      var data = { client_secret: clientSecret, key: self._key, return_url: params.return_url,
-                   "payment_method_data[type]": "card" };
+      var data = Object.assign({ client_secret: clientSecret, key: self._key, return_url: params.return_url,
+                                 "payment_method_data[type]": "card" }, billingFields(params));
       Object.keys(card).forEach(function (key) { data["payment_method_data[card][" + key + "]"] = card[key]; });
       var save = payment._node.querySelector('[data-sandbox-field="save"]');
       if (save && save.checked && payment._method === "card") {
@@ -702,8 +758,11 @@
   /** Confirm for the Express Checkout Element: the wallet pays with its test card. */
   Sandbox.prototype._confirmExpress = function (elements, clientSecret, params, redirect) {
     var id = intentId(clientSecret);
-    var data = { client_secret: clientSecret, key: this._key, return_url: params.return_url,
-                 "payment_method_data[type]": "card" };
+    var wallet = { payment_method_data: { billing_details: elements._express._billingDetails || {} } };
+    var given = (params.payment_method_data && params.payment_method_data.billing_details) || {};
+    wallet.payment_method_data.billing_details = Object.assign({}, wallet.payment_method_data.billing_details, given);
+    var data = Object.assign({ client_secret: clientSecret, key: this._key, return_url: params.return_url,
+                               "payment_method_data[type]": "card" }, billingFields(wallet));
     Object.keys(WALLET_CARD).forEach(function (key) { data["payment_method_data[card][" + key + "]"] = WALLET_CARD[key]; });
     return post("/payment_intents/" + encodeURIComponent(id) + "/confirm", data).then(function (intent) {
       if (intent.error) return { error: intent.error };
@@ -719,6 +778,8 @@
   };
 
   function Stripe(publishableKey) { return new Sandbox(publishableKey); }
+  /** The Stripe.js major version, which Stripe's loader (@stripe/stripe-js) checks. */
+  Stripe.version = 3;
   /** What the stand-in was given, for people checking their integration in the sandbox. */
   Stripe.sandbox = { elementsOptions: [] };
   window.Stripe = Stripe;
