@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flask_psp_connector import telemetry
 from flask_psp_connector.errors import PlatformUnavailable
-from flask_psp_connector.stripe_double import free_port
+from flask_psp_connector.testing import free_port
 
 from .conftest import open_checkout
 from .test_checkout_pinned import PI_URL, echo_intent
