@@ -7,12 +7,14 @@ cases for the back office.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask, g
 
 from flask_psp_connector import ConfigurationError, PSPConnector, PSPError
@@ -20,6 +22,8 @@ from flask_wtf.csrf import CSRFProtect
 
 from .money import format_money
 from .pricing import country_name
+
+log = logging.getLogger("demo_shop")
 
 #: Keys the shop itself reads from the environment when they are not in the config.
 _SHOP_KEYS = ("SECRET_KEY", "SHOP_ADMIN_PASSWORD", "SHOP_SANDBOX_API", "SESSION_COOKIE_SECURE")
@@ -32,9 +36,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Configuration, from ``test_config`` or else the environment:
 
     ``SECRET_KEY``
-        Signs the session (which holds the cart id). Required in production; in
-        testing and sandbox mode one is generated once and kept in the instance
-        folder, so that several workers share it.
+        Signs the session (which holds the cart id). Required to serve the shop in
+        production; in testing, sandbox mode, a local run (``SHOP_LOCAL_RUN``, set by
+        ``python -m demo_shop``) and ``flask`` commands a development key is generated
+        once and kept in the instance folder (with a warning), so that several workers
+        share it.
     ``SHOP_ADMIN_PASSWORD``
         Password of the back office at ``/admin``; the back office is disabled
         while it is unset.
@@ -69,8 +75,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = _flag(app.config["SESSION_COOKIE_SECURE"])
     sandbox = bool(app.config.get("SHOP_SANDBOX_API"))
     if not app.config.get("SECRET_KEY"):
-        if not (app.testing or sandbox):
-            raise ConfigurationError("SECRET_KEY", "required outside testing and sandbox mode; set it to a long random value.")
+        # A command (``flask ... psp``) or a local run (``make run``) may use a development
+        # key; a served shop (gunicorn) must be given one that every worker shares.
+        command = click.get_current_context(silent=True) is not None  # commands use no sessions
+        if not (app.testing or sandbox or command or _flag(app.config.get("SHOP_LOCAL_RUN", False))):
+            raise ConfigurationError("SECRET_KEY", "required to serve the shop; set it to a long random value.")
+        if not (app.testing or command):
+            log.warning("SECRET_KEY is not set: using a development key kept in %s. Set SECRET_KEY in production.",
+                        app.instance_path)
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
     from . import accounts  # before the connector: its table is created with the store's schema

@@ -20,7 +20,7 @@ def main() -> None:
     """Run the shop (in sandbox mode when no Stripe key is configured)."""
     port = int(os.environ.get("PORT", "5000"))
     url = f"http://127.0.0.1:{port}"
-    config = {"SESSION_COOKIE_SECURE": False}  # plain http on the loopback
+    config = {"SESSION_COOKIE_SECURE": False, "SHOP_LOCAL_RUN": True}  # plain http on the loopback
     with ExitStack() as stack:
         if not os.environ.get("STRIPE_SECRET_KEY"):
             given = os.environ.get("STRIPE_WEBHOOK_SIGNING_SECRET")

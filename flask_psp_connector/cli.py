@@ -9,11 +9,24 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .errors import PSPError
+from .errors import ConfigurationError, PSPError
 from .events import HANDLED_EVENTS, reconciliation_event
 from .gateways.commands import gateways_cli
 
-psp_cli = AppGroup("psp", help="flask-psp-connector commands.")
+class _Commands(AppGroup):
+    """A command group whose commands end with one clear line, not a traceback, when Stripe,
+    the platform or the configuration refuses."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except PSPError as exc:
+            raise click.ClickException(exc.message) from None
+        except ConfigurationError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+psp_cli = _Commands("psp", help="flask-psp-connector commands.")
 
 
 def _state():  # type: ignore[no-untyped-def]

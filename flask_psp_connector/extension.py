@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import click
 import flask_smorest
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -110,7 +111,8 @@ class PSPConnector:
         """
         if "psp_connector" in app.extensions:
             raise RuntimeError("A PSPConnector is already registered on this Flask app.")
-        settings = load_settings(app.config, testing=app.testing)
+        # A command (``flask psp ...``) may run without Stripe: the ones that need it say so.
+        settings = load_settings(app.config, testing=app.testing or click.get_current_context(silent=True) is not None)
         platform, clients = self._platform, None
         if platform is None and settings["PSP_PLATFORM"] == "commercetools":
             platform = CommercetoolsPlatform.from_settings(settings)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+import sys
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
@@ -161,3 +166,44 @@ def test_reconcile_refunds_a_payment_for_a_cart_state_that_is_gone(app, stripe_m
     assert summary(store.get_payment(payment_id))[-1] == ("Refund", "Success", "re_reconciled", 3000)
     assert "0 payment(s)" in run(app, "reconcile", "--apply").output
     assert len([c for c in stripe_mock.calls if c.request.url.endswith("/v1/refunds")]) == 1
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in getattr(group, "commands", {}).items():
+        found += _commands(command, (*prefix, name)) if hasattr(command, "commands") else [(*prefix, name)]
+    return found
+
+
+def test_every_command_has_help_with_no_configuration_at_all(tmp_path) -> None:
+    from flask_psp_connector.cli import psp_cli
+
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+
+    def helped(command: tuple[str, ...]) -> Any:
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "demo_shop", "psp", *command, "--help"],
+                              cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
+
+    commands = _commands(psp_cli)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(helped, commands))
+    for command, result in zip(commands, results):
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout.startswith(f"Usage: python -m flask psp {' '.join(command)}".rstrip())
+        assert result.stderr == "", (command, result.stderr)
+
+
+def test_a_command_that_needs_stripe_says_so_in_one_line(tmp_path) -> None:
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "demo_shop", "psp", "reconcile"],
+                            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: STRIPE_SECRET_KEY is not configured."
+
+
+def test_a_refusal_is_one_line_not_a_traceback(app, stripe_mock) -> None:
+    stripe_mock.add(responses.GET, f"{STRIPE_API}/v1/payment_intents", status=401,
+                    json={"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_***"}})
+    result = run(app, "reconcile")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
