@@ -207,3 +207,21 @@ def test_a_refusal_is_one_line_not_a_traceback(app, stripe_mock) -> None:
     result = run(app, "reconcile")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+
+
+def test_the_procfile_and_app_json_name_what_exists() -> None:
+    import json
+    from pathlib import Path
+
+    from flask_psp_connector.settings import SETTINGS
+
+    root = Path(__file__).resolve().parent.parent
+    processes = dict(line.split(": ", 1) for line in (root / "Procfile").read_text().splitlines())
+    assert set(processes) == {"web", "worker", "release"}
+    assert processes["worker"] == "flask --app demo_shop psp gateways deliver --loop"
+    manifest = json.loads((root / "app.json").read_text())
+    assert set(manifest["formation"]) <= set(processes)
+    known = {s.key for s in SETTINGS} | {"SECRET_KEY", "SHOP_ADMIN_PASSWORD", "WEB_CONCURRENCY", "GUNICORN_THREADS"}
+    assert set(manifest["env"]) <= known
+    assert all(spec["description"] for spec in manifest["env"].values())
+    assert manifest["env"]["SECRET_KEY"]["generator"] == "secret"

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..errors import PSPError
 from .callbacks import deliver_due
 
 gateways_cli = AppGroup("gateways", help="External payment gateways (Commerce Layer).")
@@ -24,12 +25,22 @@ def _gateway():  # type: ignore[no-untyped-def]
 @click.option("--loop", is_flag=True, help="Keep delivering (for a worker process) instead of one pass.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes with --loop.")
 def deliver(loop: bool, interval: float) -> None:
-    """Post the due callbacks to the platform; failed ones are retried later with backoff."""
+    """Post the due callbacks to the platform; failed ones are retried later with backoff.
+
+    With ``--loop`` (the Procfile's ``worker``) a pass that fails (the store is down, say)
+    is reported in one line and the next pass comes after ``--interval``.
+    """
     gateway, secret = _gateway()
     while True:
-        report = deliver_due(gateway.store, secret)
-        if report.delivered or report.failed or not loop:
-            click.echo(f"{report.delivered} callback(s) delivered, {report.failed} failed (retried later).")
+        try:
+            report = deliver_due(gateway.store, secret)
+        except PSPError as exc:
+            if not loop:
+                raise
+            click.echo(f"Delivery pass failed: {exc.message}", err=True)
+        else:
+            if report.delivered or report.failed or not loop:
+                click.echo(f"{report.delivered} callback(s) delivered, {report.failed} failed (retried later).")
         if not loop:
             return
         time.sleep(interval)
