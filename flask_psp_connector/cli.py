@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from .errors import ConfigurationError, PSPError
 from .events import HANDLED_EVENTS, reconciliation_event
 from .gateways.commands import gateways_cli
+from .settings import reference
 
 class _Commands(AppGroup):
     """A command group whose commands end with one clear line, not a traceback, when Stripe,
@@ -140,6 +141,12 @@ def pre_undeploy() -> None:
         click.echo(f"Deleted webhook endpoint {endpoint['id']}.")
     if not ours:
         click.echo("No webhook endpoint of this deployment to remove.")
+
+
+@psp_cli.command("settings")
+def settings_reference() -> None:
+    """Print every configuration key with its default, mode and meaning (Markdown)."""
+    click.echo(reference())
 
 
 events_cli = AppGroup("events", help="The inbox of Stripe events.")

@@ -162,10 +162,34 @@ class Setting:
     doc: str
     parse: Parser = _text
 
+    @property
+    def mode(self) -> str:
+        """Where the key matters (the configuration reference's "Mode" column)."""
+        if self.key in _MODE_OF:
+            return _MODE_OF[self.key]
+        return next((mode for prefix, mode in _MODE_PREFIXES if self.key.startswith(prefix)), "all")
 
-#: Every key, in the order the README documents them.
+
+_MODE_OF = {
+    "STRIPE_SECRET_KEY": "all (required to serve; optional in tests and commands)",
+    "CTP_PROJECT_KEY": "all",
+    "CTP_JWKS_URL": "all (operations routes)",
+    "CTP_JWT_ISSUER": "all (operations routes)",
+    "CTP_CLIENT_ID": "commercetools; embedded with CTP_AUTH_URL",
+    "CTP_CLIENT_SECRET": "commercetools; embedded with CTP_AUTH_URL",
+    "CTP_AUTH_URL": "commercetools; embedded (token introspection)",
+    "PSP_DATABASE_URL": "embedded store, external gateways",
+    "STRIPE_API_BASE": "sandbox and tests",
+    "PSP_PUBLIC_URL": "deployment (post-deploy)",
+    "STRIPE_WEBHOOK_ID": "deployment (post-deploy)",
+}
+_MODE_PREFIXES = (("CTP_", "commercetools"), ("COMMERCELAYER_", "Commerce Layer gateway"),
+                  ("HANTERA_", "Hantera gateway"), ("PSP_METRICS", "operations (metrics)"))
+
+
+#: Every key, in the order of the configuration reference (see :func:`reference`).
 SETTINGS: tuple[Setting, ...] = (
-    Setting("STRIPE_SECRET_KEY", "", "Stripe secret key (sk_...). Required outside testing."),
+    Setting("STRIPE_SECRET_KEY", "", "Stripe secret key (sk_... or a restricted rk_...). Required to serve requests; tests and `flask psp` commands may go without."),
     Setting("STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key (pk_...) handed to the browser."),
     Setting("STRIPE_WEBHOOK_SIGNING_SECRET", "", "Webhook signing secrets (whsec_...), comma-separated during a rotation.", _csv),
     Setting("STRIPE_WEBHOOK_ID", "", "Id of the Stripe webhook endpoint that `flask psp post-deploy` maintains."),
@@ -240,6 +264,19 @@ class Settings(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<Settings {len(self)} keys>"
+
+
+def reference() -> str:
+    """The configuration reference as a Markdown table, generated from :data:`SETTINGS`
+    (``flask psp settings`` prints it; the README includes it)."""
+
+    def shown(default: Any) -> str:
+        if default is None or default == "":
+            return "unset"
+        return f"`{default}`"
+
+    rows = [f"| `{s.key}` | {shown(s.default)} | {s.mode} | {s.doc.replace('|', '/')} |" for s in SETTINGS]
+    return "\n".join(["| Key | Default | Mode | Meaning |", "|---|---|---|---|", *rows])
 
 
 def raw_value(config: Mapping[str, Any], key: str, environ: Mapping[str, str] | None = None) -> Any:

@@ -113,3 +113,15 @@ def test_url_prefix_moves_every_route(make_app) -> None:
     rules = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith(("processor.", "oauth."))}
     assert rules and all(rule.startswith("/psp/") for rule in rules)
     assert app.test_client().get("/psp/openapi.json").status_code == 200
+
+
+def test_the_readme_holds_the_generated_configuration_reference() -> None:
+    from pathlib import Path
+
+    from flask_psp_connector.settings import reference
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- settings reference: generated, do not edit -->\n", 1)[1]
+    block = block.split("\n<!-- end of settings reference -->", 1)[0]
+    assert block == reference(), "README is out of date: paste `flask --app demo_shop psp settings` into it"
+    assert block.count("\n| `") == len(SETTINGS)
