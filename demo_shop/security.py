@@ -47,9 +47,7 @@ def init_security(app: Flask, *, sandbox: bool) -> None:
 
     @app.after_request
     def _harden(response: Response) -> Response:
-        # The OpenAPI docs page ships its own inline bootstrap script.
-        if not (request.blueprint or "").endswith("api-docs"):
-            response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
         return response

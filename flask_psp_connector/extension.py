@@ -16,6 +16,7 @@ from . import __version__
 from .auth import Introspector, JWKSCache, RemoteIntrospector
 from .cli import psp_cli
 from .cors import cors_headers
+from .docs import blp as docs_blp
 from .errors import PSPError
 from .events import EventProcessor
 from .gateways import commercelayer, hantera
@@ -84,7 +85,8 @@ class PSPConnector:
     used are ``STRIPE_SECRET_KEY``, ``STRIPE_PUBLISHABLE_KEY``, ``STRIPE_CAPTURE_METHOD``,
     ``STRIPE_APPEARANCE_PAYMENT_ELEMENT``, ``MERCHANT_RETURN_URL``, ``PSP_URL_PREFIX`` and
     ``PSP_DATABASE_URL``. flask-smorest's keys take the ``PSP_`` prefix
-    (``PSP_OPENAPI_URL_PREFIX``, ``PSP_OPENAPI_SWAGGER_UI_PATH``, ...).
+    (``PSP_OPENAPI_URL_PREFIX``, ``PSP_OPENAPI_JSON_PATH``); ``/docs`` shows the document in
+    Swagger UI served from the app itself.
 
     :param app: the app to register on now, if any.
     :param platform: a commerce platform to use instead of the embedded store.
@@ -139,6 +141,7 @@ class PSPConnector:
             state.api.register_blueprint(token_blp, url_prefix=prefix)
         self._init_gateways(app, state)
         app.register_blueprint(assets_blp, url_prefix=prefix)
+        app.register_blueprint(docs_blp, url_prefix=prefix)
         init_monitoring(app, _connector_request, settings["PSP_METRICS_PATH"], settings["PSP_METRICS_TOKEN"])
         app.register_error_handler(HTTPException, _handle_routing_error)
         app.before_request(_limit_body)
@@ -245,8 +248,6 @@ def _api(app: Flask, settings: Settings) -> flask_smorest.Api:
     prefix = settings["PSP_URL_PREFIX"]
     app.config.setdefault("PSP_OPENAPI_URL_PREFIX", prefix or "/")
     app.config.setdefault("PSP_OPENAPI_JSON_PATH", "openapi.json")
-    app.config.setdefault("PSP_OPENAPI_SWAGGER_UI_PATH", "docs")
-    app.config.setdefault("PSP_OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
     api = _Api(
         app,
         config_prefix="PSP_",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import time
 from typing import Any
 
@@ -564,3 +565,16 @@ def test_an_unexpected_exception_is_a_general_500_without_details(
     if log_level > logging.DEBUG:
         assert "Traceback" not in logs
         assert all(record.exc_info is None for record in caplog.records)
+
+
+def test_docs_reference_no_external_host_and_every_asset_is_served(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    references = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(references) == 4 and "<script>" not in html and "style=" not in html
+    for reference in references:
+        assert reference.startswith("/") and not reference.startswith("//"), reference
+        assert client.get(reference).status_code == 200, reference
+    assert 'data-spec-url="/openapi.json"' in html
