@@ -18,6 +18,7 @@ import click
 from flask import Flask, g
 
 from flask_psp_connector import ConfigurationError, PSPConnector, PSPError
+from flask_psp_connector.logs import configure_logging
 from flask_wtf.csrf import CSRFProtect
 
 from .money import format_money
@@ -94,6 +95,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         init_sandbox(app)
     PSPConnector(app)
+    if not app.testing:
+        # The shop shows the connector's INFO lines (payments, events, their outcome).
+        configure_logging(app.extensions["psp_connector"].settings["PSP_LOG_FORMAT"])
     for blueprint in PSPConnector.api_blueprints(app):
         csrf.exempt(blueprint)
 

@@ -215,7 +215,8 @@ class EventProcessor:
     def _remember_failure(self, event: Event, exc: Exception) -> None:
         """Keep the failed event for operators and replays; a store that is down is only logged."""
         error = f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
-        log.error("Stripe event %s (%s) failed: %s", event["id"], event["type"], error)
+        log.error("Stripe event %s (%s) failed: %s", event["id"], event["type"], error,
+                  extra={"event_id": event["id"], "event_type": event["type"], "outcome": "failed"})
         try:
             self.platform.record_event_failure(event["id"], event["type"], error, json.dumps(event))
         except Exception as failure:  # noqa: BLE001 (the original error is what Stripe must see)
@@ -227,8 +228,7 @@ class EventProcessor:
             detail = self.gateway_events(event)
             if detail is not None:
                 receipt = self.platform.process_event(event_id, event_type, None, _nothing, detail=detail, replay=replay)
-                log.info("Stripe event %s (%s): %s — %s", event_id, event_type, receipt.status.value, receipt.detail)
-                return receipt
+                return _logged(event, receipt)
         try:
             ref = _payment_ref(obj)
             plan = self._plan(event_type, obj, ref)
@@ -245,8 +245,7 @@ class EventProcessor:
             )
         except _MalformedEvent as exc:
             return self._ignore(event, f"malformed {event_type}: {exc}", replay)
-        log.info("Stripe event %s (%s): %s%s", event_id, event_type, receipt.status.value,
-                 f" — {receipt.detail}" if receipt.detail else "")
+        _logged(event, receipt)
         # Only a customer's PaymentIntent can have a method to save: guests cost nothing here.
         if event_type == "payment_intent.succeeded" and obj.get("customer") and receipt.status != EventStatus.IGNORED:
             self._remember_saved_method(obj)
@@ -293,8 +292,7 @@ class EventProcessor:
 
     def _ignore(self, event: Event, detail: str, replay: bool) -> EventReceipt:
         receipt = self.platform.process_event(event["id"], event["type"], None, _nothing, detail=detail, replay=replay)
-        log.warning("Stripe event %s (%s): %s — %s", event["id"], event["type"], receipt.status.value, receipt.detail)
-        return receipt
+        return _logged(event, receipt, logging.WARNING)
 
     def _plan(self, event_type: str, obj: Event, ref: PaymentRef) -> Plan | None:
         if event_type == "payment_intent.succeeded":
@@ -337,6 +335,16 @@ class EventProcessor:
         if self.stripe is None:
             raise PSPError("Stripe is not configured (STRIPE_SECRET_KEY).", status=503, code="ServiceUnavailable")
         return self.stripe
+
+
+def _logged(event: Event, receipt: EventReceipt, level: int = logging.INFO) -> EventReceipt:
+    """One line per event: its id, type, outcome and payment (also as fields, for JSON logs)."""
+    payment = f" (payment {receipt.payment_id})" if receipt.payment_id else ""
+    detail = f" — {receipt.detail}" if receipt.detail else ""
+    log.log(level, "Stripe event %s (%s): %s%s%s", event["id"], event["type"], receipt.status.value, payment, detail,
+            extra={"event_id": event["id"], "event_type": event["type"], "payment_id": receipt.payment_id,
+                   "outcome": receipt.status.value})
+    return receipt
 
 
 def _payment_ref(obj: Event) -> PaymentRef:

@@ -1,9 +1,9 @@
 """The HTTP side of :mod:`.telemetry`: request metrics and spans, correlation ids, ``/metrics``.
 
-Registered by :class:`~flask_psp_connector.PSPConnector`. The connector's own routes get a
-correlation id (``X-Correlation-ID``, else ``X-Request-ID``, else a new one), returned in
-the response, put on the request's span and passed on to commercetools; with
-``PSP_METRICS_PATH`` set, every request of the app is counted and timed by route.
+Registered by :class:`~flask_psp_connector.PSPConnector`. Every request gets a correlation
+id (``X-Correlation-ID``, else ``X-Request-ID``, else a new one), returned in the response,
+put on log lines (:mod:`.logs`), on the connector's request spans and passed on to
+commercetools; with ``PSP_METRICS_PATH`` set, every request is counted and timed by route.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ def init_monitoring(app: Flask, is_connector_request: Callable[[], bool], metric
 
 def _start(is_connector_request: Callable[[], bool]) -> None:
     g.psp_started = time.perf_counter()
-    if not is_connector_request():
-        return
     given = request.headers.get("X-Correlation-ID") or request.headers.get("X-Request-ID") or ""
     g.psp_correlation_id = given if _CORRELATION.match(given) else uuid.uuid4().hex
     g.psp_correlation_token = telemetry.correlation_id.set(g.psp_correlation_id)
+    if not is_connector_request():
+        return
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     g.psp_span = telemetry.start_request_span(f"{request.method} {route}", {
         "http.method": request.method, "http.route": route, "psp.correlation_id": g.psp_correlation_id})

@@ -123,5 +123,5 @@ def test_the_readme_holds_the_generated_configuration_reference() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     block = readme.split("<!-- settings reference: generated, do not edit -->\n", 1)[1]
     block = block.split("\n<!-- end of settings reference -->", 1)[0]
-    assert block == reference(), "README is out of date: paste `flask --app demo_shop psp settings` into it"
+    assert block == reference(), "README is out of date: run scripts/update-settings-reference"
     assert block.count("\n| `") == len(SETTINGS)
