@@ -7,17 +7,26 @@ PYTHON := $(VENV)/bin/python
 # The official Stripe CLI (npm @stripe/cli, pinned in package.json): the tests drive the sandbox with it.
 NODE_TOOLS := node_modules/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml requirements.txt
+# `make run` installs what running needs, `make test` what testing needs. The package is
+# installed as a wheel (no editable install): both run from the checkout, which comes
+# first on the import path.
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
-	$(PYTHON) -m pip install -q -e '.[test,sandbox,postgres,shop]'
+
+$(VENV)/.installed-run: setup.cfg pyproject.toml requirements.txt | $(VENV)/bin/python
+	$(PYTHON) -m pip install -q '.[sandbox,postgres,shop]'
+	touch $@
+
+$(VENV)/.installed: setup.cfg pyproject.toml requirements.txt | $(VENV)/bin/python
+	$(PYTHON) -m pip install -q '.[test,sandbox,postgres,shop]'
 	touch $@
 
 $(NODE_TOOLS): package.json
 	npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed-run
 	$(PYTHON) -m demo_shop
 
 test: $(VENV)/.installed $(NODE_TOOLS)

@@ -30,14 +30,11 @@ import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from flask_psp_connector.events import HANDLED_EVENTS
-from flask_psp_connector.testing import running_stripe_double
+from flask_psp_connector.testing import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY, running_stripe_double
 
 sandbox_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
 
-#: The sandbox's keys: any ``sk_test_`` key of 12+ characters works with the double
-#: (the Stripe CLI refuses shorter ones).
-SECRET_KEY = "sk_test_sandbox_local"
-PUBLISHABLE_KEY = "pk_test_sandbox_local"
+SECRET_KEY, PUBLISHABLE_KEY = SANDBOX_SECRET_KEY, SANDBOX_PUBLISHABLE_KEY
 
 #: Signed-in customers may save cards, see them again and remove them.
 SAVED_METHODS_FEATURES = {"payment_method_save": "enabled", "payment_method_redisplay": "enabled",

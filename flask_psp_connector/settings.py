@@ -109,6 +109,15 @@ def _absolute_url(value: Any) -> str | None:
     return text.rstrip("/") if parts.path in ("", "/") else text
 
 
+def _api_base(value: Any) -> str | None:
+    """An API base URL, given with or without Stripe's ``/v1`` (the client adds it)."""
+    text = _absolute_url(value)
+    if text is None:
+        return None
+    text = text.rstrip("/")
+    return text[: -len("/v1")] if text.endswith("/v1") else text
+
+
 def _setup_future_usage(value: Any) -> str | None:
     text = _text(value).lower()
     if text in ("", "none", "null", "undefined"):
@@ -204,7 +213,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE", None, "off_session, on_session or none: setup_future_usage of new PaymentIntents for known customers; unset falls back to payment_method_save_usage of STRIPE_SAVED_PAYMENT_METHODS_CONFIG.", _setup_future_usage),
     Setting("STRIPE_ENABLE_MULTI_OPERATIONS", False, "Allow several partial captures (Stripe multicapture) on one PaymentIntent.", _bool),
     Setting("STRIPE_PAYMENT_METHOD_TYPES", "", "Explicit payment method types (comma-separated) instead of automatic payment methods.", _csv),
-    Setting("STRIPE_API_BASE", "", "Base URL of the Stripe API; point it at a local Stripe double for offline work.", _absolute_url),
+    Setting("STRIPE_API_BASE", "", "Base URL of the Stripe API, with or without /v1; point it at the local Stripe double (python -m flask_psp_connector.testing) for offline work.", _api_base),
     Setting("MERCHANT_RETURN_URL", "", "Absolute URL the browser returns to after redirect-based payments.", _absolute_url),
     Setting("ALLOWED_ORIGINS", "", "Origins (comma-separated) allowed to call the processor from a browser; empty allows any.", _csv),
     Setting("MOCK_ENVIRONMENT", "TEST", "Environment name reported to the browser enabler."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 import sys
 from typing import Any
@@ -168,6 +169,9 @@ def test_reconcile_refunds_a_payment_for_a_cart_state_that_is_gone(app, stripe_m
     assert len([c for c in stripe_mock.calls if c.request.url.endswith("/v1/refunds")]) == 1
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [prefix]
     for name, command in getattr(group, "commands", {}).items():
@@ -182,7 +186,7 @@ def test_every_command_has_help_with_no_configuration_at_all(tmp_path) -> None:
 
     def helped(command: tuple[str, ...]) -> Any:
         return subprocess.run([sys.executable, "-m", "flask", "--app", "demo_shop", "psp", *command, "--help"],
-                              cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
+                              cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
 
     commands = _commands(psp_cli)
     with ThreadPoolExecutor(4) as pool:
@@ -196,7 +200,7 @@ def test_every_command_has_help_with_no_configuration_at_all(tmp_path) -> None:
 def test_a_command_that_needs_stripe_says_so_in_one_line(tmp_path) -> None:
     environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "demo_shop", "psp", "reconcile"],
-                            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60)
+                            cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == "Error: STRIPE_SECRET_KEY is not configured."
 
@@ -211,11 +215,10 @@ def test_a_refusal_is_one_line_not_a_traceback(app, stripe_mock) -> None:
 
 def test_the_procfile_and_app_json_name_what_exists() -> None:
     import json
-    from pathlib import Path
 
     from flask_psp_connector.settings import SETTINGS
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     processes = dict(line.split(": ", 1) for line in (root / "Procfile").read_text().splitlines())
     assert set(processes) == {"web", "worker", "release"}
     assert processes["worker"] == "flask --app demo_shop psp gateways deliver --loop"

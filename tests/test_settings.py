@@ -125,3 +125,9 @@ def test_the_readme_holds_the_generated_configuration_reference() -> None:
     block = block.split("\n<!-- end of settings reference -->", 1)[0]
     assert block == reference(), "README is out of date: run scripts/update-settings-reference"
     assert block.count("\n| `") == len(SETTINGS)
+
+
+@pytest.mark.parametrize("given", ["http://127.0.0.1:8420", "http://127.0.0.1:8420/", "http://127.0.0.1:8420/v1",
+                                   "http://127.0.0.1:8420/v1/"])
+def test_the_stripe_api_base_may_name_v1_or_not(given) -> None:
+    assert load_settings({"STRIPE_API_BASE": given}, testing=True)["STRIPE_API_BASE"] == "http://127.0.0.1:8420"

@@ -19,4 +19,9 @@ from __future__ import annotations
 
 from .server import free_port, main, running_stripe_double
 
-__all__ = ["free_port", "main", "running_stripe_double"]
+#: The sandbox's keys: any ``sk_test_`` key of 12+ characters works with the double (the
+#: Stripe CLI refuses shorter ones).
+SANDBOX_SECRET_KEY = "sk_test_sandbox_local"
+SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox_local"
+
+__all__ = ["SANDBOX_PUBLISHABLE_KEY", "SANDBOX_SECRET_KEY", "free_port", "main", "running_stripe_double"]
