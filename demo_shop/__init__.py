@@ -27,7 +27,7 @@ from .pricing import country_name
 log = logging.getLogger("demo_shop")
 
 #: Keys the shop itself reads from the environment when they are not in the config.
-_SHOP_KEYS = ("SECRET_KEY", "SHOP_ADMIN_PASSWORD", "SHOP_SANDBOX_API", "SESSION_COOKIE_SECURE")
+_SHOP_KEYS = ("SECRET_KEY", "SHOP_ADMIN_PASSWORD", "SESSION_COOKIE_SECURE")
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -45,10 +45,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``SHOP_ADMIN_PASSWORD``
         Password of the back office at ``/admin``; the back office is disabled
         while it is unset.
-    ``SHOP_SANDBOX_API``
-        Base URL of the local Stripe double. When set, the shop runs in sandbox mode:
-        payments go to the double, a banner says so on every page and the payment
-        page loads the shop's Stripe.js stand-in instead of ``js.stripe.com``.
+    ``PSP_SANDBOX``
+        The connector's sandbox mode (set by :func:`flask_psp_connector.sandbox.sandbox_config`,
+        which ``python -m demo_shop`` uses without Stripe keys): payments go to the local
+        Stripe double, a banner says so on every page and the payment page loads the
+        connector's Stripe.js stand-in instead of ``js.stripe.com``.
     ``SESSION_COOKIE_SECURE``
         Send the session cookie over HTTPS only (default true; turn it off for
         plain-HTTP local runs).
@@ -74,7 +75,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.config["SESSION_COOKIE_SECURE"] = _flag(app.config["SESSION_COOKIE_SECURE"])
-    sandbox = bool(app.config.get("SHOP_SANDBOX_API"))
+    sandbox = _flag(app.config.get("PSP_SANDBOX", os.environ.get("PSP_SANDBOX", False)))
     if not app.config.get("SECRET_KEY"):
         # A command (``flask ... psp``) or a local run (``make run``) may use a development
         # key; a served shop (gunicorn) must be given one that every worker shares.
@@ -90,10 +91,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.config.setdefault("PSP_METRICS_PATH", os.environ.get("PSP_METRICS_PATH", "/metrics"))
     csrf = CSRFProtect(app)
-    if sandbox:
-        from .sandbox import init_sandbox
-
-        init_sandbox(app)
     PSPConnector(app)
     if not app.testing:
         # The shop shows the connector's INFO lines (payments, events, their outcome).

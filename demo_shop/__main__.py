@@ -13,7 +13,7 @@ import os
 from contextlib import ExitStack
 
 from . import create_app
-from .sandbox import sandbox_config, trigger_command
+from flask_psp_connector.sandbox import sandbox_config, trigger_command
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     with ExitStack() as stack:
         if not os.environ.get("STRIPE_SECRET_KEY"):
             given = os.environ.get("STRIPE_WEBHOOK_SIGNING_SECRET")
-            config |= stack.enter_context(sandbox_config(url))
+            config |= stack.enter_context(sandbox_config(url, name="demo_shop"))
             # Sandbox data is throwaway and served on the loopback only: a known password is fine.
             config.setdefault("SHOP_ADMIN_PASSWORD", os.environ.get("SHOP_ADMIN_PASSWORD") or "sandbox")
             api = config["STRIPE_API_BASE"]

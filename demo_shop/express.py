@@ -205,10 +205,10 @@ def express_checkout(*, cart: Cart | None = None, product: Product | None = None
         prepare_body = {"source": "cart"}
     else:
         return None
-    sandbox = bool(current_app.config.get("SHOP_SANDBOX_API"))
+    sandbox = current_app.extensions["psp_connector"].settings["PSP_SANDBOX"]
     return {
         "processor_url": request.url_root.rstrip("/") + current_app.config.get("PSP_URL_PREFIX", ""),
-        "stripe_js_url": url_for("static", filename="sandbox/stripe.js") if sandbox else "https://js.stripe.com/v3/",
+        "stripe_js_url": url_for("psp_assets.static", filename="sandbox/stripe.js") if sandbox else "https://js.stripe.com/v3/",
         "amount": amount,
         "currency": currency,
         "prepare_body": prepare_body,

@@ -140,7 +140,7 @@ def pay() -> Any:
         cart.id, merchant_return_url=url_for("shop.payment_return", _external=True)
     )
     remember_order(cart.id)
-    sandbox = bool(current_app.config.get("SHOP_SANDBOX_API"))
+    sandbox = current_app.extensions["psp_connector"].settings["PSP_SANDBOX"]
     return render_template(
         "pay.html",
         cart=cart,
@@ -148,7 +148,7 @@ def pay() -> Any:
         quote=_quote(cart),
         session_id=checkout_session.id,
         processor_url=request.url_root.rstrip("/") + current_app.config.get("PSP_URL_PREFIX", ""),
-        stripe_js_url=url_for("static", filename="sandbox/stripe.js") if sandbox else "https://js.stripe.com/v3/",
+        stripe_js_url=url_for("psp_assets.static", filename="sandbox/stripe.js") if sandbox else "https://js.stripe.com/v3/",
     )
 
 

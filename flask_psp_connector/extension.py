@@ -142,6 +142,10 @@ class PSPConnector:
         self._init_gateways(app, state)
         app.register_blueprint(assets_blp, url_prefix=prefix)
         app.register_blueprint(docs_blp, url_prefix=prefix)
+        if settings["PSP_SANDBOX"]:
+            from .sandbox import init_sandbox  # sandbox mode only
+
+            init_sandbox(app)
         init_monitoring(app, _connector_request, settings["PSP_METRICS_PATH"], settings["PSP_METRICS_TOKEN"])
         app.register_error_handler(HTTPException, _handle_routing_error)
         app.before_request(_limit_body)
@@ -192,7 +196,7 @@ class PSPConnector:
         return [app.blueprints[name] for name in _BLUEPRINTS if name in app.blueprints]
 
 
-_BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera")
+_BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera", "sandbox")
 
 #: The browser module (``psp-payment.js``) any host page can load:
 #: ``url_for("psp_assets.static", filename="psp-payment.js")``.

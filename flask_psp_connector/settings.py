@@ -189,6 +189,7 @@ _MODE_OF = {
     "CTP_AUTH_URL": "commercetools; embedded (token introspection)",
     "PSP_DATABASE_URL": "embedded store, external gateways",
     "STRIPE_API_BASE": "sandbox and tests",
+    "PSP_SANDBOX": "sandbox",
     "PSP_PUBLIC_URL": "deployment (post-deploy)",
     "STRIPE_WEBHOOK_ID": "deployment (post-deploy)",
 }
@@ -213,6 +214,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE", None, "off_session, on_session or none: setup_future_usage of new PaymentIntents for known customers; unset falls back to payment_method_save_usage of STRIPE_SAVED_PAYMENT_METHODS_CONFIG.", _setup_future_usage),
     Setting("STRIPE_ENABLE_MULTI_OPERATIONS", False, "Allow several partial captures (Stripe multicapture) on one PaymentIntent.", _bool),
     Setting("STRIPE_PAYMENT_METHOD_TYPES", "", "Explicit payment method types (comma-separated) instead of automatic payment methods.", _csv),
+    Setting("PSP_SANDBOX", False, "Sandbox mode (flask_psp_connector.sandbox.sandbox_config sets it): serves the Stripe.js stand-in and the sandbox Stripe API it calls, forwarding to STRIPE_API_BASE, the local Stripe double.", _bool),
     Setting("STRIPE_API_BASE", "", "Base URL of the Stripe API, with or without /v1; point it at the local Stripe double (python -m flask_psp_connector.testing) for offline work.", _api_base),
     Setting("MERCHANT_RETURN_URL", "", "Absolute URL the browser returns to after redirect-based payments.", _absolute_url),
     Setting("ALLOWED_ORIGINS", "", "Origins (comma-separated) allowed to call the processor from a browser; empty allows any.", _csv),

@@ -1,7 +1,7 @@
 """The demo shop served on 127.0.0.1 and driven by Debian's Chromium through Playwright.
 
 Stripe.js cannot be fetched here: pages asking for https://js.stripe.com/v3/ get the
-demo shop's sandbox stand-in (``static/sandbox/stripe.js``), which follows Stripe.js's
+connector's sandbox stand-in (``flask_psp_connector/static/sandbox/stripe.js``), which follows Stripe.js's
 documented contract and talks to the shop's sandbox Stripe API, backed by the Stripe double.
 Every other request that leaves 127.0.0.1 is aborted and recorded.
 """
@@ -25,7 +25,7 @@ CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--disable-dev-shm-usage"]
 ROOT = Path(__file__).resolve().parent.parent
-STAND_IN = ROOT / "static" / "sandbox" / "stripe.js"
+STAND_IN = ROOT / "flask_psp_connector" / "static" / "sandbox" / "stripe.js"
 ARTIFACTS = ROOT / "test-artifacts"
 T = TypeVar("T")
 

@@ -25,7 +25,7 @@ RATES = [{"id": "standard", "displayName": "Standard", "amount": 490},
 def _page(shop: str, body: str) -> str:
     return (f'<!doctype html><html><head><meta charset="utf-8"><title>Storefront</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<script src="{shop}/static/sandbox/stripe.js"></script></head><body>{body}</body></html>')
+            f'<script src="{shop}/psp-assets/sandbox/stripe.js"></script></head><body>{body}</body></html>')
 
 
 def storefront(shop: str, platform: Any) -> Flask:

@@ -12,7 +12,7 @@ import pytest
 import stripe
 
 from demo_shop import create_app
-from demo_shop.sandbox import SECRET_KEY, sandbox_config
+from flask_psp_connector.sandbox import SECRET_KEY, sandbox_config
 from flask_psp_connector.model import Payment
 from flask_psp_connector.testing import free_port
 

@@ -683,12 +683,11 @@ def test_generated_secret_key_is_shared_through_the_instance_folder(tmp_path) ->
     assert [p.name for p in (tmp_path / "instance").iterdir()] == ["secret_key"]
 
 
-# -- sandbox mode (needs demo_shop/sandbox.py) --------------------------------------------------
+# -- sandbox mode -----------------------------------------------------------------------------
 
 
 def test_sandbox_mode_banner_policy_and_stripe_js_stand_in(sqlite_url) -> None:
-    pytest.importorskip("demo_shop.sandbox", reason="sandbox mode needs demo_shop/sandbox.py")
-    shop = build_shop(sqlite_url, SHOP_SANDBOX_API="http://127.0.0.1:9/sandbox")
+    shop = build_shop(sqlite_url, PSP_SANDBOX=True, STRIPE_API_BASE="http://127.0.0.1:9")
     browser = Browser(shop)
     home = browser.get("/")
     assert home.headers["Content-Security-Policy"] == content_security_policy(sandbox=True)
@@ -697,7 +696,7 @@ def test_sandbox_mode_banner_policy_and_stripe_js_stand_in(sqlite_url) -> None:
     assert "STRIPE_SECRET_KEY" in page and "STRIPE_PUBLISHABLE_KEY" in page
     paid_cart(browser)
     sources = audit(text(browser.get("/pay"))).script_sources
-    assert sources[0] == "/static/sandbox/stripe.js"
+    assert sources[0] == "/psp-assets/sandbox/stripe.js"
     assert not any("stripe.com" in source for source in sources)
 
 

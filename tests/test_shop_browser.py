@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from demo_shop import create_app
 from demo_shop.money import format_money
-from demo_shop.sandbox import init_sandbox, register_webhooks, sandbox_config
+from flask_psp_connector.sandbox import init_sandbox, register_webhooks, sandbox_config
 from flask_psp_connector.model import TransactionState, TransactionType
 from flask_psp_connector.testing import free_port
 
@@ -48,7 +48,7 @@ def _shop(tmp_path_factory: Any, *, sandbox_mode: bool) -> Iterator[SimpleNamesp
         if not sandbox_mode:
             # Key mode: the page asks for https://js.stripe.com/v3/; the test routes it to the
             # stand-in, which needs the sandbox's Stripe API next to the shop.
-            del config["SHOP_SANDBOX_API"]
+            del config["PSP_SANDBOX"]
             config["STRIPE_PUBLISHABLE_KEY"] = "pk_test_e2e"
         app = create_app(config)
         if not sandbox_mode:

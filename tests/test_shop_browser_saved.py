@@ -15,7 +15,7 @@ import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
 from demo_shop import create_app
-from demo_shop.sandbox import sandbox_config
+from flask_psp_connector.sandbox import sandbox_config
 from flask_psp_connector.testing import free_port
 
 from .browser_support import CHROME_ARGS, CHROMIUM, guard_network, screenshot, serving

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from demo_shop.sandbox import init_sandbox
+from flask_psp_connector.sandbox import init_sandbox
 
 PUBLISHABLE_KEY = "pk_test_sandbox_api"
 

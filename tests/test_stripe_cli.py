@@ -25,7 +25,7 @@ import requests
 import stripe
 
 from demo_shop import create_app
-from demo_shop.sandbox import SECRET_KEY, sandbox_config, trigger_command
+from flask_psp_connector.sandbox import SECRET_KEY, sandbox_config, trigger_command
 from flask_psp_connector.model import Payment
 from flask_psp_connector.platforms.local import LocalPlatform
 from flask_psp_connector.testing import free_port

@@ -1,19 +1,24 @@
-"""Sandbox mode: the shop runs with no Stripe keys, against the local Stripe double.
+"""Sandbox mode: an app takes payments with no Stripe account and no internet, against
+the local Stripe double (needs the ``sandbox`` extra).
 
-:func:`sandbox_config` starts the double and registers the shop's webhook endpoint with
+:func:`sandbox_config` starts the double and registers the app's webhook endpoint with
 it, signed with ``STRIPE_WEBHOOK_SIGNING_SECRET`` when one is given (so events signed
 by anyone who knows it, e.g. ``stripe trigger`` through the double, are accepted) or
-with a generated secret that is printed.
+with a generated secret; it yields the configuration to start the app with::
 
-The blueprint is the sandbox's stand-in for the part of api.stripe.com that Stripe.js
-calls from the browser, for the Stripe.js stand-in (``static/sandbox/stripe.js``):
+    with sandbox_config("http://127.0.0.1:5000") as config:
+        app.config.update(config)  # before PSPConnector(app)
+        app.run(port=5000)
+
+With ``PSP_SANDBOX`` set (the configuration does), the connector serves the stand-in for
+Stripe.js at ``url_for("psp_assets.static", filename="sandbox/stripe.js")`` (pages load
+it instead of ``https://js.stripe.com/v3/``) and registers the blueprint below: the
+sandbox's stand-in for the part of api.stripe.com that Stripe.js calls from the browser,
 authenticated, as Stripe.js is, by the publishable key and the PaymentIntent's client
-secret (or the CustomerSession's client secret), never by the shop's cookies, and open
-to every origin (CORS), so a storefront served elsewhere can pay. Each call is passed
-to the double with the sandbox's secret key; the double decides declines, 3D Secure
-and disputes from Stripe's test cards.
-
-Never registered outside sandbox mode.
+secret (or the CustomerSession's client secret), never by cookies, and open to every
+origin (CORS), so a storefront served elsewhere can pay. Each call is passed to the
+double with the sandbox's secret key; the double decides declines, 3D Secure and
+disputes from Stripe's test cards. Never registered outside sandbox mode.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from typing import Any
 import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from flask_psp_connector.events import HANDLED_EVENTS
-from flask_psp_connector.testing import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY, running_stripe_double
+from .events import HANDLED_EVENTS
+from .testing import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY, running_stripe_double
 
 sandbox_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
 
@@ -45,19 +50,19 @@ _CONFIRM_FIELDS = ("payment_method", "return_url", "setup_future_usage")
 
 
 @contextmanager
-def sandbox_config(shop_url: str, *, name: str = "demo_shop", signing_secret: str | None = None) -> Iterator[dict[str, Any]]:
-    """Start the local Stripe double for a shop served at ``shop_url`` and yield the
+def sandbox_config(app_url: str, *, name: str = "app", signing_secret: str | None = None) -> Iterator[dict[str, Any]]:
+    """Start the local Stripe double for an app served at ``app_url`` and yield the
     configuration of sandbox mode: the double's keys and API base, and the double's
-    events sent (as registration ``name``) to the shop's endpoint, signed with
+    events sent (as registration ``name``) to the app's webhook endpoint, signed with
     ``signing_secret`` (default: ``STRIPE_WEBHOOK_SIGNING_SECRET`` from the environment,
     else a fresh one).
     """
     secret = signing_secret or os.environ.get("STRIPE_WEBHOOK_SIGNING_SECRET") or f"whsec_{secrets.token_hex(16)}"
     with running_stripe_double() as api_base:
         # During a rotation the setting lists several secrets (comma-separated); one signature is enough.
-        register_webhooks(api_base, name, f"{shop_url.rstrip('/')}/stripe/webhooks", secret.split(",")[0].strip())
+        register_webhooks(api_base, name, f"{app_url.rstrip('/')}/stripe/webhooks", secret.split(",")[0].strip())
         yield {
-            "SHOP_SANDBOX_API": api_base,
+            "PSP_SANDBOX": True,
             "STRIPE_API_BASE": api_base,
             "STRIPE_SECRET_KEY": SECRET_KEY,
             "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
@@ -82,11 +87,14 @@ def trigger_command(api_base: str, event: str = "payment_intent.succeeded") -> s
 
 
 def init_sandbox(app: Flask) -> None:
-    """Register the sandbox Stripe API on ``app``; it forwards to ``STRIPE_API_BASE``, the double."""
+    """Register the sandbox Stripe API on ``app`` (the connector does with ``PSP_SANDBOX``);
+    it forwards to ``STRIPE_API_BASE``, the double. It is authenticated like Stripe.js, by
+    the publishable key and a client secret, so it is exempt from a CSRF protection that
+    is already set up (and listed by ``PSPConnector.api_blueprints`` for one set up later)."""
     app.register_blueprint(sandbox_bp)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
-        csrf.exempt(sandbox_bp)  # authenticated like Stripe.js: publishable key + client secret
+        csrf.exempt(sandbox_bp)
 
 
 @sandbox_bp.after_request
