@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, session, url_for
+from flask import Blueprint, jsonify, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -205,10 +205,9 @@ def express_checkout(*, cart: Cart | None = None, product: Product | None = None
         prepare_body = {"source": "cart"}
     else:
         return None
-    sandbox = current_app.extensions["psp_connector"].settings["PSP_SANDBOX"]
     return {
-        "processor_url": request.url_root.rstrip("/") + current_app.config.get("PSP_URL_PREFIX", ""),
-        "stripe_js_url": url_for("psp_assets.static", filename="sandbox/stripe.js") if sandbox else "https://js.stripe.com/v3/",
+        "processor_url": psp.processor_url,
+        "stripe_js_url": psp.stripe_js_url,
         "amount": amount,
         "currency": currency,
         "prepare_body": prepare_body,

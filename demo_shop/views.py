@@ -140,15 +140,14 @@ def pay() -> Any:
         cart.id, merchant_return_url=url_for("shop.payment_return", _external=True)
     )
     remember_order(cart.id)
-    sandbox = current_app.extensions["psp_connector"].settings["PSP_SANDBOX"]
     return render_template(
         "pay.html",
         cart=cart,
         lines=_lines(cart),
         quote=_quote(cart),
         session_id=checkout_session.id,
-        processor_url=request.url_root.rstrip("/") + current_app.config.get("PSP_URL_PREFIX", ""),
-        stripe_js_url=url_for("psp_assets.static", filename="sandbox/stripe.js") if sandbox else "https://js.stripe.com/v3/",
+        processor_url=psp.processor_url,
+        stripe_js_url=psp.stripe_js_url,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 import flask_smorest
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, current_app, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import __version__
@@ -176,6 +176,20 @@ class PSPConnector:
     def stripe(self) -> StripeGateway | None:
         """The current app's Stripe gateway."""
         return current_app.extensions["psp_connector"].stripe
+
+    @property
+    def processor_url(self) -> str:
+        """The absolute base URL of the connector's routes for the current request: what a
+        page gives ``psp-payment.js`` as ``data-processor-url``."""
+        prefix = current_app.extensions["psp_connector"].settings["PSP_URL_PREFIX"]
+        return request.url_root.rstrip("/") + prefix
+
+    @property
+    def stripe_js_url(self) -> str:
+        """Where pages load Stripe.js from: Stripe's, or the stand-in in sandbox mode."""
+        if current_app.extensions["psp_connector"].settings["PSP_SANDBOX"]:
+            return url_for("psp_assets.static", filename="sandbox/stripe.js")
+        return "https://js.stripe.com/v3/"
 
     def settle_payment(self, payment_id: str) -> Payment:
         """Place the order of a payment already recorded as succeeded, the way its webhook
