@@ -26,7 +26,7 @@ EXAMPLE = ROOT / "examples" / "host_app"
 
 
 def readme_blocks(language: str) -> list[str]:
-    section = (ROOT / "README.md").read_text().split("## Using the extension\n", 1)[1].split("\n## ", 1)[0]
+    section = (ROOT / "README.md").read_text().split("## Using the extension\n", 1)[1].split("\n### ", 1)[0]
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
 
 
