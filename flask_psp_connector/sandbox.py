@@ -66,7 +66,6 @@ def sandbox_config(app_url: str, *, name: str = "app", signing_secret: str | Non
             "STRIPE_API_BASE": api_base,
             "STRIPE_SECRET_KEY": SECRET_KEY,
             "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-            "STRIPE_PAYMENT_METHOD_TYPES": "card",
             "STRIPE_WEBHOOK_SIGNING_SECRET": secret,
             "STRIPE_SAVED_PAYMENT_METHODS_CONFIG": json.dumps(SAVED_METHODS_FEATURES),
         }
