@@ -82,7 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         command = click.get_current_context(silent=True) is not None  # commands use no sessions
         if not (app.testing or sandbox or command or _flag(app.config.get("SHOP_LOCAL_RUN", False))):
             raise ConfigurationError("SECRET_KEY", "required to serve the shop; set it to a long random value.")
-        if not (app.testing or command):
+        if not (app.testing or command or sandbox):
             log.warning("SECRET_KEY is not set: using a development key kept in %s. Set SECRET_KEY in production.",
                         app.instance_path)
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
