@@ -250,6 +250,7 @@ def test_sandbox_mode_buys_end_to_end_with_no_stripe_js_from_the_internet(page, 
 def test_a_cart_changed_in_another_tab_shows_its_new_total_before_anything_is_charged(page, shop) -> None:
     cart_id = to_payment_page(page, shop)
     other_tab = page.context.new_page()
+    guard_network(other_tab, [])  # Stripe.js from the stand-in, nothing from the internet
     other_tab.goto(f"{shop.url}/products/linen-tea-towel")
     other_tab.get_by_role("button", name="Add to cart").click()
     other_tab.close()
