@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,11 +20,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flask_psp_connector import telemetry
 from flask_psp_connector.errors import PlatformUnavailable
-from flask_psp_connector.testing import free_port
 
 from .conftest import open_checkout
+from .server_support import gunicorn
 from .test_checkout_pinned import PI_URL, echo_intent
-from .test_stale_payments import browser_pays, confirm, create_payment, pi_of
+from .test_stale_payments import browser_pays, pi_of
 from .webhook_support import SECRETS, event, intent, post_event, sign, stored_payment, summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,30 +163,11 @@ def two_workers(tmp_path: Path, stripe_double: str) -> Iterator[tuple[str, str, 
     database = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    port = free_port()
-    env = {**os.environ, "PSP_DATABASE_URL": database, "STRIPE_SECRET_KEY": "sk_test_server",
-           "STRIPE_API_BASE": stripe_double, "STRIPE_PAYMENT_METHOD_TYPES": "card",
-           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRETS[0], "PSP_METRICS_PATH": "/metrics",
-           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "HOME": str(tmp_path)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--timeout", "120", "--bind",
-         f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning", "tests.wsgi_app:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/openapi.json", timeout=5)
-                break
-            except requests.RequestException:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.1)
+    env = {"PSP_DATABASE_URL": database, "STRIPE_SECRET_KEY": "sk_test_server", "STRIPE_API_BASE": stripe_double,
+           "STRIPE_PAYMENT_METHOD_TYPES": "card", "STRIPE_WEBHOOK_SIGNING_SECRET": SECRETS[0],
+           "PSP_METRICS_PATH": "/metrics", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "HOME": str(tmp_path)}
+    with gunicorn(env, "--workers", "2", "--threads", "4", "--timeout", "120") as base:
         yield base, database, metrics_dir
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_metrics_add_up_across_gunicorn_workers(two_workers, make_app, stripe_double, stripe_double_client) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,13 +16,13 @@ import requests
 from werkzeug.serving import make_server
 
 from flask_psp_connector.platforms.local import LocalPlatform
-from flask_psp_connector.testing import free_port
 
 from flask_psp_connector.model import TransactionDraft, TransactionState
 from flask_psp_connector.model import TransactionType as T
 from flask_psp_connector.platforms import PaymentDraft
 
 from .conftest import _reset_postgres, open_checkout
+from .server_support import gunicorn
 from .webhook_support import SECRETS, event, intent, sign, stored_payment, summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,31 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def _gunicorn(tmp_path: Path, **env: str) -> Iterator[tuple[str, LocalPlatform]]:
     """Three gunicorn worker processes serving the connector on the PostgreSQL test database."""
     url = _reset_postgres()
-    port = free_port()
-    env = {**os.environ, "PSP_DATABASE_URL": url, "STRIPE_SECRET_KEY": "sk_test_server",
-           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRETS[0], "HOME": str(tmp_path), **env}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "3", "--bind", f"127.0.0.1:{port}", "--no-control-socket",
-         "--log-level", "warning", "tests.wsgi_app:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/openapi.json", timeout=5)
-                break
-            except requests.RequestException:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.1)
+    env = {"PSP_DATABASE_URL": url, "STRIPE_SECRET_KEY": "sk_test_server", "STRIPE_WEBHOOK_SIGNING_SECRET": SECRETS[0],
+           "HOME": str(tmp_path), **env}
+    with gunicorn(env, "--workers", "3") as base:
         store = LocalPlatform.from_url(url)
         yield base, store
         store.engine.dispose()
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 @pytest.fixture
