@@ -14,15 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_psp_connector import ConfigurationError, PSPConnector, PSPError
 from flask_wtf.csrf import CSRFProtect
 
 from .money import format_money
 from .pricing import country_name
+from .throttle import DEFAULT_LIMITS, init_throttle
 
 #: Keys the shop itself reads from the environment when they are not in the config.
-_SHOP_KEYS = ("SECRET_KEY", "SHOP_ADMIN_PASSWORD", "SHOP_SANDBOX_API", "SESSION_COOKIE_SECURE")
+_SHOP_KEYS = (
+    "SECRET_KEY", "SHOP_ADMIN_PASSWORD", "SHOP_SANDBOX_API", "SESSION_COOKIE_SECURE", "SHOP_PROXY_HOPS",
+    "SHOP_MAX_BODY_BYTES", "RATELIMIT_STORAGE_URI", *DEFAULT_LIMITS,
+)
+#: Largest request body the shop's own routes read (its forms and JSON are a few KiB).
+_MAX_BODY_BYTES = 64 * 1024
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -45,6 +52,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``SESSION_COOKIE_SECURE``
         Send the session cookie over HTTPS only (default true; turn it off for
         plain-HTTP local runs).
+    ``SHOP_PROXY_HOPS``
+        How many proxies in front of the app append to ``X-Forwarded-For`` and set
+        ``X-Forwarded-Proto`` (default 0; 1 behind a platform router such as Heroku's).
+        The client address the rate limits count by, and https, are read from them.
+    ``SHOP_MAX_BODY_BYTES``
+        Largest request body of the shop's own routes (default 64 KiB; the connector's
+        routes have ``PSP_MAX_BODY_BYTES``).
+    ``RATELIMIT_STORAGE_URI``, ``SHOP_SIGN_IN_RATE_LIMIT``, ``SHOP_SIGN_UP_RATE_LIMIT``, ``SHOP_ADMIN_LOGIN_RATE_LIMIT``
+        Where the rate-limit counters live (``memory://`` by default, ``redis://...``
+        for several workers or dynos) and the limits (see :mod:`demo_shop.throttle`).
+    ``ALLOWED_ORIGINS``
+        The connector's CORS allow-list; the shop defaults it to ``self``, its own origin.
 
     The connector reads its own keys (``STRIPE_SECRET_KEY``,
     ``STRIPE_PUBLISHABLE_KEY``, ``STRIPE_WEBHOOK_SIGNING_SECRET``, ``PSP_DATABASE_URL``,
@@ -65,13 +84,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.config["SESSION_COOKIE_SECURE"] = _flag(app.config["SESSION_COOKIE_SECURE"])
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config.get("SHOP_MAX_BODY_BYTES") or _MAX_BODY_BYTES)
+    if not (app.config.get("ALLOWED_ORIGINS") or os.environ.get("ALLOWED_ORIGINS")):
+        app.config["ALLOWED_ORIGINS"] = "self"  # the browser modules run on the shop's own pages
+    hops = int(app.config.get("SHOP_PROXY_HOPS") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     sandbox = bool(app.config.get("SHOP_SANDBOX_API"))
     if not app.config.get("SECRET_KEY"):
         if not (app.testing or sandbox):
             raise ConfigurationError("SECRET_KEY", "required outside testing and sandbox mode; set it to a long random value.")
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from . import accounts  # before the connector: its table is created with the store's schema
+    from . import accounts, logins  # noqa: F401 -- before the connector: their tables are created with the store's schema
 
     csrf = CSRFProtect(app)
     if sandbox:
@@ -90,6 +115,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(wellknown.bp)
+    init_throttle(app)
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["country_name"] = country_name
     app.context_processor(lambda: {"sandbox": sandbox, "cart_count": _cart_count, "signed_in": accounts.signed_in})

@@ -25,6 +25,7 @@ from .platforms import CommercePlatform
 from .platforms.commercetools import CommercetoolsPlatform
 from .platforms.local import LocalPlatform
 from .processor import blp as processor_blp
+from .request_guards import reject_hostile_input
 from .schemas import ErrorResponseSchema
 from .settings import Settings, load_settings
 from .stripe_client import StripeGateway
@@ -166,6 +167,7 @@ class PSPConnector:
 
 
 _BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera")
+_SIGNED_BLUEPRINTS = ("webhooks", "commercelayer")
 
 #: The browser module (``psp-payment.js``) any host page can load:
 #: ``url_for("psp_assets.static", filename="psp-payment.js")``.
@@ -257,6 +259,8 @@ def _limit_body() -> None:
         request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge()
+        # Signed routes check their signature before reading the body (see their modules).
+        reject_hostile_input(request, body=request.blueprint not in _SIGNED_BLUEPRINTS)
 
 
 def _configure_blueprints() -> None:

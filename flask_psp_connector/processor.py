@@ -15,6 +15,7 @@ from webargs.flaskparser import FlaskParser
 
 from . import customers, express, payments
 from .auth import require_jwt, require_oauth2, require_session
+from .cors import resolve_origins
 from .errors import PSPError
 from .health import check_status
 from .schemas import (
@@ -179,7 +180,7 @@ def express_config() -> Any:
     With ALLOWED_ORIGINS set, the ``Origin`` header must be one of them (upstream's
     corsAuthHook); the body is ignored.
     """
-    origins = _state().settings["ALLOWED_ORIGINS"]
+    origins = resolve_origins(_state().settings["ALLOWED_ORIGINS"])
     if origins and request.headers.get("Origin") not in origins:
         return jsonify(error="Forbidden", message="CORS origin not allowed."), 403
     return express.express_config(_state().settings)

@@ -175,7 +175,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STRIPE_PAYMENT_METHOD_TYPES", "", "Explicit payment method types (comma-separated) instead of automatic payment methods.", _csv),
     Setting("STRIPE_API_BASE", "", "Base URL of the Stripe API; point it at a local Stripe double for offline work.", _absolute_url),
     Setting("MERCHANT_RETURN_URL", "", "Absolute URL the browser returns to after redirect-based payments.", _absolute_url),
-    Setting("ALLOWED_ORIGINS", "", "Origins (comma-separated) allowed to call the processor from a browser; empty allows any.", _csv),
+    Setting("ALLOWED_ORIGINS", "", "Origins (comma-separated) allowed to call the processor from a browser; 'self' is the app's own origin; empty allows any.", _csv),
     Setting("MOCK_ENVIRONMENT", "TEST", "Environment name reported to the browser enabler."),
     Setting("PAYMENT_INTERFACE", "checkout-stripe", "paymentMethodInfo.paymentInterface of the payments we create."),
     Setting("HEALTH_CHECK_TIMEOUT", 5000, "Milliseconds /operations/status waits for its checks.", _positive_int),

@@ -83,7 +83,7 @@ def verify_webhook(payload: bytes, header: str, secrets: Sequence[str], *, toler
         raise WebhookSignatureError(failure)
     try:
         event = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise WebhookSignatureError("The payload is not JSON.") from None
     if not (
         isinstance(event, dict)

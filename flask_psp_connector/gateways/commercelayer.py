@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import PSPError, redact
 from ..platforms.local import LocalPlatform
+from ..request_guards import reject_hostile_input
 from ..settings import Settings
 from ..stripe_client import StripeGateway
 from . import commercelayer_payload as payload
@@ -85,6 +86,7 @@ def _verify_signature() -> None:
     secret = _state().settings["COMMERCELAYER_SHARED_SECRET"]
     if not is_signed(request.get_data(), request.headers.get(SIGNATURE_HEADER), secret):
         raise PSPError("The request signature is missing or does not match.", status=401, code="invalid_signature")
+    reject_hostile_input(request)
 
 
 def _answer(answer: Answer) -> Response:
