@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749.errors import InsecureTransportError
-from flask import Response, current_app
+import base64
+import binascii
+
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidClientError, InvalidRequestError
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
 blp = Blueprint("oauth", __name__, description="OAuth2 client credentials (embedded store only)")
@@ -28,9 +31,26 @@ blp = Blueprint("oauth", __name__, description="OAuth2 client credentials (embed
 def issue_token() -> Response:
     """Issue an access token to a client registered with ``flask psp create-client``."""
     server = current_app.extensions["psp_connector"].authorization_server
+    if not _readable_basic_credentials(request.headers.get("Authorization", "")):
+        return server.handle_error_response(None, InvalidClientError(status_code=401))
+    if any("\x00" in key or "\x00" in value for key, value in request.form.items(multi=True)):
+        return server.handle_error_response(None, InvalidRequestError("A form field contains a NUL character."))
     try:
         return server.create_token_response()
     except InsecureTransportError as error:
         # authlib raises this before its own error handling; behind a TLS-terminating
         # proxy, apply werkzeug's ProxyFix so the request is seen as https.
         return server.handle_error_response(None, error)
+
+
+def _readable_basic_credentials(header: str) -> bool:
+    """False for HTTP Basic credentials that are not Base64 of UTF-8 text without NUL
+    characters (authlib would fail on them instead of refusing the client)."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return True
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return "\x00" not in decoded
