@@ -24,6 +24,7 @@ from .oauth_server import ClientRegistry, make_authorization_server
 from .platforms import CommercePlatform
 from .platforms.commercetools import CommercetoolsPlatform
 from .platforms.local import LocalPlatform
+from .platforms.timeouts import apply_database_timeouts
 from .processor import blp as processor_blp
 from .request_guards import reject_hostile_input
 from .schemas import ErrorResponseSchema
@@ -194,6 +195,9 @@ def _current_settings() -> Settings:
 def _local_platform(app: Flask, settings: Settings) -> LocalPlatform:
     url = settings["PSP_DATABASE_URL"] or app.config.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
     platform = LocalPlatform.from_url(url or LocalPlatform.default_url(app.instance_path), session_ttl=settings["PSP_SESSION_TTL"])
+    apply_database_timeouts(platform.engine, lock_ms=settings["PSP_DATABASE_LOCK_TIMEOUT"],
+                            statement_ms=settings["PSP_DATABASE_STATEMENT_TIMEOUT"],
+                            idle_in_transaction_ms=settings["PSP_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"])
     if platform.engine.dialect.name == "sqlite":
         platform.create_schema()  # development convenience; PostgreSQL uses `flask psp init-db`
     return platform
