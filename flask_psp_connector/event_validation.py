@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .money import MAX_CENT_AMOUNT
+
 #: Largest amount accepted, in the currency's smallest unit (the operations' bound too).
-MAX_AMOUNT = 999_999_999_999
+MAX_AMOUNT = MAX_CENT_AMOUNT
 #: Longest id accepted (Stripe's ids, our payment ids and event types are far shorter).
 MAX_ID_LENGTH = 255
 #: Longest string anywhere in an event (Stripe caps metadata values at 500 characters,
