@@ -9,10 +9,12 @@ works end to end with no account and no internet.
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import ExitStack
 
 from . import create_app
+from .log_redaction import RedactingFilter
 from .sandbox import sandbox_config
 
 
@@ -27,6 +29,8 @@ def main() -> None:
             # Sandbox data is throwaway and served on the loopback only: a known password is fine.
             config.setdefault("SHOP_ADMIN_PASSWORD", os.environ.get("SHOP_ADMIN_PASSWORD") or "sandbox")
             print(f"Sandbox mode: payments go to a local Stripe double. Back office: {url}/admin")
+        # The development server logs request lines, and the return URL carries a client secret.
+        logging.getLogger("werkzeug").addFilter(RedactingFilter())
         create_app(config).run(host="127.0.0.1", port=port, threaded=True)
 
 
