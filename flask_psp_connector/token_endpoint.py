@@ -7,9 +7,19 @@ import binascii
 
 from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidClientError, InvalidRequestError
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
-blp = Blueprint("oauth", __name__, description="OAuth2 client credentials (embedded store only)")
+from .openapi import OwnErrorsBlueprint
+
+blp = OwnErrorsBlueprint("oauth", __name__, description="OAuth2 client credentials (embedded store only)")
+
+
+class TokenErrorSchema(Schema):
+    """An error answer of the token endpoint (RFC 6749 §5.2)."""
+
+    error = fields.String(required=True)
+    error_description = fields.String()
+    error_uri = fields.String()
 
 
 @blp.route("/oauth/token", methods=["POST"])
@@ -28,6 +38,7 @@ blp = Blueprint("oauth", __name__, description="OAuth2 client credentials (embed
     security=[{"basicAuth": []}],
 )
 @blp.response(200, description="An access token (RFC 6749 §5.1)")
+@blp.alt_response("default", schema=TokenErrorSchema, description="Refused (RFC 6749 §5.2): invalid_client is 401")
 def issue_token() -> Response:
     """Issue an access token to a client registered with ``flask psp create-client``."""
     server = current_app.extensions["psp_connector"].authorization_server

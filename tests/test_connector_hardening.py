@@ -198,3 +198,22 @@ def test_a_signature_a_little_ahead_of_our_clock_is_accepted(app: Flask) -> None
     body = event("payment_intent.succeeded", intent(pi_id, payment_id, status="succeeded", received=3000))
     assert post_event(app.test_client(), body, timestamp=int(time.time()) + 30).status_code == 200
     assert store(app).find_order_by_cart(cart_id) is not None
+
+
+# -- 11. headers the document constrains ------------------------------------------------
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("x-express-customer-session", "false"), ("x-express-customer-session", "1"),
+    ("x-express-checkout", "yes"), ("x-express-checkout", ""),
+])
+def test_express_flags_outside_their_documented_values_are_refused(
+    app: Flask, stripe_mock: responses.RequestsMock, header: str, value: str
+) -> None:
+    _cart, session_id = open_checkout(app)
+    response = app.test_client().get("/payments", headers={"X-Session-Id": session_id, header: value})
+    assert_upstream_400(response)
+    assert response.get_json()["errors"][0] == {
+        "code": "InvalidField", "field": header, "location": "headers",
+        "message": response.get_json()["message"]}
+    assert not stripe_mock.calls
