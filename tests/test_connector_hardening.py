@@ -47,17 +47,16 @@ def nested(depth: int) -> str:
 # -- 5. NUL characters and deep JSON ----------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/confirmPayments/ab%00cd"),
-    ("GET", "/config-element/pay%00ment"),
-    ("POST", "/operations/payment-intents/ab%00cd"),
-    ("GET", "/operations/config?x=%00"),
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/confirmPayments/ab%00cd", {"paymentIntent": "pi_123"}),
+    ("GET", "/config-element/pay%00ment", None),
+    ("POST", "/operations/payment-intents/ab%00cd", {"actions": [{"action": "cancelPayment"}]}),
+    ("GET", "/operations/config?x=%00", None),
 ])
-def test_nul_in_a_processor_path_is_a_400(app: Flask, method: str, path: str) -> None:
+def test_nul_in_a_processor_path_is_a_400(app: Flask, method: str, path: str, body: Any) -> None:
     _cart, session_id = open_checkout(app)
     headers = {"X-Session-Id": session_id, **oauth_bearer(app)}
-    response = app.test_client().open(path, method=method, headers=headers,
-                                      json={"paymentIntent": "pi_123", "actions": [{"action": "cancelPayment"}]})
+    response = app.test_client().open(path, method=method, headers=headers, json=body)
     assert_upstream_400(response)
 
 
