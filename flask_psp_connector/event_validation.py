@@ -2,9 +2,10 @@
 
 A valid signature proves who sent an event, not that each field has the type and range
 the effects assume. A field that is wrong here (a negative or boolean amount, one
-beyond any real payment, a NUL character, an id thousands of characters long) is a
-permanent problem: retrying cannot fix it, so the webhook answers 2xx and logs it
-instead of failing on every one of Stripe's retries.
+beyond any real payment, a NUL character, an id or type longer than the store keeps)
+is a permanent problem: retrying cannot fix it, so the webhook answers 2xx and logs it
+instead of failing on every one of Stripe's retries. Fields no effect reads (a
+dispute's evidence texts, say) are only checked for NUL characters.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from .money import MAX_CENT_AMOUNT
 
 #: Largest amount accepted, in the currency's smallest unit (the operations' bound too).
 MAX_AMOUNT = MAX_CENT_AMOUNT
-#: Longest id accepted (Stripe's ids, our payment ids and event types are far shorter).
+#: Longest id accepted (the store's columns; Stripe's ids are far shorter).
 MAX_ID_LENGTH = 255
-#: Longest string anywhere in an event (Stripe caps metadata values at 500 characters,
-#: descriptions and addresses are shorter still).
-MAX_TEXT_LENGTH = 5000
+#: Longest event type and payment method type the store keeps.
+MAX_TYPE_LENGTH, MAX_METHOD_TYPE_LENGTH = 128, 64
 
 _AMOUNTS = ("amount", "amount_received", "amount_capturable", "amount_refunded", "amount_captured")
 _IDS = ("id", "payment_intent", "charge", "latest_charge", "customer", "payment_method")
@@ -32,16 +32,13 @@ def event_problem(event: dict[str, Any]) -> str | None:
 
     ``event`` is a verified Stripe event (``id``, ``type`` and ``data.object`` present).
     """
-    for name in ("id", "type"):
-        problem = _id_problem(event.get(name), name)
-        if problem:
-            return problem
+    problem = _id_problem(event.get("id"), "id") or _id_problem(event.get("type"), "type", MAX_TYPE_LENGTH)
+    if problem:
+        return problem
     obj = event["data"]["object"]
     for where, value in _strings(event):
         if "\x00" in value:
             return f"{where} contains a NUL character"
-        if len(value) > MAX_TEXT_LENGTH:
-            return f"{where} is longer than {MAX_TEXT_LENGTH} characters"
     problem = _object_problem(obj, "data.object")
     if problem:
         return problem
@@ -79,6 +76,13 @@ def _object_problem(obj: dict[str, Any], where: str) -> str | None:
     currency = obj.get("currency")
     if currency is not None and not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
         return f"{where}.currency is not a currency code"
+    details = obj.get("payment_method_details")
+    if details is not None:
+        method = details.get("type") if isinstance(details, dict) else details
+        if method is not None:
+            problem = _id_problem(method, f"{where}.payment_method_details.type", MAX_METHOD_TYPE_LENGTH)
+            if problem:
+                return problem
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return f"{where}.metadata is not an object"
@@ -88,11 +92,11 @@ def _object_problem(obj: dict[str, Any], where: str) -> str | None:
     return None
 
 
-def _id_problem(value: Any, where: str) -> str | None:
+def _id_problem(value: Any, where: str, longest: int = MAX_ID_LENGTH) -> str | None:
     if not isinstance(value, str) or not value:
         return f"{where} is not a non-empty string"
-    if len(value) > MAX_ID_LENGTH:
-        return f"{where} is longer than {MAX_ID_LENGTH} characters"
+    if len(value) > longest:
+        return f"{where} is longer than {longest} characters"
     if not value.isprintable():
         return f"{where} contains control characters"
     return None

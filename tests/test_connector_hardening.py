@@ -160,6 +160,9 @@ def _refund_event(pi_id: str, amount: Any, **fields: Any) -> dict[str, Any]:
                                                                      currency="e\x01r"))),
     ("embedded refund with a negative amount", lambda pi, pid: event("charge.refunded", charge(
         pi, refunds=[{**refund("re_2", pi, 100), "amount": -1}]))),
+    ("300-character event type", lambda pi, pid: {**_refund_event(pi, 100), "type": "refund." + "x" * 300}),
+    ("200-character method type", lambda pi, pid: event("charge.succeeded", charge(
+        pi, payment_method_details={"type": "c" * 200}))),
 ])
 def test_a_malformed_signed_event_is_acknowledged_logged_and_has_no_effect(
     app: Flask, caplog: pytest.LogCaptureFixture, name: str, build: Any
@@ -216,3 +219,17 @@ def test_express_flags_outside_their_documented_values_are_refused(
         "code": "InvalidField", "field": header, "location": "headers",
         "message": response.get_json()["message"]}
     assert not stripe_mock.calls
+
+
+def test_long_texts_no_effect_reads_do_not_make_an_event_malformed(app: Flask) -> None:
+    _cart, payment_id, pi_id = stored_payment(app)
+    post_event(app.test_client(), event("payment_intent.succeeded", intent(pi_id, payment_id, status="succeeded",
+                                                                           received=3000)))
+    body = event("charge.dispute.created", {
+        "id": "du_long", "object": "dispute", "amount": 3000, "currency": "eur", "status": "needs_response",
+        "charge": f"ch_{pi_id[3:]}", "payment_intent": pi_id, "metadata": {},
+        "evidence": {"uncategorized_text": "x" * 20_000}})
+    assert post_event(app.test_client(), body).status_code == 200
+    chargebacks = [t for t in store(app).get_payment(payment_id).transactions
+                   if t.type == TransactionType.CHARGEBACK]
+    assert [t.interaction_id for t in chargebacks] == ["du_long"]
