@@ -4,10 +4,17 @@ account enumeration, hostile input and the headers of private pages."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
+
+from flask_psp_connector.stripe_double import free_port
 
 from .shop_support import ADMIN_PASSWORD, Browser, build_shop, paid_cart
 
@@ -291,3 +298,38 @@ def test_a_configured_allow_list_replaces_the_shops_default(database_url: str) -
     client = shop.test_client()
     assert client.post("/express-config", headers={"Origin": "https://storefront.example"}).status_code == 200
     assert client.post("/express-config", headers={"Origin": "http://localhost"}).status_code == 403
+
+
+@pytest.fixture
+def redis_url(tmp_path: Any) -> Iterator[str]:
+    """A throwaway redis-server on 127.0.0.1 (no persistence)."""
+    server_binary = shutil.which("redis-server")
+    if server_binary is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    port = free_port()
+    server = subprocess.Popen([server_binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_several_dynos_share_the_limits_through_redis(sqlite_url: str, redis_url: str) -> None:
+    dynos = [build_shop(sqlite_url, RATELIMIT_STORAGE_URI=redis_url, SHOP_ADMIN_LOGIN_RATE_LIMIT="3 per minute")
+             for _ in range(2)]
+    first, second = Browser(dynos[0]), Browser(dynos[1])
+    statuses = [browser.post("/admin/login", {"password": "guess"}).status_code
+                for browser in (first, second, first, second)]
+    assert statuses == [401, 401, 401, 429]
