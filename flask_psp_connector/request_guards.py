@@ -65,15 +65,23 @@ def url_problem(request: Request) -> str | None:
     return None
 
 
+#: Bodies that are not JSON whatever their content: their brackets and quotes mean nothing.
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def body_problem(request: Request) -> str | None:
-    """What is wrong with the request's JSON body, or ``None`` (other bodies are left alone)."""
-    if not request.is_json:
+    """What is wrong with the request's body, read as JSON, or ``None``.
+
+    Any body but a form's is checked, whatever its ``Content-Type``: some routes parse
+    their body as JSON without asking the client to say so.
+    """
+    if request.mimetype in _FORM_TYPES:
         return None
     data = request.get_data(cache=True)
     if has_nul(data):
-        return "The JSON body contains a NUL character."
+        return "The body contains a NUL character."
     if json_too_deep(data):
-        return f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels."
+        return f"The body nests deeper than {MAX_JSON_DEPTH} levels."
     return None
 
 

@@ -95,6 +95,16 @@ def test_deep_json_in_a_signed_commerce_layer_request_is_a_400(app: Flask, depth
         assert response.status_code == 422 and body["data"]["error"]["code"] == "invalid_payload"
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+def test_deep_json_on_the_hantera_ingress_is_a_400_in_its_shape(make_app: AppFactory, content_type: Any) -> None:
+    app = make_app(HANTERA_API_URL="https://core.hantera.test", HANTERA_CLIENT_ID="c", HANTERA_CLIENT_SECRET="s",
+                   HANTERA_JOB_SECRET="j")
+    response = app.test_client().post("/gateways/hantera/ingress/commerce/carts/cart1/payment/stripe",
+                                      data=nested(100_000), content_type=content_type)
+    assert response.status_code == 400
+    assert set(response.get_json()) == {"errors"}
+
+
 def test_an_unsigned_deep_commerce_layer_request_is_refused_for_its_signature(app: Flask) -> None:
     response = post_gateway(app.test_client(), "authorize", {}, body=nested(1_000).encode(), signature=None)
     assert response.status_code == 401

@@ -126,7 +126,7 @@ def _no_body_or_object() -> None:
 def _decoded_body() -> Any:
     try:
         return json.loads(request.get_data(), parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise PSPError("The body is not valid JSON.", status=400, code="invalid_body") from None
 
 
