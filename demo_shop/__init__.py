@@ -59,7 +59,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``SHOP_MAX_BODY_BYTES``
         Largest request body of the shop's own routes (default 64 KiB; the connector's
         routes have ``PSP_MAX_BODY_BYTES``).
-    ``RATELIMIT_STORAGE_URI``, ``SHOP_SIGN_IN_RATE_LIMIT``, ``SHOP_SIGN_UP_RATE_LIMIT``, ``SHOP_ADMIN_LOGIN_RATE_LIMIT``
+    ``RATELIMIT_STORAGE_URI``, ``SHOP_SIGN_IN_RATE_LIMIT``, ``SHOP_SIGN_IN_ACCOUNT_RATE_LIMIT``,
+    ``SHOP_SIGN_UP_RATE_LIMIT``, ``SHOP_ADMIN_LOGIN_RATE_LIMIT``
         Where the rate-limit counters live (``memory://`` by default, ``redis://...``
         for several workers or dynos) and the limits (see :mod:`demo_shop.throttle`).
     ``ALLOWED_ORIGINS``

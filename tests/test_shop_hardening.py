@@ -116,6 +116,16 @@ def test_wrong_customer_passwords_are_throttled(shop: Flask) -> None:
     assert attacker.get("/account").status_code == 303
 
 
+def test_guesses_at_one_account_from_many_addresses_are_throttled(database_url: str) -> None:
+    shop = build_shop(database_url, SHOP_PROXY_HOPS=1, SHOP_SIGN_IN_ACCOUNT_RATE_LIMIT="3 per hour")
+    sign_up(Browser(shop))
+    statuses = [sign_in(Browser(shop), email="JANE@example.test", password=f"guess {n}",
+                        headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    other = sign_up(Browser(shop), email="max@example.test")
+    assert other.status_code == 303  # another account is not affected
+
+
 def test_a_successful_sign_in_does_not_use_up_the_allowance(shop: Flask) -> None:
     browser = Browser(shop)
     sign_up(browser)
