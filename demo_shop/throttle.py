@@ -46,6 +46,8 @@ def init_throttle(app: Flask) -> Limiter:
     for key, default in DEFAULT_LIMITS.items():
         app.config.setdefault(key, default)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    # A moving window: a fixed one would allow twice the limit across a window's edge.
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter = Limiter(get_remote_address, app=app, key_prefix="shop")
     for endpoint, (key, failures_only) in _LIMITED.items():

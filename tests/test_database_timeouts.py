@@ -62,11 +62,11 @@ def test_a_webhook_waiting_on_a_locked_payment_answers_503_while_others_are_serv
         thread, outcome = deliver_in_background(app, body)
         started = time.monotonic()
         served = app.test_client().get("/operations/config", headers={"X-Session-Id": session_id})
-        assert served.status_code == 200 and time.monotonic() - started < 1
+        assert served.status_code == 200 and time.monotonic() - started < 3
         thread.join(HELD_FOR)
     thread.join(HELD_FOR)
     assert outcome["response"].status_code == 503, outcome
-    assert outcome["seconds"] < 4
+    assert outcome["seconds"] < 5  # 1 s of lock timeout, far from the 8 s the lock is held
     app.extensions["psp_connector"].platform.get_payment(payment_id)  # the store works again
     assert post_event(app.test_client(), body).status_code == 200  # Stripe's retry lands
     assert app.extensions["psp_connector"].platform.find_order_by_cart(cart_id) is not None
