@@ -1,7 +1,11 @@
 """gunicorn settings of the Procfile's web process, read from the environment (Heroku-style).
 
-``PORT`` (set by the platform), ``WEB_CONCURRENCY`` (worker processes, default 2) and
-``GUNICORN_THREADS`` (threads per worker, default 4).
+``PORT`` (set by the platform), ``WEB_CONCURRENCY`` (worker processes, default 2),
+``GUNICORN_THREADS`` (threads per worker, default 4) and ``FORWARDED_ALLOW_IPS`` (the
+proxies whose ``X-Forwarded-Proto`` is believed; default only the loopback, gunicorn's
+own default). On Heroku the Python buildpack sets ``FORWARDED_ALLOW_IPS=*``: a dyno is
+reachable only through the platform's router, which sets that header on every request.
+Elsewhere, list your proxy's addresses, or a client could claim https.
 """
 
 import os
@@ -11,10 +15,11 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
-# The platform's router terminates TLS; trust its X-Forwarded-Proto so external URLs say https.
-forwarded_allow_ips = "*"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 control_socket_disable = True
 accesslog = "-"
+# Request lines and referrers can carry Stripe client secrets: the logger masks them.
+logger_class = "demo_shop.gunicorn_logger.RedactingLogger"
 
 # Every worker writes its metrics to files in one folder, so that a scrape of any worker
 # adds up all of them (prometheus-client's multiprocess mode); a new folder per start.

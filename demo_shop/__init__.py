@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_psp_connector import ConfigurationError, PSPConnector, PSPError
 from flask_psp_connector.logs import configure_logging
@@ -23,11 +24,17 @@ from flask_wtf.csrf import CSRFProtect
 
 from .money import format_money
 from .pricing import country_name
+from .throttle import DEFAULT_LIMITS, init_throttle
 
 log = logging.getLogger("demo_shop")
 
 #: Keys the shop itself reads from the environment when they are not in the config.
-_SHOP_KEYS = ("SECRET_KEY", "SHOP_ADMIN_PASSWORD", "SESSION_COOKIE_SECURE")
+_SHOP_KEYS = (
+    "SECRET_KEY", "SHOP_ADMIN_PASSWORD", "SESSION_COOKIE_SECURE", "SHOP_PROXY_HOPS",
+    "SHOP_MAX_BODY_BYTES", "RATELIMIT_STORAGE_URI", *DEFAULT_LIMITS,
+)
+#: Largest request body the shop's own routes read (its forms and JSON are a few KiB).
+_MAX_BODY_BYTES = 64 * 1024
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -53,6 +60,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``SESSION_COOKIE_SECURE``
         Send the session cookie over HTTPS only (default true; turn it off for
         plain-HTTP local runs).
+    ``SHOP_PROXY_HOPS``
+        How many proxies in front of the app append to ``X-Forwarded-For`` and set
+        ``X-Forwarded-Proto`` (default 0; 1 behind a platform router such as Heroku's).
+        The client address the rate limits count by, and https, are read from them.
+    ``SHOP_MAX_BODY_BYTES``
+        Largest request body of the shop's own routes (default 64 KiB; the connector's
+        routes have ``PSP_MAX_BODY_BYTES``).
+    ``RATELIMIT_STORAGE_URI``, ``SHOP_SIGN_IN_RATE_LIMIT``, ``SHOP_SIGN_IN_ACCOUNT_RATE_LIMIT``,
+    ``SHOP_SIGN_UP_RATE_LIMIT``, ``SHOP_ADMIN_LOGIN_RATE_LIMIT``
+        Where the rate-limit counters live (``memory://`` by default, ``redis://...``
+        for several workers or dynos) and the limits (see :mod:`demo_shop.throttle`).
+    ``ALLOWED_ORIGINS``
+        The connector's CORS allow-list; the shop defaults it to ``self``, its own origin.
 
     The connector reads its own keys (``STRIPE_SECRET_KEY``,
     ``STRIPE_PUBLISHABLE_KEY``, ``STRIPE_WEBHOOK_SIGNING_SECRET``, ``PSP_DATABASE_URL``,
@@ -75,6 +95,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.config["SESSION_COOKIE_SECURE"] = _flag(app.config["SESSION_COOKIE_SECURE"])
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config.get("SHOP_MAX_BODY_BYTES") or _MAX_BODY_BYTES)
+    if not (app.config.get("ALLOWED_ORIGINS") or os.environ.get("ALLOWED_ORIGINS")):
+        app.config["ALLOWED_ORIGINS"] = "self"  # the browser modules run on the shop's own pages
+    hops = int(app.config.get("SHOP_PROXY_HOPS") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     sandbox = _flag(app.config.get("PSP_SANDBOX", os.environ.get("PSP_SANDBOX", False)))
     if not app.config.get("SECRET_KEY"):
         # A command (``flask ... psp``) or a local run (``make run``) may use a development
@@ -87,7 +113,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                         app.instance_path)
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from . import accounts  # before the connector: its table is created with the store's schema
+    from . import accounts, logins  # noqa: F401 -- before the connector: their tables are created with the store's schema
 
     app.config.setdefault("PSP_METRICS_PATH", os.environ.get("PSP_METRICS_PATH", "/metrics"))
     csrf = CSRFProtect(app)
@@ -106,6 +132,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(wellknown.bp)
+    init_throttle(app)
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["country_name"] = country_name
     app.jinja_env.filters["words"] = progress.words

@@ -9,11 +9,14 @@ works end to end with no account and no internet.
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import ExitStack
 
-from . import create_app
 from flask_psp_connector.sandbox import sandbox_config, trigger_command
+
+from . import create_app
+from .log_redaction import RedactingFilter
 
 
 def main() -> None:
@@ -32,6 +35,8 @@ def main() -> None:
             print("Webhook signing secret: " + config["STRIPE_WEBHOOK_SIGNING_SECRET"]
                   + (" (from STRIPE_WEBHOOK_SIGNING_SECRET)" if given else " (generated; set STRIPE_WEBHOOK_SIGNING_SECRET to keep one)"))
             print(f"Send the shop a webhook with the Stripe CLI: {trigger_command(api)}", flush=True)
+        # The development server logs request lines, and the return URL carries a client secret.
+        logging.getLogger("werkzeug").addFilter(RedactingFilter())
         create_app(config).run(host="127.0.0.1", port=port, threaded=True)
 
 

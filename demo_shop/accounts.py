@@ -6,9 +6,11 @@ the connector customer made for it, which carts, orders and saved payment method
 The table is created and dropped with the store's schema, so ``flask psp init-db`` (and
 the automatic set-up of a SQLite store) creates it too.
 
-The session holds the customer id and a fingerprint of the account's password hash, so
-a session stops working when the password changes. Signing in starts a new session and
-moves the cart to a new one of the customer's (see :func:`cart.copy_for_customer`).
+The session holds the customer id, a fingerprint of the account's password hash (so a
+session stops working when the password changes) and the token of a server-side sign-in
+record (see :mod:`logins`), so signing out ends the session for every copy of the cookie.
+Signing in starts a new session and moves the cart to a new one of the customer's (see
+:func:`cart.copy_for_customer`). Sign-in and sign-up are rate-limited (see :mod:`throttle`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from flask_psp_connector.platforms.local_schema import Base as StoreBase
 
 from .cart import copy_for_customer, current_cart, psp
 from .forms import ActionForm, SignInForm, SignUpForm
+from .logins import end_login, login_is_active, start_login
+from .next_url import safe_next_url
 from .progress import PAYMENT_STATES
 from .security import html_errors
 
@@ -104,9 +108,10 @@ def create_account(email: str, password: str, name: str = "") -> Account:
     :raises EmailTaken: when the email already has an account or a customer.
     """
     email = normalize_email(email)
+    # Hash first: a taken email then costs as long as a new one, so timing tells nothing.
+    password_hash = generate_password_hash(password)
     if find_account(email) is not None:
         raise EmailTaken(email)
-    password_hash = generate_password_hash(password)
     try:
         # The customers' unique email decides between two sign-ups racing for one address.
         customer = psp.platform.create_customer(email, name.strip())
@@ -158,9 +163,11 @@ def _session_account() -> Account | None:
     if not isinstance(customer_id, str) or not isinstance(token, str):
         return None
     account = _account_of_customer(customer_id)
-    if account is None or not hmac.compare_digest(token, _fingerprint(account)):
+    if (account is None or not hmac.compare_digest(token, _fingerprint(account))
+            or not login_is_active("customer", customer_id, session.get("login"))):
         session.pop("customer_id", None)
         session.pop("account", None)
+        session.pop("login", None)
         return None
     return account
 
@@ -189,22 +196,26 @@ def _sign_in(account: Account) -> None:
     browser's order pages; everything else the old session held is dropped."""
     cart = current_cart()
     orders = session.get("orders", [])
+    end_login(session.get("login"))
     session.clear()
     g.account = account
     if isinstance(orders, list):
         session["orders"] = orders
     session["customer_id"] = account.customer_id
     session["account"] = _fingerprint(account)
+    session["login"] = start_login("customer", account.customer_id)
     if cart is not None and cart.line_items:
         session["cart_id"] = copy_for_customer(cart, account.customer_id, account.email).id
 
 
 def _next_url() -> str | None:
     """Where to go after signing in: a path on this site only."""
-    target = request.args.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    return safe_next_url(request.args.get("next"))
+
+
+#: The sign-up answer for an email that already has an account: it must not say so,
+#: or the form would tell anyone which addresses are customers of the shop.
+SIGN_UP_REFUSED = "We could not create an account with these details. If you already have one, sign in instead."
 
 
 @bp.route("/account/sign-up", methods=["GET", "POST"])
@@ -218,7 +229,7 @@ def sign_up() -> Any:
     try:
         account = create_account(form.email.data, form.password.data, form.name.data or "")
     except EmailTaken:
-        form.email.errors = ["An account with this email already exists. Sign in instead."]
+        form.email.errors = [SIGN_UP_REFUSED]
         return render_template("account/sign_up.html", form=form, next=_next_url()), 400
     _sign_in(account)
     flash("Welcome! Your account is ready.", "success")
@@ -244,6 +255,7 @@ def sign_in() -> Any:
 def sign_out() -> Response:
     """Sign out; the cart stays with the account, not with this browser."""
     if ActionForm(prefix="sign-out").validate_on_submit():
+        end_login(session.get("login"))
         session.clear()
         g.pop("account", None)
         flash("You are signed out.", "success")

@@ -1,6 +1,8 @@
 """The merchant back office at ``/admin``: payments, orders and payment operations.
 
-It is behind the ``SHOP_ADMIN_PASSWORD`` password and disabled while that is unset.
+It is behind the ``SHOP_ADMIN_PASSWORD`` password and disabled while that is unset. A
+login is recorded server-side (see :mod:`logins`), so logging out ends it for every copy
+of the session cookie; wrong passwords are rate-limited (see :mod:`throttle`).
 Captures, cancellations and refunds run through the connector's own use case, the one
 behind its operations API.
 """
@@ -21,7 +23,9 @@ from flask_psp_connector.payments import PaymentAction, capturable, modify_payme
 
 from .cart import psp
 from .forms import ActionForm, AmountForm, LoginForm
+from .logins import end_login, login_is_active, start_login
 from .money import format_money, parse_amount
+from .next_url import safe_next_url
 from .progress import payment_label, released_remainder, stale_notice
 from .security import html_errors
 
@@ -48,7 +52,8 @@ def _fingerprint() -> str:
 
 def _logged_in() -> bool:
     token = session.get("admin")
-    return isinstance(token, str) and hmac.compare_digest(token, _fingerprint())
+    return (isinstance(token, str) and hmac.compare_digest(token, _fingerprint())
+            and login_is_active("admin", "admin", session.get("admin_login")))
 
 
 @bp.before_request
@@ -56,7 +61,8 @@ def _require_login() -> Any:
     if not _password():
         return render_template("admin/disabled.html"), 503
     if request.endpoint != "admin.login" and not _logged_in():
-        return redirect(url_for("admin.login"), 303)
+        wanted = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("admin.login", next=safe_next_url(wanted) if wanted != "/admin/" else None), 303)
     return None
 
 
@@ -66,20 +72,29 @@ def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
         if hmac.compare_digest(form.password.data.encode(), _password().encode()):
+            end_login(session.pop("admin_login", None))
             session["admin"] = _fingerprint()
-            return redirect(url_for("admin.index"), 303)
+            session["admin_login"] = start_login("admin", "admin")
+            return redirect(_next_page() or url_for("admin.index"), 303)
         form.password.errors = ["That password is not right."]
-        return render_template("admin/login.html", form=form), 401
-    return render_template("admin/login.html", form=form), 400 if form.errors else 200
+        return render_template("admin/login.html", form=form, next=_next_page()), 401
+    return render_template("admin/login.html", form=form, next=_next_page()), 400 if form.errors else 200
 
 
 @bp.post("/logout")
 def logout() -> Response:
     """Leave the back office."""
     if ActionForm(prefix="logout").validate_on_submit():
+        end_login(session.pop("admin_login", None))
         session.pop("admin", None)
         flash("You are logged out.", "success")
     return redirect(url_for("admin.login"), 303)
+
+
+def _next_page() -> str | None:
+    """The back-office page asked for before logging in (a back-office path only)."""
+    target = safe_next_url(request.args.get("next"))
+    return target if target is not None and target.startswith(f"{bp.url_prefix}/") else None
 
 
 @bp.get("/")

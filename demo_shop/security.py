@@ -1,4 +1,4 @@
-"""Response hardening (Content-Security-Policy and friends) and the HTML error pages.
+"""Response hardening (Content-Security-Policy and friends), hostile input, and the HTML error pages.
 
 The policy follows Stripe's documented directives for Stripe.js and the Payment
 Element; in sandbox mode the Stripe stand-in is served by the shop itself, so
@@ -11,7 +11,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed
+
+from flask_psp_connector import PSPConnector
+from flask_psp_connector.request_guards import reject_hostile_input
 
 _STRIPE_SOURCES = {
     "script-src": "https://js.stripe.com https://*.js.stripe.com https://maps.googleapis.com",
@@ -41,15 +44,39 @@ def content_security_policy(*, sandbox: bool) -> str:
     return "; ".join(f"{name} {sources}" for name, sources in directives.items())
 
 
+#: Pages that carry a checkout session id, a client secret or an account's data: no
+#: cache (the browser's back button or a shared proxy) may keep them.
+_PRIVATE_ENDPOINTS = {"shop.pay", "shop.payment_return"}
+_PRIVATE_BLUEPRINTS = {"accounts", "admin"}
+#: One year, as HSTS preload lists ask.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 def init_security(app: Flask, *, sandbox: bool) -> None:
-    """Add the security headers to every response and HTML pages to unrouted errors."""
+    """Add the security headers to every response, refuse hostile input on the shop's
+    own routes, and give unrouted errors HTML pages."""
     policy = content_security_policy(sandbox=sandbox)
+    connector = {blueprint.name for blueprint in PSPConnector.api_blueprints(app)}
+
+    @app.before_request
+    def _refuse_hostile_input() -> None:
+        # The connector's routes guard themselves, in their own error shapes.
+        if request.blueprint in connector:
+            return
+        reject_hostile_input(request)
+        if request.method == "POST" and any("\x00" in key or "\x00" in value
+                                            for key, value in request.form.items(multi=True)):
+            raise BadRequest("A form field contains a NUL character.")
 
     @app.after_request
     def _harden(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = HSTS
+        if request.endpoint in _PRIVATE_ENDPOINTS or request.blueprint in _PRIVATE_BLUEPRINTS:
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     app.register_error_handler(CSRFError, render_error_page)
@@ -73,6 +100,8 @@ _TITLES = {
     404: "Page not found",
     405: "That is not how this page works",
     409: "Something changed in the meantime",
+    413: "That request is too large",
+    429: "Too many attempts",
     500: "Something went wrong on our side",
     503: "Temporarily unavailable",
 }
@@ -80,6 +109,7 @@ _MESSAGES = {
     400: "Please go back, reload the page and try again.",
     404: "The page you are looking for does not exist, or it is not yours to see.",
     405: "Please use the links and buttons of the shop to get here.",
+    429: "Please wait a few minutes before trying again.",
     500: "Sorry about that. Nothing was charged twice; please try again in a moment.",
 }
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app, g, request
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -98,11 +98,30 @@ class JWKSCache:
             return self._key_set
 
 
+#: Longest bearer token read; a JWT with a few claims is well under 2 KiB.
+MAX_TOKEN_LENGTH = 8192
+
+
+def _is_compact_jws(token: str) -> bool:
+    """Whether ``token`` is shaped like a signed JWT with an algorithm we accept
+    (read locally, so a malformed token never costs a JWKS fetch)."""
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        return False
+    try:
+        header = jws.extract_compact(token.encode("ascii")).protected
+    except (ValueError, JoseError):
+        return False
+    return header.get("alg") in JWT_ALGORITHMS
+
+
 def verify_jwt(token: str, keys: JWKSCache, *, issuer: str, project_key: str) -> dict[str, Any]:
     """Verify signature, expiry, issuer and project claim; return the claims.
 
-    :raises AuthError: on any problem with the token.
+    :raises AuthError: on any problem with the token (before any key fetch when it is
+        not even a signed JWT).
     """
+    if not _is_compact_jws(token):
+        raise AuthError("Invalid token: not a signed JWT.")
     try:
         try:
             decoded = jwt.decode(token, keys.key_set(), algorithms=JWT_ALGORITHMS)

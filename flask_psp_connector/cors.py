@@ -18,14 +18,27 @@ ALLOWED_HEADERS = (
 )
 
 
+#: The ``ALLOWED_ORIGINS`` entry that stands for the app's own origin.
+SELF = "self"
+
+
+def resolve_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """The configured origins with ``self`` replaced by this request's own origin."""
+    if SELF not in origins:
+        return origins
+    own = f"{request.scheme}://{request.host}"
+    return tuple(own if origin == SELF else origin for origin in origins)
+
+
 def cors_headers(allowed_origins: Callable[[], tuple[str, ...]]) -> Callable[[Response], Response]:
     """An ``after_request`` hook adding CORS headers for allowed origins.
 
-    :param allowed_origins: returns the configured origins; empty allows any origin.
+    :param allowed_origins: returns the configured origins; empty allows any origin,
+        ``self`` stands for the app's own origin.
     """
 
     def add_headers(response: Response) -> Response:
-        origins = allowed_origins()
+        origins = resolve_origins(allowed_origins())
         if origins:
             # The answer depends on the Origin header, so caches must key on it.
             response.vary.add("Origin")

@@ -29,7 +29,9 @@ from .oauth_server import ClientRegistry, make_authorization_server
 from .platforms import CommercePlatform
 from .platforms.commercetools import CommercetoolsPlatform
 from .platforms.local import LocalPlatform
+from .platforms.timeouts import apply_database_timeouts
 from .processor import blp as processor_blp
+from .request_guards import reject_hostile_input
 from .schemas import ErrorResponseSchema
 from .settings import Settings, load_settings
 from .settlement import settle_payment
@@ -211,6 +213,7 @@ class PSPConnector:
 
 
 _BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera", "sandbox")
+_SIGNED_BLUEPRINTS = ("webhooks", "commercelayer")
 
 #: The browser module (``psp-payment.js``) any host page can load:
 #: ``url_for("psp_assets.static", filename="psp-payment.js")``.
@@ -237,6 +240,9 @@ def _current_settings() -> Settings:
 def _local_platform(app: Flask, settings: Settings) -> LocalPlatform:
     url = settings["PSP_DATABASE_URL"] or app.config.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
     platform = LocalPlatform.from_url(url or LocalPlatform.default_url(app.instance_path), session_ttl=settings["PSP_SESSION_TTL"])
+    apply_database_timeouts(platform.engine, lock_ms=settings["PSP_DATABASE_LOCK_TIMEOUT"],
+                            statement_ms=settings["PSP_DATABASE_STATEMENT_TIMEOUT"],
+                            idle_in_transaction_ms=settings["PSP_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"])
     if platform.engine.dialect.name == "sqlite":
         platform.create_schema()  # development convenience; PostgreSQL uses `flask psp init-db`
     return platform
@@ -300,6 +306,8 @@ def _limit_body() -> None:
         request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge()
+        # Signed routes check their signature before reading the body (see their modules).
+        reject_hostile_input(request, body=request.blueprint not in _SIGNED_BLUEPRINTS)
 
 
 def _configure_blueprints() -> None:

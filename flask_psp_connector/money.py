@@ -22,6 +22,10 @@ _ISO_EXPONENTS: dict[str, int] = {
     **dict.fromkeys("CLF UYW".split(), 4),
 }
 
+#: Largest amount, in a currency's minor unit, the connector acts on (far beyond any
+#: real payment, well within Stripe's and the database's integers).
+MAX_CENT_AMOUNT = 999_999_999_999
+
 #: Stripe's zero-decimal currencies (ISK and UGX are charged with two decimals).
 _STRIPE_ZERO_DECIMAL = frozenset(
     "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF VND VUV XAF XOF XPF".split()

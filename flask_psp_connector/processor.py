@@ -15,7 +15,8 @@ from webargs.flaskparser import FlaskParser
 
 from . import customers, express, payments, telemetry
 from .auth import require_jwt, require_oauth2, require_session
-from .errors import PSPError
+from .cors import resolve_origins
+from .errors import PSPError, ValidationFailed
 from .health import check_status, webhook_health
 from .schemas import (
     ConfigElementResponseSchema,
@@ -75,15 +76,30 @@ def config_element(payment_component: str) -> dict[str, Any]:
     return payments.config_element(_state().platform, _state().settings, g.psp_session, payment_component)
 
 
+def _header_flag(name: str, accepted: tuple[str, ...]) -> bool:
+    """Whether the flag header ``name`` is set; a value outside ``accepted`` is refused (400)."""
+    value = request.headers.get(name)
+    if value is None:
+        return False
+    if value not in accepted:
+        raise ValidationFailed([{
+            "code": "InvalidField", "field": name, "location": "headers",
+            "message": f"The value is not valid for field {name}: must be one of {', '.join(accepted)}.",
+        }])
+    return True
+
+
 def _create_payment() -> dict[str, Any]:
     # Upstream's exact header values: 'true' or '1', and 'true'.
+    express = _header_flag("x-express-checkout", ("true", "1"))
+    express_customer_session = _header_flag("x-express-customer-session", ("true",))
     result = payments.create_payment(
         _state().platform,
         _stripe(),
         _state().settings,
         g.psp_session,
-        express=request.headers.get("x-express-checkout") in ("true", "1"),
-        express_customer_session=request.headers.get("x-express-customer-session") == "true",
+        express=express,
+        express_customer_session=express_customer_session,
     )
     telemetry.annotate(payment_id=result.payment.id, payment_intent=result.payment.interface_id)
     body = {
@@ -134,7 +150,9 @@ def post_payments(_options: dict[str, Any]) -> dict[str, Any]:
 @blp.doc(security=_SESSION)
 @blp.response(200, PaymentIntentResponseSchema, description="Approved")
 @blp.alt_response(202, schema=PaymentIntentResponseSchema, description="Pending (async settlement)")
-@blp.alt_response(400, schema=PaymentIntentResponseSchema, description="Rejected")
+@blp.alt_response(400, schema={"oneOf": [{"$ref": "#/components/schemas/PaymentIntentResponse"},
+                                          {"$ref": "#/components/schemas/ErrorResponse"}]},
+                  description="Rejected (outcome), or an invalid request (upstream's error body)")
 @require_session
 @blp.arguments(ConfirmPaymentRequestSchema)
 def confirm_payment(body: dict[str, Any], payment_id: str) -> Any:
@@ -187,7 +205,7 @@ def express_config() -> Any:
     With ALLOWED_ORIGINS set, the ``Origin`` header must be one of them (upstream's
     corsAuthHook); the body is ignored.
     """
-    origins = _state().settings["ALLOWED_ORIGINS"]
+    origins = resolve_origins(_state().settings["ALLOWED_ORIGINS"])
     if origins and request.headers.get("Origin") not in origins:
         return jsonify(error="Forbidden", message="CORS origin not allowed."), 403
     return express.express_config(_state().settings)

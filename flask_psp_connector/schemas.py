@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 ACTIONS = ("capturePayment", "cancelPayment", "refundPayment", "reversePayment")
 
@@ -108,14 +108,28 @@ class StatusResponseSchema(Schema):
 
 
 class ErrorItemSchema(Schema):
+    """One problem: upstream's code and message, plus what locates or explains it (other
+    details, such as ``capturableAmount`` or a platform's own fields, may follow)."""
+
+    class Meta:
+        unknown = INCLUDE
+
     code = fields.String(required=True)
     message = fields.String(required=True)
+    field = fields.String(metadata={"description": "The request field at fault (validation errors)"})
+    location = fields.String(metadata={"description": "Where the field is: json, query, headers..."})
+    detailedErrorMessage = fields.String(metadata={"description": "The parser's own words for unreadable JSON"})
+    validAuthorities = fields.List(fields.String(), metadata={"description": "Scopes that would have been accepted"})
 
 
 class ErrorResponseSchema(Schema):
+    """Upstream's error body; auth refusals (401) add ``error`` and ``error_description`` (RFC 6750)."""
+
     message = fields.String(required=True)
     statusCode = fields.Integer(required=True)
     errors = fields.List(fields.Nested(ErrorItemSchema), required=True)
+    error = fields.String(metadata={"description": "Auth refusals only: the RFC 6750 error code"})
+    error_description = fields.String(metadata={"description": "Auth refusals only: the message"})
 
 
 class ForbiddenOriginSchema(Schema):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
 from . import telemetry
 from .errors import AuthError, PSPError
+from .event_validation import event_problem
 from .stripe_client import WebhookSignatureError, verify_webhook
 
 blp = Blueprint("webhooks", __name__, description="Stripe webhook events")
+log = logging.getLogger("flask_psp_connector.events")
 
 
 @blp.route("/stripe/webhooks", methods=["POST"])
@@ -17,7 +21,7 @@ blp = Blueprint("webhooks", __name__, description="Stripe webhook events")
     requestBody={"content": {"application/json": {"schema": {"type": "object"}}}},
     parameters=[{"in": "header", "name": "Stripe-Signature", "required": True, "schema": {"type": "string"}}],
 )
-@blp.response(200, description="The event's effect is stored (or it was a duplicate, or not ours)")
+@blp.response(200, description="The event's effect is stored (or it was a duplicate, not ours, or malformed)")
 @blp.alt_response(400, description="Bad signature, expired timestamp, or not a Stripe event (text)")
 @blp.alt_response(401, description="No Stripe-Signature header")
 @blp.alt_response(503, description="Transient failure: Stripe will retry")
@@ -35,6 +39,10 @@ def stripe_webhook() -> Response:
         event = verify_webhook(request.get_data(cache=False), header, secrets)
     except WebhookSignatureError as exc:
         return Response(f"Webhook Error: {exc}", status=400, mimetype="text/plain")
+    problem = event_problem(event)
+    if problem is not None:  # permanent: a retry would carry the same fields
+        log.warning("Stripe event %.80r (%.80r): ignored — malformed: %s", event["id"], event["type"], problem)
+        return Response(status=200)
     telemetry.annotate(event_id=event.get("id"), event_type=event.get("type"))
     receipt = state.event_processor().handle(event)
     telemetry.annotate(payment_id=receipt.payment_id)

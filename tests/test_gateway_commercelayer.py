@@ -435,3 +435,63 @@ def test_pending_refund_answers_202_then_settles_by_callback(make_app, stripe_mo
     assert json.loads(callback.body) == {"success": True, "data": {
         "transaction_token": "re_pending", "amount_cents": 2500, "action_id": "re_pending",
         "metadata": {"stripe_status": "succeeded"}}}
+
+
+# -- hostile or unlucky requests ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("total", [10**30, 10**12, -1])
+def test_amounts_beyond_any_real_payment_are_refused_before_stripe(make_app, stripe_mock, total) -> None:
+    app = make_app(COMMERCELAYER_SHARED_SECRET=cl.SHARED_SECRET, COMMERCELAYER_CALLBACK_URL=cl.CALLBACK_URL)
+    response = cl.post(app.test_client(), "authorize", cl.authorize("ep-big", "pm_card_visa", total))
+    assert response.status_code == 422
+    assert response.get_json()["data"]["error"]["code"] == "invalid_payload"
+    assert not stripe_mock.calls
+
+
+@pytest.mark.parametrize("payment_id", ["支払い-1", "ép-ü", "é" * 64, "ep 1"])
+def test_idempotency_keys_are_ascii_whatever_the_ids(make_app, stripe_mock, payment_id) -> None:
+    app = make_app(COMMERCELAYER_SHARED_SECRET=cl.SHARED_SECRET, COMMERCELAYER_CALLBACK_URL=cl.CALLBACK_URL)
+    stripe_mock.post("https://api.stripe.com/v1/payment_intents", json={
+        "id": "pi_ascii", "object": "payment_intent", "amount": 1000, "currency": "eur", "status": "requires_capture",
+        "amount_capturable": 1000, "metadata": {}})
+    document = cl.authorize(payment_id, "pm_card_visa", 1000, order_id="注文")
+    response = cl.post(app.test_client(), "authorize", document)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    key = stripe_mock.calls[0].request.headers["Idempotency-Key"]
+    assert key.isascii() and len(key) <= 255 and key.startswith("cl-authorize-")
+    assert cl.post(app.test_client(), "authorize", document).get_json() == response.get_json()
+    assert len(stripe_mock.calls) == 1
+
+
+def test_plain_ids_keep_their_readable_keys() -> None:
+    from flask_psp_connector.gateways.commercelayer_actions import request_key
+
+    assert request_key("refund", "cap1", 2500, 10000) == "cl-refund-cap1-2500-10000"
+    assert request_key("customer", "cust-ord1") == "cl-customer-cust-ord1"
+
+
+def test_over_refunds_are_refused_from_our_own_records_before_stripe(make_app, stripe_mock) -> None:
+    app = make_app(COMMERCELAYER_SHARED_SECRET=cl.SHARED_SECRET, COMMERCELAYER_CALLBACK_URL=cl.CALLBACK_URL)
+    refunds = (f"re_{n}" for n in range(1, 10))
+    stripe_mock.add_callback(responses.POST, "https://api.stripe.com/v1/refunds", callback=lambda request: (
+        200, {}, json.dumps({"id": next(refunds), "object": "refund", "amount": int(
+            dict(part.split("=") for part in request.body.split("&"))["amount"]),
+            "currency": "eur", "status": "succeeded", "metadata": {}})))
+    client = app.test_client()
+    # Commerce Layer's balance is stale: it says 5000 both times.
+    first = cl.post(client, "refund", cl.capture("cap5", "pi_paid", 5000, refund_amount_cents=1000,
+                                                 refund_balance_cents=5000))
+    assert first.status_code == 200
+    second = cl.post(client, "refund", cl.capture("cap5", "pi_paid", 5000, refund_amount_cents=4500,
+                                                  refund_balance_cents=5000))
+    assert second.status_code == 422
+    assert second.get_json()["data"]["error"]["code"] == "over_refund"
+    assert len(stripe_mock.calls) == 1
+    rest = cl.post(client, "refund", cl.capture("cap5", "pi_paid", 5000, refund_amount_cents=4000,
+                                                refund_balance_cents=4000))
+    assert rest.status_code == 200 and len(stripe_mock.calls) == 2
+    # another capture whose id starts the same is counted on its own
+    other = cl.post(client, "refund", cl.capture("cap5-b", "pi_other", 5000, refund_amount_cents=5000,
+                                                 refund_balance_cents=5000))
+    assert other.status_code == 200

@@ -342,8 +342,8 @@ def test_openapi_documents_the_confirm_outcomes_and_operation_refusals(spec: dic
     assert {"200", "202", "400"} <= set(confirm)
     assert json_schema_of(spec, spec["paths"]["/confirmPayments/{payment_id}"]["post"]["requestBody"])[
         "required"] == ["paymentIntent"]
-    refusal = spec["paths"]["/operations/payment-intents/{payment_id}"]["post"]["responses"]["400"]
-    assert set(json_schema_of(spec, refusal)["properties"]) == {"message", "statusCode", "errors"}
+    refusal = json_schema_of(spec, spec["paths"]["/operations/payment-intents/{payment_id}"]["post"]["responses"]["400"])
+    assert set(refusal["required"]) == {"message", "statusCode", "errors"}
     assert spec["paths"]["/customer/session"]["get"]["responses"]["204"]
 
 
@@ -372,9 +372,11 @@ def test_openapi_documents_validation_errors_with_the_status_they_have(spec: dic
 
 
 def test_openapi_default_error_has_the_upstream_shape(spec: dict[str, Any]) -> None:
-    default = spec["paths"]["/payments"]["get"]["responses"]["default"]
-    properties = json_schema_of(spec, default)["properties"]
-    assert set(properties) == {"message", "statusCode", "errors"}
+    default = json_schema_of(spec, spec["paths"]["/payments"]["get"]["responses"]["default"])
+    assert set(default["required"]) == {"message", "statusCode", "errors"}
+    # auth refusals add RFC 6750's two fields; nothing else may appear
+    assert set(default["properties"]) == {"message", "statusCode", "errors", "error", "error_description"}
+    assert default["additionalProperties"] is False
 
 
 def test_openapi_documents_apple_pay_as_text(spec: dict[str, Any]) -> None:

@@ -75,9 +75,10 @@ def test_back_office_is_disabled_without_a_password(sqlite_url) -> None:
 def test_unauthenticated_requests_go_to_the_login(shop) -> None:
     browser = Browser(shop)
     payment = authorized_payment(shop)
-    for url in ("/admin/", f"/admin/payments/{payment.id}"):
+    for url, login in (("/admin/", "/admin/login"),
+                       (f"/admin/payments/{payment.id}", f"/admin/login?next=/admin/payments/{payment.id}")):
         response = browser.get(url)
-        assert response.status_code == 303 and response.location == "/admin/login"
+        assert response.status_code == 303 and response.location == login
     response = browser.post(f"/admin/payments/{payment.id}/capture", {"capture-amount": "1.00"})
     assert response.status_code == 303 and response.location == "/admin/login"
     assert store(shop).get_payment(payment.id).transactions == payment.transactions

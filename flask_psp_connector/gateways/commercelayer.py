@@ -17,7 +17,9 @@ from flask import Response, after_this_request, current_app, has_request_context
 from werkzeug.exceptions import HTTPException
 
 from ..errors import PSPError, redact
+from ..openapi import OwnErrorsBlueprint
 from ..platforms.local import LocalPlatform
+from ..request_guards import reject_hostile_input
 from ..settings import Settings
 from ..stripe_client import StripeGateway
 from . import commercelayer_payload as payload
@@ -29,7 +31,7 @@ from .store import Answer, GatewayStore, Settlement
 
 log = logging.getLogger("flask_psp_connector.gateways")
 
-blp = flask_smorest.Blueprint(
+blp = OwnErrorsBlueprint(
     "commercelayer", __name__, description="Commerce Layer external payment gateway, backed by Stripe"
 )
 
@@ -85,6 +87,7 @@ def _verify_signature() -> None:
     secret = _state().settings["COMMERCELAYER_SHARED_SECRET"]
     if not is_signed(request.get_data(), request.headers.get(SIGNATURE_HEADER), secret):
         raise PSPError("The request signature is missing or does not match.", status=401, code="invalid_signature")
+    reject_hostile_input(request)
 
 
 def _answer(answer: Answer) -> Response:
@@ -106,6 +109,7 @@ def _route(path: str, summary: str, response_schema: type = TransactionResponseS
             blp.alt_response(401, schema=response_schema, description="Missing or wrong signature; nothing done"),
             blp.alt_response(402, schema=response_schema, description="Declined (Stripe's decline code)"),
             blp.alt_response(422, schema=response_schema, description="Invalid payload or state"),
+            blp.alt_response("default", schema=response_schema, description="Any other error, in the protocol's shape"),
         )):
             view = decorator(view)
         return view
@@ -146,10 +150,17 @@ def customer_token(document: dict[str, Any]) -> Response:
 # -- errors in the protocol's failure shape ------------------------------------------
 
 
+def _failure(status: int, code: str, message: str) -> Response:
+    """A failure answer; the token route's carries no transaction fields (it saves no transaction)."""
+    if request.endpoint == "commercelayer.customer_token":
+        return _answer(Answer(status, {"success": False, "data": {"error": {"code": code, "message": message}}}))
+    return _answer(failure(status, None, None, code, message))
+
+
 def _handle_psp_error(error: PSPError) -> Response:
     if error.status >= 500:
         log.error("%s on %s: %s", type(error).__name__, request.path, error.message)
-    return _answer(failure(error.status, None, None, error.code, error.message))
+    return _failure(error.status, error.code, error.message)
 
 
 def _first_message(messages: Any, path: str = "") -> str:
@@ -164,14 +175,14 @@ def _first_message(messages: Any, path: str = "") -> str:
 def _handle_http_exception(error: HTTPException) -> Response:
     messages = (getattr(error, "data", None) or {}).get("messages")
     if messages:
-        return _answer(failure(422, None, None, "invalid_payload", _first_message(messages.get("json", messages))))
+        return _failure(422, "invalid_payload", _first_message(messages.get("json", messages)))
     status = error.code or 500
-    return _answer(failure(status, None, None, error.name.lower().replace(" ", "_"), error.description or error.name))
+    return _failure(status, error.name.lower().replace(" ", "_"), error.description or error.name)
 
 
 def _handle_unexpected(error: Exception) -> Response:
     log.error("Unexpected %s on %s: %s", type(error).__name__, request.path, redact(str(error)))
-    return _answer(failure(500, None, None, "internal_error", "Internal server error."))
+    return _failure(500, "internal_error", "Internal server error.")
 
 
 blp.register_error_handler(PSPError, _handle_psp_error)

@@ -14,8 +14,10 @@ Layer hands it back as the transaction's ``token``), the Refund id for refunds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +65,24 @@ def _stripe_failure(exc: StripeAPIError, token: str | None, amount: Money | None
     return failure(status, token, amount, exc.decline_code or exc.code, exc.message)
 
 
+#: An id used as is in a key: Stripe sends the key in an HTTP header, which must be ASCII,
+#: and accepts at most 255 characters.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _key_part(value: object) -> str:
+    text = str(value)
+    if _PLAIN_ID.fullmatch(text):
+        return text
+    return "h" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def request_key(action: str, *parts: object) -> str:
+    """``cl-{action}-{part}-...``, always ASCII and short: a part that is not a plain id
+    (non-ASCII characters, over 64 characters) is replaced by a digest of it."""
+    return "-".join(["cl", action, *map(_key_part, parts)])
+
+
 def _money(amount: int | None, currency: str, like: Money) -> Money:
     """A Stripe amount in the request's minor units."""
     return from_stripe_amount(amount or 0, currency.upper(), like.fraction_digits)
@@ -89,7 +109,7 @@ class CommerceLayerGateway:
     def authorize(self, request: AuthorizeRequest) -> Answer:
         """Authorize the order's amount (charge it too, with automatic capture)."""
         amount = request.amount
-        key = f"cl-authorize-{request.external_payment_id}-{amount.cent_amount}-{amount.currency_code}"
+        key = request_key("authorize", request.external_payment_id, amount.cent_amount, amount.currency_code)
         # One read finds both an earlier answer and the customer's saved Stripe customer.
         customer_key = _customer_key(request.customer_id) if request.customer_id else key
         kept = self.store.answers(key, customer_key)
@@ -101,22 +121,22 @@ class CommerceLayerGateway:
 
     def capture(self, request: OperationRequest) -> Answer:
         """Capture (part of) an authorization; one already captured for that amount is a success."""
-        key = f"cl-capture-{request.transaction_id}-{request.amount.cent_amount}"
+        key = request_key("capture", request.transaction_id, request.amount.cent_amount)
         return self._once(key, lambda: self._capture(request, key))
 
     def void(self, request: OperationRequest) -> Answer:
         """Release an authorization; one already released is a success, a captured one is refused."""
-        key = f"cl-void-{request.transaction_id}"
+        key = request_key("void", request.transaction_id)
         return self._once(key, lambda: self._void(request, key))
 
     def refund(self, request: OperationRequest) -> Answer:
         """Refund (part of) a capture; each partial refund has its own key via the balance."""
-        key = f"cl-refund-{request.transaction_id}-{request.amount.cent_amount}-{request.balance}"
+        key = request_key("refund", request.transaction_id, request.amount.cent_amount, request.balance)
         return self._once(key, lambda: self._refund(request, key))
 
     def customer_token(self, request: TokenRequest) -> Answer:
         """Save the PaymentMethod on the customer's Stripe customer (created once per customer)."""
-        key = f"cl-token-{request.customer_id}-{request.payment_source_token}"
+        key = request_key("token", request.customer_id, request.payment_source_token)
         return self._once(key, lambda: self._customer_token(request))
 
     # -- settlement of asynchronous answers ------------------------------------------
@@ -231,8 +251,23 @@ class CommerceLayerGateway:
                 return _stripe_failure(exc, pi, amount)
         return success(pi, amount, {"stripe_status": intent.get("status")})
 
+    def _refunded_before(self, request: OperationRequest) -> int:
+        """What our own answers say was already refunded of the capture (pending refunds
+        included), whatever the platform's balance claims."""
+        prefix = request_key("refund", request.transaction_id) + "-"
+        return sum(
+            answer.body["data"]["amount_cents"]
+            for key, answer in self.store.answers_starting_with(prefix).items()
+            if _REFUND_KEY_TAIL.fullmatch(key[len(prefix):]) and answer.body.get("success") is True
+        )
+
     def _refund(self, request: OperationRequest, key: str) -> Answer:
         amount = request.amount
+        refunded = self._refunded_before(request)
+        if refunded + amount.cent_amount > request.total.cent_amount:
+            raise GatewayRefusal(
+                f"Cannot refund {amount.cent_amount}: {refunded} of the capture's {request.total.cent_amount} "
+                f"{amount.currency_code} is already refunded.", code="over_refund")
         metadata = {GATEWAY_MARK: MARK_VALUE, REQUEST_KEY: key, "cl_capture_id": request.transaction_id}
         try:
             refund = self._stripe().create_refund(request.payment_intent_id, amount.to_stripe(),
@@ -262,7 +297,7 @@ class CommerceLayerGateway:
                 kept = self.store.record_answer(customer_key, Answer(200, {"customer_token": created["id"]}))
                 customer = kept.body["customer_token"]
             stripe.attach_payment_method(request.payment_source_token, customer,
-                                         idempotency_key=f"cl-attach-{request.payment_source_token}-{customer}")
+                                         idempotency_key=request_key("attach", request.payment_source_token, customer))
         except StripeAPIError as exc:
             if exc.transient:
                 raise
@@ -279,8 +314,12 @@ class CommerceLayerGateway:
         return self._stripe_gateway
 
 
+#: What follows ``cl-refund-{capture}-`` in a refund's key: its amount and the balance.
+_REFUND_KEY_TAIL = re.compile(r"\d+-(\d+|None)")
+
+
 def _customer_key(customer_id: str) -> str:
-    return f"cl-customer-{customer_id}"
+    return request_key("customer", customer_id)
 
 
 def _authorization_answer(intent: dict[str, Any], amount: Money) -> Answer:

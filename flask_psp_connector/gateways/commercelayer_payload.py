@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation as DecimalError
 from typing import Any
 
 from ..errors import InvalidOperation, PSPError
-from ..money import Money
+from ..money import MAX_CENT_AMOUNT, Money
 
 
 class PayloadError(PSPError):
@@ -80,6 +80,7 @@ class OperationRequest:
     :param available: the most that may be acted on.
     :param balance: the platform's remaining balance before this operation, which tells
         two equal partial refunds apart.
+    :param total: the transaction's whole amount (the capture's, for refunds).
     """
 
     transaction_id: str
@@ -87,6 +88,7 @@ class OperationRequest:
     amount: Money
     available: Money
     balance: int | None
+    total: Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +179,8 @@ def _operation(doc: Document, resource_type: str, amount_field: str, balance_fie
         raise PayloadError(f"The amount to {verb} must be positive.")
     if amount.cent_amount > available.cent_amount:
         raise PayloadError(f"Cannot {verb} {amount.cent_amount}: only {available.cent_amount} {currency} is available.")
-    return OperationRequest(transaction.id, token, amount, available, None if balance is None else balance.cent_amount)
+    return OperationRequest(transaction.id, token, amount, available, None if balance is None else balance.cent_amount,
+                            total)
 
 
 def _order(doc: Document, resource: Resource) -> Resource:
@@ -209,8 +212,8 @@ def _cents(attributes: dict[str, Any], field: str, currency: str) -> Money | Non
     cents = attributes.get(f"{field}_cents")
     if cents is None:
         return None
-    if type(cents) is not int or cents < 0:
-        raise PayloadError(f"{field}_cents must be a non-negative whole number of minor units.")
+    if type(cents) is not int or not 0 <= cents <= MAX_CENT_AMOUNT:
+        raise PayloadError(f"{field}_cents must be a whole number of minor units from 0 to {MAX_CENT_AMOUNT}.")
     money = Money.of(cents, currency)
     try:
         money.to_stripe()

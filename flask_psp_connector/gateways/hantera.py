@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..cors import cors_headers
 from ..errors import PSPError, redact
+from ..openapi import OwnErrorsBlueprint
 from ..platforms.local import LocalPlatform
 from ..settings import Settings
 from ..stripe_client import StripeGateway
@@ -35,7 +36,7 @@ from .store import GatewayStore
 
 log = logging.getLogger("flask_psp_connector.gateways")
 
-blp = flask_smorest.Blueprint("hantera", __name__, description="Hantera PSP flow, backed by Stripe")
+blp = OwnErrorsBlueprint("hantera", __name__, description="Hantera PSP flow, backed by Stripe")
 
 _CART_ID = {"in": "path", "name": "cart_id", "required": True, "schema": {"type": "string", "maxLength": 128}}
 
@@ -62,7 +63,9 @@ class CaptureJobSchema(Schema):
     externalReference = fields.String(required=True, validate=validate.Regexp(r"^pi_[A-Za-z0-9_]{1,200}$"),
                                       metadata={"description": "The payment's externalReference (PaymentIntent id)"})
     amount = fields.Decimal(required=True, allow_nan=False, validate=validate.Range(min=0, min_inclusive=False),
-                            metadata={"description": "The capture's amount, major units"})
+                            # The range as JSON numbers: apispec would render the Decimal bound as a string.
+                            metadata={"description": "The capture's amount, major units", "minimum": 0,
+                                      "exclusiveMinimum": True})
     captureId = fields.String(load_default="", validate=validate.Length(max=128),
                               metadata={"description": "Hantera's capture id, when the job passes it"})
 
@@ -123,7 +126,7 @@ def _no_body_or_object() -> None:
 def _decoded_body() -> Any:
     try:
         return json.loads(request.get_data(), parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise PSPError("The body is not valid JSON.", status=400, code="invalid_body") from None
 
 
@@ -132,6 +135,7 @@ def _decoded_body() -> Any:
 @blp.response(200, ClientSecretSchema, description="Pay it with Stripe.js (confirmPayment)")
 @blp.alt_response(404, schema=HanteraErrorsSchema, description="Hantera has no such cart")
 @blp.alt_response(409, schema=HanteraErrorsSchema, description="The cart is not open, or its payment is under way")
+@blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
 def checkout(cart_id: str) -> Response:
     """One PaymentIntent per cart, for the total Hantera renders; repeated calls hand out
     the same one (its amount follows the cart's total until it is confirmed)."""
@@ -144,6 +148,7 @@ def checkout(cart_id: str) -> Response:
 @blp.response(200, ConfirmSchema, description="Where the cart stands")
 @blp.alt_response(402, schema=HanteraErrorsSchema, description="Declined (Stripe's decline code)")
 @blp.alt_response(404, schema=HanteraErrorsSchema, description="No payment was started for this cart")
+@blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
 def confirm(cart_id: str) -> Response:
     """Read the cart's PaymentIntent from Stripe and, if authorized, create the Hantera
     payment and complete the cart (the webhook does the same if this call never comes)."""
@@ -158,6 +163,7 @@ def confirm(cart_id: str) -> Response:
 @blp.alt_response(401, schema=HanteraErrorsSchema, description="Missing or wrong bearer token; nothing done")
 @blp.alt_response(409, schema=HanteraErrorsSchema, description="Not capturable, or captured for another amount")
 @blp.alt_response(422, schema=HanteraErrorsSchema, description="Invalid amount")
+@blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
 def capture() -> Response:
     """Capture ``amount`` of the PaymentIntent ``externalReference`` (once: Stripe releases
     the rest), then record the charge on the Hantera payment."""

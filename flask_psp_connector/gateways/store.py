@@ -87,6 +87,15 @@ class GatewayStore:
             rows = connection.execute(_ANSWERS, {"keys": list(keys)}).all()
         return {row.key: Answer(row.status_code, row.body, row.action_id) for row in rows}
 
+    def answers_starting_with(self, prefix: str) -> dict[str, Answer]:
+        """The answers kept for every key that starts with ``prefix``."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = select(_requests.c.key, _requests.c.status_code, _requests.c.body, _requests.c.action_id).where(
+            _requests.c.key.like(pattern, escape="\\"))
+        with self._read() as connection:
+            rows = connection.execute(query).all()
+        return {row.key: Answer(row.status_code, row.body, row.action_id) for row in rows}
+
     def record_answer(self, key: str, answer: Answer) -> Answer:
         """Keep ``answer`` for ``key`` unless one is already kept; return the one kept (first wins)."""
         with self._platform.db_session(write=True) as session:
