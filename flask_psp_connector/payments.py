@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import customers
+from .behavior import Behavior, resolve_behavior, tax_calculation
 from .errors import InvalidOperation, PSPError, StripeAPIError
 from .model import Cart, CheckoutSession, Customer, Payment, PaymentChanges, StaleReason, TransactionDraft
 from .model import TransactionState as State
@@ -55,21 +56,23 @@ def config_element(
     cart, payments = platform.get_cart_and_payments(session.cart_id)
     amount = amount_to_pay(cart, payments)
     express = component.lower().startswith("express")
+    behavior = resolve_behavior(settings, cart)
     appearance = settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT" if express else "STRIPE_APPEARANCE_PAYMENT_ELEMENT"]
     body: dict[str, Any] = {
         "cartInfo": {"amount": amount.cent_amount, "currency": amount.currency_code},
-        "captureMethod": settings["STRIPE_CAPTURE_METHOD"],
+        "captureMethod": behavior.capture_method,
         "layout": settings["STRIPE_LAYOUT"],
-        "collectBillingAddress": settings["STRIPE_COLLECT_BILLING_ADDRESS"],
+        "collectBillingAddress": behavior.collect_billing_address,
+        "paymentElementOptions": settings["STRIPE_BEHAVIOR_PAYMENT_ELEMENT"],
+        "flowType": behavior.flow_type,
     }
     if appearance is not None:
         body["appearance"] = appearance
     # Only a known customer's PaymentIntent gets setup_future_usage (see create_payment;
     # in Express Checkout only with x-express-customer-session), and Stripe.js refuses
     # a PaymentIntent whose usage differs from the Elements'.
-    usage = settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"]
-    if usage and _known_customer(platform, cart) is not None:
-        body["setupFutureUsage"] = usage
+    if behavior.setup_future_usage and _known_customer(platform, cart) is not None:
+        body["setupFutureUsage"] = behavior.setup_future_usage
     return body
 
 
@@ -112,8 +115,19 @@ class _IntentCustomer:
         return f"customer={self.customer};sfu={self.setup_future_usage or ''}" if self.customer else ""
 
 
+def _intent_variant(for_whom: _IntentCustomer, behavior: Behavior, settings: Mapping[str, Any], tax: str | None) -> str:
+    """Everything a PaymentIntent was made with beyond the cart state; only what differs
+    from the defaults is named, so the payment ids of plain checkouts stay as they were."""
+    parts = [for_whom.variant] if for_whom.variant else []
+    if behavior.capture_method != settings["STRIPE_CAPTURE_METHOD"]:
+        parts.append(f"capture={behavior.capture_method}")
+    if tax:
+        parts.append(f"tax={tax}")
+    return ";".join(parts)
+
+
 def _intent_customer(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], cart: Cart,
+    platform: CommercePlatform, stripe: StripeGateway, behavior: Behavior, cart: Cart,
     express: bool, express_customer_session: bool,
 ) -> _IntentCustomer:
     """Upstream's rule: a known customer's PaymentIntent gets their Stripe Customer and
@@ -125,7 +139,7 @@ def _intent_customer(
         return _IntentCustomer()
     # A link is written only once its Stripe Customer was checked to be this customer's.
     stripe_customer = customer.stripe_customer_id or customers.find_or_create_stripe_customer(platform, stripe, customer)
-    return _IntentCustomer(stripe_customer, settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"])
+    return _IntentCustomer(stripe_customer, behavior.setup_future_usage)
 
 
 def create_payment(
@@ -157,15 +171,18 @@ def create_payment(
     cart, payments = platform.get_cart_and_payments(session.cart_id)
     amount = amount_to_pay(cart, payments)
     supersede_earlier_intents(platform, stripe, cart, payments)
-    for_whom = _intent_customer(platform, stripe, settings, cart, express, express_customer_session)
-    payment = next((p for p in reversed(payments) if _is_reusable(p, cart, amount, for_whom.variant)), None)
+    behavior = resolve_behavior(settings, cart)
+    for_whom = _intent_customer(platform, stripe, behavior, cart, express, express_customer_session)
+    tax = tax_calculation(cart)
+    variant = _intent_variant(for_whom, behavior, settings, tax)
+    payment = next((p for p in reversed(payments) if _is_reusable(p, cart, amount, variant)), None)
     if payment is None:
-        state = f"{cart.id}:{cart.version}:{len(payments)}" + (f":{for_whom.variant}" if for_whom.variant else "")
+        state = f"{cart.id}:{cart.version}:{len(payments)}" + (f":{variant}" if variant else "")
         payment_id = str(uuid.uuid5(_PAYMENT_NAMESPACE, state))
         metadata = {"cart_id": cart.id, "ct_project_key": settings["CTP_PROJECT_KEY"], "ct_payment_id": payment_id}
         if cart.customer_id:
             metadata["ct_customer_id"] = cart.customer_id
-        capture_method = settings["STRIPE_CAPTURE_METHOD"]
+        capture_method = behavior.capture_method
         intent = stripe.create_payment_intent(
             amount=amount.to_stripe(),
             currency=amount.currency_code,
@@ -175,6 +192,7 @@ def create_payment(
             multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"] and capture_method == "manual",
             customer=for_whom.customer,
             setup_future_usage=for_whom.setup_future_usage,
+            tax_calculation=tax,
         )
         payment = platform.create_payment(
             PaymentDraft(
@@ -185,13 +203,13 @@ def create_payment(
                 interface_id=intent["id"],
                 client_secret=intent.get("client_secret"),
                 transactions=(TransactionDraft(Type.AUTHORIZATION, State.INITIAL, amount, intent["id"]),),
-                intent_variant=for_whom.variant,
+                intent_variant=variant,
                 cart_fingerprint=cart.fingerprint,
                 cart_version=cart.version,
             )
         )
     billing = None
-    if settings["STRIPE_COLLECT_BILLING_ADDRESS"] != "auto":
+    if behavior.collect_billing_address != "auto":
         billing = _billing_details(cart)
     return CheckoutPayment(payment.client_secret or "", payment, cart, billing)
 

@@ -146,8 +146,13 @@ class StripeGateway:
         multicapture: bool = False,
         customer: str | None = None,
         setup_future_usage: str | None = None,
+        tax_calculation: str | None = None,
     ) -> dict[str, Any]:
-        """Create a PaymentIntent; ``amount`` is already in Stripe's unit."""
+        """Create a PaymentIntent; ``amount`` is already in Stripe's unit.
+
+        ``tax_calculation`` (a Stripe Tax calculation id) is hooked in as
+        ``hooks[inputs][tax][calculation]``, so the payment records the tax transaction.
+        """
         params: dict[str, Any] = {
             "amount": amount,
             "currency": currency.lower(),
@@ -164,6 +169,8 @@ class StripeGateway:
             params["customer"] = customer
         if setup_future_usage:
             params["setup_future_usage"] = setup_future_usage
+        if tax_calculation:
+            params["hooks"] = {"inputs": {"tax": {"calculation": tax_calculation}}}
         with _translated_errors():
             intent = self._client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": idempotency_key}

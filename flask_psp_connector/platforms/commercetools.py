@@ -97,6 +97,8 @@ STALE_REASON_FIELD = "stripeConnector_staleReason"
 #: Custom type upstream adds to customers (their Stripe customer id).
 CUSTOMER_TYPE_KEY = "payment-connector-stripe-customer-id"
 STRIPE_CUSTOMER_FIELD = "stripeConnector_stripeCustomerId"
+#: Upstream's cart custom field holding Stripe Tax calculation ids.
+TAX_REFERENCES_FIELD = "connectorStripeTax_calculationReferences"
 
 #: The custom types ``flask psp post-deploy`` creates and ``pre-undeploy`` removes.
 CUSTOM_TYPES: tuple[JSON, ...] = (
@@ -973,7 +975,19 @@ def cart_from_json(data: JSON) -> Cart:
         shipping_address=address_from_json(data.get("shippingAddress")),
         billing_address=address_from_json(data.get("billingAddress")),
         shipping_method_name=_optional_str(_dig(data, "shippingInfo", "shippingMethodName")),
+        country=_optional_str(data.get("country")),
+        store_key=_optional_str(_dig(data, "store", "key")),
+        tax_calculation_references=_tax_references(_dig(data, "custom", "fields", TAX_REFERENCES_FIELD)),
     )
+
+
+def _tax_references(value: Any) -> tuple[str, ...]:
+    """Stripe Tax calculation ids from the cart's custom field (a Set of String, or one String)."""
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list):
+        return tuple(item for item in value if isinstance(item, str) and item)
+    return ()
 
 
 def _optional_str(value: Any) -> str | None:

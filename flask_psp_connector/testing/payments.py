@@ -35,7 +35,7 @@ _INTENT_FIELDS = {
     "automatic_payment_methods", "capture_method", "confirm", "confirmation_method", "receipt_email", "return_url",
     "setup_future_usage", "shipping", "statement_descriptor", "statement_descriptor_suffix", "off_session",
     "error_on_requires_action", "payment_method_data", "payment_method_options", "mandate_data", "use_stripe_sdk",
-    "transfer_group", "expand", "client_secret",
+    "transfer_group", "expand", "client_secret", "hooks",
 }
 _UPDATABLE = {
     "amount", "currency", "customer", "description", "metadata", "payment_method", "payment_method_types",
@@ -74,6 +74,7 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
     if types and automatic and flag(automatic.get("enabled")):
         raise StripeError(400, "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
                           param="automatic_payment_methods")
+    hooks = _hooks(params.get("hooks"))
     intent_id = new_id("pi")
     obj = stamped({
         "id": intent_id, "object": "payment_intent",
@@ -97,6 +98,7 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
         "statement_descriptor": params.get("statement_descriptor") or None,
         "statement_descriptor_suffix": params.get("statement_descriptor_suffix") or None,
         "status": "requires_payment_method", "transfer_data": None, "transfer_group": params.get("transfer_group") or None,
+        "hooks": hooks,
     })
     if obj["customer"]:
         ensure_customer(obj["customer"])
@@ -111,6 +113,17 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
     if flag(params.get("confirm")):
         return _confirm(obj, {k: v for k, v in params.items() if k in _CONFIRM_FIELDS})
     return obj
+
+
+def _hooks(value: Any) -> dict[str, Any] | None:
+    """``hooks[inputs][tax][calculation]``: a Stripe Tax calculation id (``taxcalc_...``)."""
+    if value is None:
+        return None
+    calculation = ((value.get("inputs") or {}).get("tax") or {}).get("calculation") if isinstance(value, dict) else None
+    if not isinstance(calculation, str) or not calculation.startswith("taxcalc_") or set(value) != {"inputs"}:
+        raise StripeError(400, "Invalid hooks: only hooks[inputs][tax][calculation] (a taxcalc_ id) is supported.",
+                          param="hooks[inputs][tax][calculation]")
+    return {"inputs": {"tax": {"calculation": calculation}}}
 
 
 def update_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
