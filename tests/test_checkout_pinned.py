@@ -206,7 +206,8 @@ def test_config_element(make_app) -> None:
     client = app.test_client()
     body = client.get("/config-element/payment", headers={"x-session-id": session_id}).get_json()
     assert body == {"cartInfo": {"amount": 1200, "currency": "JPY"}, "appearance": appearance,
-                    "captureMethod": "manual", "layout": '{"type":"accordion"}', "collectBillingAddress": "auto"}
+                    "captureMethod": "manual", "layout": '{"type":"accordion"}', "collectBillingAddress": "auto",
+                    "paymentElementOptions": "{}", "flowType": "deferred"}
     express = client.get("/config-element/expressCheckout", headers={"x-session-id": session_id}).get_json()
     assert express["appearance"] == '{"theme":"flat"}'
     config = client.get("/operations/config", headers={"X-Session-Id": session_id}).get_json()

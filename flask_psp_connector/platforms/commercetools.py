@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..errors import ConcurrentModification, InvalidOperation, PSPError, ResourceNotFound
+from ..errors import ConcurrentModification, InvalidOperation, ResourceNotFound
 from ..model import (
     AddTransaction,
     Address,
@@ -74,6 +74,7 @@ from ..model import (
 from ..money import Money
 from . import PaymentDraft, PaymentRef
 from .commercetools_client import JSON, CommercetoolsAPIError, CommercetoolsClient, malformed, segment
+from .commercetools_methods import PaymentMethodStore, label
 
 log = logging.getLogger("flask_psp_connector.commercetools")
 
@@ -158,12 +159,16 @@ class CommercetoolsPlatform:
 
     :param write_attempts: how often a write that met a 409 is decided again and retried.
     :param retry_backoff: seconds of the first pause between two attempts (doubling).
+    :param payment_interface: ``PAYMENT_INTERFACE``, also the interface of the saved
+        payment methods (Payment Methods API) that are ours.
     """
 
-    def __init__(self, client: CommercetoolsClient, *, write_attempts: int = 5, retry_backoff: float = 0.05) -> None:
+    def __init__(self, client: CommercetoolsClient, *, write_attempts: int = 5, retry_backoff: float = 0.05,
+                 payment_interface: str = "checkout-stripe") -> None:
         self.client = client
         self.write_attempts = write_attempts
         self.retry_backoff = retry_backoff
+        self.payment_methods = PaymentMethodStore(client, payment_interface)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> CommercetoolsPlatform:
@@ -176,7 +181,7 @@ class CommercetoolsPlatform:
             client_id=settings["CTP_CLIENT_ID"],
             client_secret=settings["CTP_CLIENT_SECRET"],
             scope=settings["CTP_SCOPE"],
-        ))
+        ), payment_interface=settings["PAYMENT_INTERFACE"])
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run ``attempt`` again (it re-reads what it decides on) after each lost race."""
@@ -716,17 +721,9 @@ class CommercetoolsPlatform:
         definitions = self.client.get(f"/types/{segment(type_id)}").get("fieldDefinitions") or []
         return any(isinstance(d, dict) and d.get("name") == STRIPE_CUSTOMER_FIELD for d in definitions)
 
-    def _saved_methods_unsupported(self) -> PSPError:
-        return PSPError(
-            "Saved payment methods are not kept in commercetools by this connector yet; "
-            "use the embedded store for them.",
-            code="NotImplemented",
-            status=501,
-        )
-
     def saved_payment_methods(self, customer_id: str) -> list[SavedPaymentMethod]:
-        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
-        raise self._saved_methods_unsupported()
+        """The customer's saved methods: their active Payment Methods of ``PAYMENT_INTERFACE``, oldest first."""
+        return self.payment_methods.list(customer_id)
 
     def record_saved_payment_method(
         self,
@@ -736,13 +733,21 @@ class CommercetoolsPlatform:
         last4: str,
         exp_month: int | None,
         exp_year: int | None,
+        *,
+        method: str = "",
     ) -> SavedPaymentMethod:
-        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
-        raise self._saved_methods_unsupported()
+        """Create the customer's Payment Method for this token, or return the one they have (idempotent).
+
+        :raises ResourceNotFound: when there is no such customer.
+        """
+        if self._customer_json(customer_id) is None:
+            raise ResourceNotFound(f"Customer {customer_id} not found.")
+        return self.payment_methods.record(customer_id, stripe_payment_method_id, method,
+                                           label(brand, last4, exp_month, exp_year))
 
     def remove_saved_payment_method(self, customer_id: str, saved_id: str) -> SavedPaymentMethod | None:
-        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
-        raise self._saved_methods_unsupported()
+        """Delete one of this customer's Payment Methods; another customer's is never touched."""
+        return self.payment_methods.remove(customer_id, saved_id)
 
     # -- deploy --------------------------------------------------------------------
 

@@ -715,8 +715,12 @@ class LocalPlatform:
         last4: str,
         exp_month: int | None,
         exp_year: int | None,
+        *,
+        method: str = "",
     ) -> SavedPaymentMethod:
         """Record a saved payment method; one record per (customer, payment method).
+
+        ``method`` (the Stripe PaymentMethod's type) is not kept: ``brand`` says enough here.
 
         :raises ResourceNotFound: when there is no such customer.
         """
