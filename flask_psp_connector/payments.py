@@ -16,13 +16,15 @@ from typing import Any
 
 from . import customers
 from .behavior import Behavior, resolve_behavior, tax_calculation
-from .errors import InvalidOperation, PSPError, StripeAPIError
+from .errors import InvalidOperation, PSPError
 from .model import Cart, CheckoutSession, Customer, Payment, PaymentChanges, StaleReason, TransactionDraft
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
 from .platforms import CommercePlatform, PaymentDraft
-from .settlement import cancel_drafts, refund_state, refundable, stale_handler, supersede_earlier_intents
+# Merchant operations live in their own module; these names stay importable from here.
+from .operations import PaymentAction, capturable, modify_payment, refundable  # noqa: F401
+from .settlement import stale_handler, supersede_earlier_intents
 from .stripe_client import StripeGateway
 
 log = logging.getLogger("flask_psp_connector.payments")
@@ -293,141 +295,3 @@ def _remember_saved_method(platform: CommercePlatform, stripe: StripeGateway, in
         customers.record_saved_payment_method(platform, stripe, intent)
     except PSPError as exc:
         log.warning("Saved payment method of PaymentIntent %s not recorded: %s", intent.get("id"), exc.message)
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentAction:
-    """One operation on a payment: capturePayment, cancelPayment, refundPayment, reversePayment.
-
-    ``cent_amount`` is counted in the payment's minor units, in ``currency_code``.
-    """
-
-    action: str
-    cent_amount: int | None = None
-    currency_code: str | None = None
-
-
-def modify_payment(
-    platform: CommercePlatform,
-    stripe: StripeGateway,
-    settings: Mapping[str, Any],
-    payment_id: str,
-    action: PaymentAction,
-) -> str:
-    """Run a merchant operation and record its result on the payment.
-
-    Amounts beyond what can be captured or refunded are refused before Stripe is
-    called. A Stripe refusal is answered as ``"rejected"``, as upstream does.
-
-    :returns: ``"approved"``, ``"received"`` or ``"rejected"``.
-    """
-    payment = platform.get_payment(payment_id)
-    if not payment.interface_id:
-        raise InvalidOperation("The payment has no PaymentIntent.")
-    planned = payment.amount_planned
-    amount = None
-    if action.cent_amount is not None:
-        if (action.currency_code or "").upper() != planned.currency_code:
-            raise InvalidOperation(
-                f"Amount currency {action.currency_code} differs from the payment's {planned.currency_code}."
-            )
-        amount = planned.with_amount(action.cent_amount)
-    operation = {
-        "capturePayment": _capture,
-        "cancelPayment": _cancel,
-        "refundPayment": _refund,
-        "reversePayment": _reverse,
-    }.get(action.action)
-    if operation is None:
-        raise InvalidOperation("Operation not supported.")
-    try:
-        return operation(platform, stripe, settings, payment, amount)
-    except StripeAPIError as exc:
-        log.warning("Stripe refused %s on payment %s: %s (%s)", action.action, payment.id, exc.code, exc.message)
-        return REJECTED
-
-
-def _checked(amount: Money | None, available: Money, verb: str, adjective: str) -> Money:
-    """Refuse a missing, non-positive or too large amount before Stripe is called."""
-    if amount is None:
-        raise InvalidOperation(f"An amount is required to {verb}.")
-    if amount.cent_amount <= 0:
-        raise InvalidOperation(f"The amount to {verb} must be positive.")
-    if amount.cent_amount > available.cent_amount:
-        raise InvalidOperation(
-            f"Cannot {verb} {_major(amount)}: {_major(available)} is {adjective}.",
-            fields={f"{adjective}Amount": available.cent_amount},
-        )
-    return amount
-
-
-def _major(money: Money) -> str:
-    """``12.34 EUR``: an amount as people read it, in messages."""
-    return f"{money.to_major()} {money.currency_code}"
-
-
-def capturable(payment: Payment, *, multicapture: bool) -> int:
-    """Minor units that can still be captured (a single capture releases the rest)."""
-    if not payment.has(Type.AUTHORIZATION, State.SUCCESS) or payment.has(Type.CANCEL_AUTHORIZATION, State.SUCCESS):
-        return 0
-    captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
-    if captured and not multicapture:
-        return 0
-    return payment.amount_planned.cent_amount - captured
-
-
-def _capture(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
-) -> str:
-    multicapture = settings["STRIPE_ENABLE_MULTI_OPERATIONS"]
-    available = capturable(payment, multicapture=multicapture)
-    money = _checked(amount, payment.amount_planned.with_amount(available), "capture", "capturable")
-    captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
-    intent = stripe.capture_payment_intent(
-        payment.interface_id or "",
-        money.to_stripe(),
-        final=not (multicapture and money.cent_amount < available),
-        idempotency_key=f"psp-capture-{payment.id}-{captured}-{money.cent_amount}",
-    )
-    # The first capture shares the PaymentIntent id with payment_intent.succeeded, so the
-    # webhook finds it already recorded; later (multicapture) ones are told apart by offset.
-    interaction_id = intent["id"] if not captured else f"{intent['id']}:{captured}"
-    platform.apply_transactions(payment.id, [TransactionDraft(Type.CHARGE, State.SUCCESS, money, interaction_id)])
-    return APPROVED
-
-
-def _cancel(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
-) -> str:
-    if payment.has(Type.CHARGE, State.SUCCESS, State.PENDING):
-        raise InvalidOperation("A captured payment cannot be cancelled; refund it instead.")
-    intent = stripe.cancel_payment_intent(payment.interface_id or "", idempotency_key=f"psp-cancel-{payment.id}")
-    platform.apply_transactions(payment.id, cancel_drafts(payment, intent["id"]))
-    return APPROVED
-
-
-def _refund(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
-) -> str:
-    money = _checked(amount, payment.amount_planned.with_amount(refundable(payment)), "refund", "refundable")
-    refunded = payment.total(Type.REFUND, State.SUCCESS, State.PENDING)
-    refund = stripe.create_refund(
-        payment.interface_id or "",
-        money.to_stripe(),
-        idempotency_key=f"psp-refund-{payment.id}-{refunded}-{money.cent_amount}",
-    )
-    state = refund_state(refund.get("status"))
-    platform.apply_transactions(payment.id, [TransactionDraft(Type.REFUND, state, money, refund["id"])])
-    return RECEIVED
-
-
-def _reverse(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
-) -> str:
-    live = (State.SUCCESS, State.PENDING)
-    reverted = payment.has(Type.REFUND, *live) or payment.has(Type.CANCEL_AUTHORIZATION, *live)
-    if payment.has(Type.CHARGE, State.SUCCESS) and not reverted:
-        return _refund(platform, stripe, settings, payment, payment.amount_planned.with_amount(refundable(payment)))
-    if payment.has(Type.AUTHORIZATION, State.SUCCESS) and not reverted:
-        return _cancel(platform, stripe, settings, payment, None)
-    raise InvalidOperation("There is no successful payment transaction to reverse.")

@@ -350,6 +350,12 @@ class StripeGateway:
         with _translated_errors():
             return self._client.v1.charges.retrieve(charge).to_dict()
 
+    def list_balance_transactions(self, source: str) -> list[dict[str, Any]]:
+        """Every balance transaction of a charge (one per capture with multicapture), newest first."""
+        with _translated_errors():
+            page = self._client.v1.balance_transactions.list(params={"source": source, "limit": 100})
+            return [transaction.to_dict() for transaction in page.auto_paging_iter()]
+
     def list_refunds(self, charge: str) -> list[dict[str, Any]]:
         """Every refund of a charge (a ``charge.refunded`` event no longer embeds them)."""
         with _translated_errors():

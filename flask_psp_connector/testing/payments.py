@@ -281,6 +281,8 @@ def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
     manual = obj["capture_method"] == "manual"
     if manual and obj["payment_method_options"]["card"].get("request_multicapture") == "if_available":
         charge["payment_method_details"]["card"]["multicapture"] = {"status": "available"}
+    if not manual:
+        _balance_transaction(charge, obj["amount"])
     charge.update(paid=True, captured=not manual, amount_captured=0 if manual else obj["amount"], outcome={
         "network_status": "approved_by_network", "reason": None, "risk_level": "normal", "risk_score": 20,
         "seller_message": "Payment complete.", "type": "authorized",
@@ -296,6 +298,36 @@ def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
     if not manual:
         open_dispute_if_any(charge, method)
     return obj
+
+
+def _balance_transaction(charge: dict[str, Any], amount: int) -> dict[str, Any]:
+    """The balance transaction of money captured on ``charge`` (no fee, in its currency);
+    the charge's ``balance_transaction`` names its first one."""
+    created = stamped({
+        "id": new_id("txn"), "object": "balance_transaction", "amount": amount, "currency": charge["currency"],
+        "description": None, "exchange_rate": None, "fee": 0, "fee_details": [], "net": amount,
+        "reporting_category": "charge", "source": charge["id"], "status": "pending", "type": "charge",
+        "available_on": int(time.time()) + 2 * 86400,
+    })
+    ledger.balance_transactions[created["id"]] = created
+    charge["balance_transaction"] = charge["balance_transaction"] or created["id"]
+    return created
+
+
+def balance_transaction(transaction_id: str) -> dict[str, Any]:
+    """``GET /v1/balance_transactions/<id>``."""
+    found = ledger.balance_transactions.get(transaction_id)
+    if found is None:
+        raise missing("balance_transaction", transaction_id)
+    return found
+
+
+def list_balance_transactions(query: dict[str, Any]) -> dict[str, Any]:
+    """``GET /v1/balance_transactions`` (``source``, ``type``, ``created``, cursors)."""
+    only(query, {"source", "type", "created", "limit", "starting_after", "ending_before", "currency", "payout"})
+    found = [t for t in ledger.balance_transactions.values()
+             if all(not query.get(k) or t[k] == query[k] for k in ("source", "type", "currency"))]
+    return listed(found, "/v1/balance_transactions", query)
 
 
 def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -319,11 +351,17 @@ def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
     if not final and charge["payment_method_details"]["card"].get("multicapture", {}).get("status") != "available":
         raise StripeError(400, "final_capture=false needs multicapture: request it with "
                           "payment_method_options[card][request_multicapture]=if_available.", param="final_capture")
+    previous = {"amount_captured": charge["amount_captured"], "balance_transaction": charge["balance_transaction"],
+                "captured": charge["captured"]}
+    _balance_transaction(charge, amount)
     charge.update(captured=True, amount_captured=charge["amount_captured"] + amount)
     obj["amount_received"] += amount
     obj["amount_capturable"] = 0 if final else obj["amount_capturable"] - amount
     obj["status"] = "requires_capture" if obj["amount_capturable"] else "succeeded"
     ledger.emit("charge.captured", public(charge))
+    if "multicapture" in charge["payment_method_details"]["card"]:
+        # Each capture of a multicapture charge is announced as an update of the charge.
+        ledger.emit("charge.updated", public(charge), {k: v for k, v in previous.items() if charge[k] != v})
     if obj["status"] == "succeeded":
         ledger.emit("payment_intent.succeeded", public(obj))
         open_dispute_if_any(charge, payment_method(charge["payment_method"]))

@@ -114,6 +114,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [(method, re.compile(f"^{path
     ("GET", "/v1/charges", _plain(payments.list_charges)),
     ("GET", f"/v1/charges/{_ID}", _plain(payments.charge, with_params=False)),
     ("POST", f"/v1/charges/{_ID}", _plain(payments.update_charge)),
+    ("GET", "/v1/balance_transactions", _plain(payments.list_balance_transactions)),
+    ("GET", f"/v1/balance_transactions/{_ID}", _plain(payments.balance_transaction, with_params=False)),
     ("POST", "/v1/refunds", _plain(refunds.create_refund)),
     ("GET", "/v1/refunds", _plain(refunds.list_refunds)),
     ("GET", f"/v1/refunds/{_ID}", _plain(refunds.refund, with_params=False)),
