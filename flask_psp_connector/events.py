@@ -398,27 +398,3 @@ def _strict(plan: Plan) -> Plan:
             raise _MalformedEvent(type(exc).__name__) from exc
 
     return checked
-
-
-#: The event a PaymentIntent's status implies, for reconciliation.
-_STATUS_EVENTS = {
-    "succeeded": "payment_intent.succeeded",
-    "processing": "payment_intent.processing",
-    "canceled": "payment_intent.canceled",
-    "requires_capture": "charge.succeeded",
-}
-
-
-def reconciliation_event(intent: Event) -> Event | None:
-    """A synthetic event carrying what ``intent``'s current status says, or ``None``.
-
-    Its id is derived from the PaymentIntent and status, so applying it twice is a no-op.
-    """
-    event_type = _STATUS_EVENTS.get(intent.get("status", ""))
-    if event_type is None:
-        return None
-    obj = intent
-    if event_type == "charge.succeeded":
-        obj = {"id": intent["id"], "object": "charge", "payment_intent": intent["id"], "amount": intent.get("amount"),
-               "currency": intent.get("currency"), "metadata": intent.get("metadata") or {}}
-    return {"id": f"reconcile_{intent['id']}_{intent['status']}", "type": event_type, "data": {"object": obj}}

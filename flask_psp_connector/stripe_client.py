@@ -373,6 +373,30 @@ class StripeGateway:
             page = self._client.v1.payment_intents.list(params={"created": {"gte": created_since}, "limit": 100})
             return [intent.to_dict() for intent in page.auto_paging_iter()]
 
+    def list_refunds_since(self, created_since: int) -> list[dict[str, Any]]:
+        """Refunds created at or after a Unix time (reconciliation)."""
+        with _translated_errors():
+            page = self._client.v1.refunds.list(params={"created": {"gte": created_since}, "limit": 100})
+            return [refund.to_dict() for refund in page.auto_paging_iter()]
+
+    def list_disputes(self, *, charge: str | None = None, created_since: int | None = None) -> list[dict[str, Any]]:
+        """Disputes of a charge, or created at or after a Unix time (reconciliation)."""
+        params: dict[str, Any] = {"limit": 100}
+        if charge:
+            params["charge"] = charge
+        if created_since is not None:
+            params["created"] = {"gte": created_since}
+        with _translated_errors():
+            page = self._client.v1.disputes.list(params=params)
+            return [dispute.to_dict() for dispute in page.auto_paging_iter()]
+
+    def list_capture_transactions(self, *, created_since: int) -> list[dict[str, Any]]:
+        """Balance transactions of captured money (type ``charge``) since a Unix time (reconciliation)."""
+        with _translated_errors():
+            page = self._client.v1.balance_transactions.list(
+                params={"type": "charge", "created": {"gte": created_since}, "limit": 100})
+            return [transaction.to_dict() for transaction in page.auto_paging_iter()]
+
     def retrieve_webhook_endpoint(self, endpoint_id: str) -> dict[str, Any]:
         """Read a webhook endpoint."""
         with _translated_errors():
