@@ -8,6 +8,11 @@
   ``POST /v1/payment_intents/<id>/_authenticate`` — the double's stand-in for the bank's
   challenge page — passes or fails it; a dispute card succeeds and then opens a dispute
   (``charge.dispute.created``).
+- A SEPA Direct Debit (``sepa_debit``) is not settled at once: confirming leaves the
+  PaymentIntent ``processing`` (``charge.pending``, ``payment_intent.processing``) until
+  ``POST /v1/payment_intents/<id>/_settle`` — the double's stand-in for the days the debit
+  takes — settles it as Stripe's test IBAN says: ``payment_intent.succeeded``, or for a
+  failing IBAN ``payment_intent.payment_failed`` back in ``requires_payment_method``.
 - A successful charge sends ``charge.succeeded``, then ``payment_intent.succeeded``
   (``amount_received``) or, for manual capture, ``payment_intent.amount_capturable_updated``
   (``amount_capturable``). Capturing less than authorized releases the rest:
@@ -22,7 +27,8 @@ from typing import Any
 
 from .cards import AUTHENTICATION_REQUIRED, DECLINE_AFTER_AUTHENTICATION, DECLINES, Decline
 from .ledger import StripeError, ledger, listed, missing, new_id, public, stamped
-from .methods import ensure_customer, method_details, method_from_data, method_object, number_of, payment_method
+from .methods import (FAILING_IBANS, ensure_customer, iban_of, method_details, method_from_data, method_object,
+                      number_of, payment_method)
 from .params import amount_param, choice, flag, merge_metadata, only
 from .refunds import open_dispute_if_any
 
@@ -192,6 +198,8 @@ def _confirm(obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
                           "must be the same.", code="payment_method_unexpected_state", param="payment_method")
     obj["last_payment_error"] = None
     obj["next_action"] = None
+    if getattr(method, "type", "card") == "sepa_debit":
+        return _debit(obj, method)
     number = number_of(method)
     off_session = flag(params.get("off_session")) or flag(params.get("error_on_requires_action"))
     if number in AUTHENTICATION_REQUIRED and not obj.get("_authenticated"):
@@ -211,6 +219,53 @@ def _confirm(obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     if decline:
         return _decline(obj, method, decline)
     return _charge(obj, method)
+
+
+def _debit(obj: dict[str, Any], method: Any) -> dict[str, Any]:
+    """A SEPA Direct Debit: submitted to the bank, the money arrives (or not) days later."""
+    if obj["capture_method"] == "manual":
+        raise StripeError(400, "The PaymentMethod type sepa_debit does not support capture_method manual.",
+                          param="capture_method")
+    if "sepa_debit" not in obj["payment_method_types"] and obj["automatic_payment_methods"] is None:
+        raise StripeError(400, "The PaymentMethod provided (sepa_debit) is not allowed for this PaymentIntent.",
+                          code="payment_intent_incompatible_payment_method", param="payment_method")
+    charge = _new_charge(obj, method, "pending")
+    charge.update(captured=True, amount_captured=obj["amount"])
+    obj["status"], obj["processing"] = "processing", {"type": "sepa_debit"}
+    if obj["setup_future_usage"] and obj["customer"] and not getattr(method, "customer", None):
+        method.customer = obj["customer"]
+    ledger.emit("charge.pending", public(charge))
+    ledger.emit("payment_intent.processing", public(obj))
+    return obj
+
+
+def settle_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The double's addition ``POST /v1/payment_intents/<id>/_settle``: the bank's answer to a
+    processing debit, as the test IBAN decides."""
+    obj = intent(intent_id)
+    only(params, set())
+    if obj["status"] != "processing":
+        raise StripeError(400, f"This PaymentIntent's status is {obj['status']}; only a processing one settles.",
+                          code="payment_intent_unexpected_state")
+    charge = ledger.charges[obj["latest_charge"]]
+    method = payment_method(obj["payment_method"])
+    obj["processing"] = None
+    if iban_of(method) in FAILING_IBANS:
+        message = "The account has insufficient funds to cover this payment."
+        charge.update(status="failed", captured=False, amount_captured=0, failure_code="insufficient_funds",
+                      failure_message=message)
+        obj["status"] = "requires_payment_method"
+        obj["last_payment_error"] = {"type": "card_error", "code": "insufficient_funds", "message": message,
+                                     "charge": charge["id"], "payment_method": method_object(method.id)}
+        ledger.emit("charge.failed", public(charge))
+        ledger.emit("payment_intent.payment_failed", public(obj))
+        return obj
+    _balance_transaction(charge, obj["amount"])
+    charge.update(status="succeeded", paid=True)
+    obj["status"], obj["amount_received"] = "succeeded", obj["amount"]
+    ledger.emit("charge.succeeded", public(charge))
+    ledger.emit("payment_intent.succeeded", public(obj))
+    return obj
 
 
 def authenticate_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -111,6 +111,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [(method, re.compile(f"^{path
     ("POST", f"/v1/payment_intents/{_ID}/capture", _intent_answer(payments.capture_intent)),
     ("POST", f"/v1/payment_intents/{_ID}/cancel", _intent_answer(payments.cancel_intent)),
     ("POST", f"/v1/payment_intents/{_ID}/_authenticate", _intent_answer(payments.authenticate_intent)),
+    ("POST", f"/v1/payment_intents/{_ID}/_settle", _intent_answer(payments.settle_intent)),
     ("GET", "/v1/charges", _plain(payments.list_charges)),
     ("GET", f"/v1/charges/{_ID}", _plain(payments.charge, with_params=False)),
     ("POST", f"/v1/charges/{_ID}", _plain(payments.update_charge)),
