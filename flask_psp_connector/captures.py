@@ -28,9 +28,14 @@ def requested_multicapture(intent: Mapping[str, Any]) -> bool:
 
 
 def is_multicapture_charge(charge: Mapping[str, Any]) -> bool:
-    """Whether the charge belongs to a PaymentIntent that requested multicapture."""
+    """Whether the charge can be captured several times (multicapture requested and available).
+
+    A charge whose multicapture is ``unavailable`` is captured once; its PaymentIntent's
+    events (and our capture call) record that capture by its balance transaction.
+    """
     card = (charge.get("payment_method_details") or {}).get("card") or {}
-    return isinstance(card, dict) and "multicapture" in card
+    multicapture = card.get("multicapture") if isinstance(card, dict) else None
+    return isinstance(multicapture, dict) and multicapture.get("status") == "available"
 
 
 def capture_drafts(

@@ -188,7 +188,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MERCHANT_RETURN_URL", "", "Absolute URL the browser returns to after redirect-based payments.", _absolute_url),
     Setting("ALLOWED_ORIGINS", "", "Origins (comma-separated) allowed to call the processor from a browser; empty allows any.", _csv),
     Setting("MOCK_ENVIRONMENT", "TEST", "Environment name reported to the browser enabler."),
-    Setting("PAYMENT_INTERFACE", "checkout-stripe", "paymentMethodInfo.paymentInterface of the payments we create."),
+    Setting("PAYMENT_INTERFACE", "checkout-stripe", "paymentMethodInfo.paymentInterface of the payments we create, and the paymentInterface of the saved payment methods (commercetools Payment Methods) that are ours."),
     Setting("HEALTH_CHECK_TIMEOUT", 5000, "Milliseconds /operations/status waits for its checks.", _positive_int),
     Setting("CTP_PROJECT_KEY", "payment-integration", "Project key; checked in JWTs and written to PaymentIntent metadata."),
     Setting("CTP_CLIENT_ID", "", "API client id (OAuth2 token introspection against CTP_AUTH_URL)."),

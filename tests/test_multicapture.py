@@ -148,3 +148,23 @@ def test_without_multicapture_a_capture_keeps_the_payment_intent_id(make_app, st
     for sent in stripe_events(stripe_double_client, "charge.updated", "charge.captured", "payment_intent.succeeded"):
         assert post_event(app.test_client(), sent).status_code == 200
     assert charges(app, payment_id) == [(1000, pi)]
+
+
+def test_captures_settled_in_another_currency_add_up_to_what_was_captured() -> None:
+    from datetime import datetime, timezone
+
+    from flask_psp_connector.captures import capture_drafts, is_multicapture_charge
+    from flask_psp_connector.model import Payment
+    from flask_psp_connector.money import Money
+
+    payment = Payment(id="p", version=1, cart_id="c", amount_planned=Money.of(3000, "EUR"), payment_interface="x",
+                      interface_id="pi_1", method=None, transactions=(), created_at=datetime.now(timezone.utc))
+    settled = [{"id": "txn_b", "type": "charge", "amount": 2171, "currency": "usd", "exchange_rate": 1.0857, "created": 2},
+               {"id": "txn_a", "type": "charge", "amount": 1086, "currency": "usd", "exchange_rate": 1.0857, "created": 1},
+               {"id": "txn_r", "type": "refund", "amount": -500, "currency": "usd", "exchange_rate": 1.0857, "created": 3}]
+    drafts = capture_drafts(payment, settled, 3000)
+    assert [(d.interaction_id, d.amount.cent_amount, d.amount.currency_code) for d in drafts] == [
+        ("txn_a", 1000, "EUR"), ("txn_b", 2000, "EUR")]
+    assert is_multicapture_charge({"payment_method_details": {"card": {"multicapture": {"status": "available"}}}})
+    assert not is_multicapture_charge({"payment_method_details": {"card": {"multicapture": {"status": "unavailable"}}}})
+    assert not is_multicapture_charge({"payment_method_details": {"type": "sepa_debit", "sepa_debit": {}}})
