@@ -2,11 +2,19 @@
 ``@labdigital/commercetools-mock``, a second, independent commercetools double, served
 over HTTP by Node (``make test`` installs it from npm, pinned in package.json).
 
-The mock has no Payment Methods API: a small front (``Front`` below) implements
-``/{projectKey}/payment-methods`` as commercetools documents it — create (with a unique
-key and a customer that must exist in the mock), query by predicate, get by id or key,
-delete at a version — and forwards every other request to the mock. Customers, custom
-types and custom fields are the mock's own.
+The mock has no Payment Methods API and no session service: a small front (``Front``
+below) implements ``/{projectKey}/payment-methods`` as commercetools documents it — create
+(with a unique key and a customer that must exist in the mock), query by predicate, get
+by id or key, delete at a version — and the checkout sessions, and forwards every other
+request to the mock. The mock also never sets an ordered cart to Ordered and orders a
+cart again: the front does what commercetools does there (the cart reads Ordered, a
+second order of it is refused), which the connector relies on to order a cart once. Customers, custom types, products, carts, payments and orders are
+the mock's own; Stripe is the local Stripe double.
+
+Where the mock differs from commercetools and the front leaves it so (it does not
+reject duplicate payment keys, ignores ``interfaceId`` on payment creation, and answers a
+cart's ``totalPrice`` with ``fractionDigits`` 0 in EUR), the checkout below still has to
+charge the right amount and place one order.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from flask_psp_connector.testing import free_port
 
 from .browser_support import serving, wait_for
 from .conftest import SECRET_KEY
+from .webhook_support import SECRETS, event, post_event
 from .test_commercetools_fake import _where
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +85,8 @@ class Front:
     def __init__(self, mock_url: str) -> None:
         self.mock_url = mock_url
         self.methods: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.ordered: set[str] = set()  # carts the mock ordered (it leaves them Active)
         self.app = Flask("labd_front")
         self.app.add_url_rule("/<path:path>", view_func=self.route, methods=["GET", "POST", "DELETE"])
 
@@ -92,9 +103,24 @@ class Front:
         project, _, rest = path.partition("/")
         if rest == "payment-methods" or rest.startswith("payment-methods/"):
             return self.payment_methods(project, rest)
+        if rest.startswith("sessions/"):
+            found = self.sessions.get(rest.removeprefix("sessions/"))
+            return self._json(found) if found else self._error(404, "ResourceNotFound", "Session not found.")
+        ordering = request.method == "POST" and rest == "orders"
+        if ordering and request.get_json()["cart"]["id"] in self.ordered:
+            return self._error(400, "InvalidOperation", "The cart has already been ordered.")
         answer = requests.request(request.method, f"{self.mock_url}/{path}", params=request.args, data=request.get_data(),
                                   headers={k: v for k, v in request.headers if k.lower() in ("authorization", "content-type")},
                                   timeout=10)
+        if ordering and answer.status_code == 201:
+            self.ordered.add(request.get_json()["cart"]["id"])
+        if rest.startswith("carts") and answer.status_code == 200 and self.ordered:
+            # commercetools turns an ordered cart's state to Ordered; the mock does not.
+            body = answer.json()
+            for cart in body.get("results", [body]):
+                if cart.get("id") in self.ordered:
+                    cart["cartState"] = "Ordered"
+            return self._json(body)
         return Response(answer.content, status=answer.status_code, content_type=answer.headers.get("content-type"))
 
     def payment_methods(self, project: str, rest: str) -> Response:
@@ -165,6 +191,57 @@ def platform(mock_url: str, front: SimpleFront) -> CommercetoolsPlatform:
     assert isinstance(store, CommercetoolsPlatform)
     store.install_custom_types()
     return store
+
+
+@pytest.fixture(scope="module")
+def checkout_app(mock_url: str, front: SimpleFront, stripe_double: str) -> Flask:
+    app = Flask("labd_checkout")
+    app.config.update(TESTING=True, STRIPE_SECRET_KEY=SECRET_KEY, PSP_PLATFORM="commercetools",
+                      CTP_PROJECT_KEY=PROJECT, CTP_CLIENT_ID="labd-client", CTP_CLIENT_SECRET="labd-secret",
+                      CTP_API_URL=front.url, CTP_AUTH_URL=mock_url, CTP_SESSION_URL=front.url,
+                      STRIPE_API_BASE=stripe_double, STRIPE_PAYMENT_METHOD_TYPES="card", PSP_STRIPE_MAX_NETWORK_RETRIES=0,
+                      STRIPE_WEBHOOK_SIGNING_SECRET=SECRETS[0])
+    PSPConnector(app)
+    store = app.extensions["psp_connector"].platform
+    store.install_custom_types()
+    product_type = store.client.post("/product-types", {"name": "mugs", "description": "mugs", "attributes": []})
+    store.client.post("/products", {
+        "productType": {"typeId": "product-type", "id": product_type["id"]}, "name": {"en": "Stoneware mug"},
+        "slug": {"en": "stoneware-mug"}, "publish": True,
+        "masterVariant": {"sku": "mug", "prices": [{"value": {"currencyCode": "EUR", "centAmount": 1500}}]}})
+    return app
+
+
+def test_a_checkout_on_the_mock_charges_the_cart_and_orders_it_once(checkout_app, front, stripe_double_client) -> None:
+    store = checkout_app.extensions["psp_connector"].platform
+    cart = store.client.post("/carts", {"currency": "EUR", "country": "DE", "customerEmail": "jane@example.test",
+                                        "lineItems": [{"sku": "mug", "quantity": 2}],
+                                        "shippingAddress": {"country": "DE", "city": "Berlin", "streetName": "Main St",
+                                                            "postalCode": "10115", "firstName": "Jane", "lastName": "Doe"}})
+    session_id = uuid.uuid4().hex
+    front.shim.sessions[session_id] = {"id": session_id, "version": 1, "state": "ACTIVE",
+                                       "activeCart": {"cartRef": {"id": cart["id"]}},
+                                       "metadata": {"merchantReturnUrl": "https://shop.example.test/return"}}
+    client = checkout_app.test_client()
+    body = client.get("/payments", headers={"X-Session-Id": session_id}).get_json()
+    assert body["cartInfo"] == {"amount": 3000, "currency": "EUR"}
+    pi = body["clientSecret"].split("_secret_")[0]
+    assert stripe_double_client.v1.payment_intents.retrieve(pi).amount == 3000  # not 300000
+    assert client.get("/payments", headers={"X-Session-Id": session_id}).get_json()["paymentReference"] == \
+        body["paymentReference"]  # a retry: the same payment
+    stripe_double_client.v1.payment_intents.update(pi, params={"payment_method": "pm_card_visa"})
+    paid = json.loads(str(stripe_double_client.v1.payment_intents.confirm(pi)))
+    answer = client.post(f"/confirmPayments/{body['paymentReference']}", json={"paymentIntent": pi},
+                         headers={"X-Session-Id": session_id})
+    assert answer.get_json() == {"outcome": "approved"}
+    for _ in range(2):  # the webhook, delivered twice
+        assert post_event(client, event("payment_intent.succeeded", paid)).status_code == 200
+    orders = store.client.get("/orders", where=f'cart(id="{cart["id"]}")')["results"]
+    assert len(orders) == 1 and orders[0]["totalPrice"]["centAmount"] == 3000
+    payment = store.get_payment(body["paymentReference"])
+    assert sorted((t.type.value, t.state.value, t.amount.cent_amount) for t in payment.transactions) == [
+        ("Authorization", "Success", 3000), ("Charge", "Success", 3000)]
+    assert client.get("/config-element/payment", headers={"X-Session-Id": session_id}).status_code == 400  # paid
 
 
 def test_customers_and_their_stripe_link_in_the_mock(platform: CommercetoolsPlatform) -> None:

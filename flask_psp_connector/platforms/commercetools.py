@@ -902,11 +902,19 @@ def _int(value: Any) -> int:
 
 
 def money_from_json(data: JSON) -> Money:
-    """A domain Money from a commercetools (cent precision) Money."""
-    currency = data["currencyCode"]
+    """A domain Money from a commercetools Money.
+
+    ``centAmount`` is always in the currency's minor units (commercetools defines a
+    cent-precision ``fractionDigits`` as the currency's default, and a high-precision
+    amount's ``centAmount`` is its value rounded to them), so a ``fractionDigits`` that
+    disagrees is not trusted: taking it would charge 100 times too much or too little.
+    """
+    money = Money.of(_int(data["centAmount"]), data["currencyCode"])
     digits = data.get("fractionDigits")
-    money = Money.of(_int(data["centAmount"]), currency)
-    return money if digits is None else Money(money.cent_amount, money.currency_code, _int(digits))
+    if data.get("type") != "highPrecision" and digits is not None and _int(digits) != money.fraction_digits:
+        log.warning("commercetools sent %s %s with fractionDigits %s; counted in %s's minor units.",
+                    money.cent_amount, money.currency_code, digits, money.currency_code)
+    return money
 
 
 def _text(data: JSON, key: str) -> str:
