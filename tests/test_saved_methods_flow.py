@@ -121,3 +121,22 @@ def test_records_are_per_customer_and_idempotent(shop_app) -> None:
     assert platform.remove_saved_payment_method(john.id, first.id) is None
     assert platform.remove_saved_payment_method(jane.id, first.id) == first
     assert [m.id for m in platform.saved_payment_methods(jane.id)] == [second.id]
+
+
+def test_express_with_the_customer_session_saves_like_the_payment_element(shop_app, stripe_double_client) -> None:
+    jane = store(shop_app).create_customer("jane@example.test")
+    paid = pay(shop_app, stripe_double_client, checkout(shop_app, jane.id),
+               **{"x-express-checkout": "true", "x-express-customer-session": "true"})
+    assert paid["customer"] and paid["setup_future_usage"] == "off_session"
+    assert [m.stripe_payment_method_id for m in store(shop_app).saved_payment_methods(jane.id)] == [paid["payment_method"]]
+
+
+def test_nothing_is_saved_without_the_buyers_consent(make_app, stripe_double, stripe_double_client) -> None:
+    requests.delete(f"{stripe_double}/_config/data", timeout=5)
+    app = make_app(STRIPE_API_BASE=stripe_double, STRIPE_PAYMENT_METHOD_TYPES="card", STRIPE_WEBHOOK_SIGNING_SECRET=SECRETS[0],
+                   STRIPE_SAVED_PAYMENT_METHODS_CONFIG='{"payment_method_save":"enabled"}')
+    jane = store(app).create_customer("jane@example.test")
+    paid = pay(app, stripe_double_client, checkout(app, jane.id))  # the "save" box left unticked
+    assert paid["customer"] and paid["setup_future_usage"] is None
+    assert post_event(app.test_client(), event("payment_intent.succeeded", paid)).status_code == 200
+    assert store(app).saved_payment_methods(jane.id) == []
