@@ -85,8 +85,8 @@ def touched_intents(stripe: StripeGateway, since: int) -> Iterator[Event]:
         later.append(dispute.get("payment_intent") or "")
     for transaction in stripe.list_capture_transactions(created_since=since):
         source = transaction.get("source")
-        if isinstance(source, str) and source.startswith(("ch_", "py_")):
-            later.append(stripe.retrieve_charge(source).get("payment_intent") or "")
+        if isinstance(source, dict):  # the charge, expanded
+            later.append(source.get("payment_intent") or "")
     for intent_id in dict.fromkeys(later):
         if isinstance(intent_id, str) and intent_id and intent_id not in seen:
             seen.add(intent_id)

@@ -391,10 +391,11 @@ class StripeGateway:
             return [dispute.to_dict() for dispute in page.auto_paging_iter()]
 
     def list_capture_transactions(self, *, created_since: int) -> list[dict[str, Any]]:
-        """Balance transactions of captured money (type ``charge``) since a Unix time (reconciliation)."""
+        """Balance transactions of captured money (type ``charge``) since a Unix time, each
+        with its charge expanded in ``source`` (reconciliation)."""
         with _translated_errors():
             page = self._client.v1.balance_transactions.list(
-                params={"type": "charge", "created": {"gte": created_since}, "limit": 100})
+                params={"type": "charge", "created": {"gte": created_since}, "limit": 100, "expand": ["data.source"]})
             return [transaction.to_dict() for transaction in page.auto_paging_iter()]
 
     def retrieve_webhook_endpoint(self, endpoint_id: str) -> dict[str, Any]:

@@ -141,3 +141,16 @@ def test_since_reaches_older_payments_refunded_in_the_window(shop_app, stripe_do
     later = datetime.now(timezone.utc).isoformat()
     time.sleep(1.1)
     assert "0 payment(s)" in reconcile(shop_app, "--since", later)
+
+
+def test_since_reaches_older_payments_captured_in_the_window(make_app, stripe_double, stripe_double_client) -> None:
+    requests.delete(f"{stripe_double}/_config/data", timeout=5)
+    app = shop_app_with(make_app, stripe_double, STRIPE_CAPTURE_METHOD="manual")
+    _, payment_id, pi = paid(app, stripe_double_client)
+    time.sleep(1.1)
+    window = datetime.now(timezone.utc).isoformat()
+    time.sleep(1.1)
+    stripe_double_client.v1.payment_intents.capture(pi, params={"amount_to_capture": 1300, "final_capture": False})
+    output = reconcile(app, "--since", window, "--apply")
+    assert f"{pi} (requires_capture) charge.updated: added Charge Success 1300 (txn_" in output
+    assert [amount for _, amount, _ in transactions(app, payment_id, T.CHARGE)] == [1300]

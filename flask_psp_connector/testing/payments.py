@@ -378,11 +378,16 @@ def balance_transaction(transaction_id: str) -> dict[str, Any]:
 
 
 def list_balance_transactions(query: dict[str, Any]) -> dict[str, Any]:
-    """``GET /v1/balance_transactions`` (``source``, ``type``, ``created``, cursors)."""
-    only(query, {"source", "type", "created", "limit", "starting_after", "ending_before", "currency", "payout"})
+    """``GET /v1/balance_transactions`` (``source``, ``type``, ``created``, cursors; ``expand[]=data.source``)."""
+    only(query, {"source", "type", "created", "limit", "starting_after", "ending_before", "currency", "payout", "expand"})
     found = [t for t in ledger.balance_transactions.values()
              if all(not query.get(k) or t[k] == query[k] for k in ("source", "type", "currency"))]
-    return listed(found, "/v1/balance_transactions", query)
+    page = listed(found, "/v1/balance_transactions", {k: v for k, v in query.items() if k != "expand"})
+    expand = query.get("expand") or []
+    if "data.source" in (expand.values() if isinstance(expand, dict) else expand):
+        for transaction in page["data"]:
+            transaction["source"] = public(ledger.charges[transaction["source"]])
+    return page
 
 
 def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
