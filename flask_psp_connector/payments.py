@@ -1,6 +1,8 @@
-"""Checkout and payment-operation use cases (no Flask here: ports come as arguments).
+"""Checkout use cases (no Flask here: ports come as arguments); the merchant's
+operations (capture, cancel, refund) are in :mod:`.operations`.
 
-Amounts always come from the server-side cart. Every Stripe call that moves money
+Amounts always come from the server-side cart; how a cart is paid (flow, capture
+method, future usage, billing address) follows its behaviour rule (:mod:`.behavior`). Every Stripe call that moves money
 carries an idempotency key derived from our own ids and the payment's recorded state,
 so a retried request can never create a second PaymentIntent, capture or refund.
 """

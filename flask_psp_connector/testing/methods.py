@@ -55,6 +55,7 @@ def number_of(method: Any) -> str:
 
 
 def iban_of(method: Any) -> str:
+    """The IBAN of a sepa_debit PaymentMethod ("" for a card)."""
     return getattr(method, "_sepa_debit_iban", "")
 
 
