@@ -10,7 +10,9 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .errors import ConfigurationError, PSPError
-from .events import HANDLED_EVENTS, reconciliation_event
+from .events import HANDLED_EVENTS
+from .reconcile import Change
+from .reconcile import reconcile as reconcile_payments
 from .gateways.commands import gateways_cli
 from .settings import reference
 
@@ -182,21 +184,14 @@ def replay_event(event_id: str) -> None:
 @click.option("--since", default="24h", show_default=True, help="How far back: e.g. 6h, 3d, or an ISO date.")
 @click.option("--apply", "apply_changes", is_flag=True, help="Write the missing transactions (default: dry run).")
 def reconcile(since: str, apply_changes: bool) -> None:
-    """Compare recent PaymentIntents with our payments and add what missed webhooks never delivered."""
+    """Compare what Stripe holds (PaymentIntent states, captures, refunds, disputes) with
+    our payments and add what missed webhooks never delivered; prints each change."""
     state = _state()
-    processor = state.event_processor()
-    changed = 0
-    for intent in _stripe().list_payment_intents(created_since=_since(since)):
-        event = reconciliation_event(intent)
-        if event is None:
-            continue
-        missing = processor.pending_changes(event)
-        if not missing:
-            continue
-        changed += 1
-        click.echo(f"{intent['id']} ({intent['status']}): {'added' if apply_changes else 'missing'} {', '.join(missing)}")
-        if apply_changes:
-            processor.handle(event, replay=True)
+
+    def report(change: Change) -> None:
+        click.echo(change.describe(apply_changes))
+
+    changed = reconcile_payments(state.event_processor(), _stripe(), _since(since), apply=apply_changes, report=report)
     verdict = "changed" if apply_changes else "to change (dry run; --apply writes)"
     click.echo(f"{changed} payment(s) {verdict}.")
 

@@ -151,6 +151,7 @@ def record_saved_payment_method(
         str(details.get("last4") or ""),
         details.get("exp_month"),
         details.get("exp_year"),
+        method=str(method.get("type") or ""),
     )
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import customers, telemetry
+from .captures import capture_drafts, is_multicapture_charge, requested_multicapture
 from .errors import ConcurrentModification, InvalidOperation, PlatformUnavailable, PSPError, StripeAPIError
 from .model import (Address, CartState, EventReceipt, EventStatus, Payment, PaymentChanges, StaleHandler, StaleReason,
                     TransactionDraft, match_transaction, recorded, settle)
@@ -70,14 +71,20 @@ def _disagrees(intent: Event, payment: Payment) -> bool:
     )
 
 
-def _intent_succeeded(intent: Event, shipping: Address | None, on_stale: StaleHandler) -> Plan:
+def _intent_succeeded(intent: Event, shipping: Address | None, on_stale: StaleHandler,
+                      captures: list[Event] | None = None) -> Plan:
+    """``captures``: the balance transactions of a multicapture PaymentIntent, each one Charge."""
+
     def plan(payment: Payment) -> PaymentChanges:
         received = intent.get("amount_received") or intent.get("amount")
+        authorization = TransactionDraft(Type.AUTHORIZATION, State.SUCCESS,
+                                         _money(payment, intent.get("amount"), intent.get("currency")), intent["id"])
+        if captures is None:
+            charges = [TransactionDraft(Type.CHARGE, State.SUCCESS, _money(payment, received, intent.get("currency")), intent["id"])]
+        else:
+            charges = capture_drafts(payment, captures, intent.get("amount_received"))
         return PaymentChanges(
-            transactions=(
-                TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, _money(payment, intent.get("amount"), intent.get("currency")), intent["id"]),
-                TransactionDraft(Type.CHARGE, State.SUCCESS, _money(payment, received, intent.get("currency")), intent["id"]),
-            ),
+            transactions=(authorization, *charges),
             interface_id=intent["id"],
             create_order=True,
             shipping_address=shipping,
@@ -118,6 +125,15 @@ def _charge_succeeded(charge: Event, on_stale: StaleHandler) -> Plan:
     return plan
 
 
+def _captures(charge: Event, transactions: list[Event]) -> Plan:
+    """Every capture of a multicapture charge so far, each under its balance transaction."""
+
+    def plan(payment: Payment) -> PaymentChanges:
+        return PaymentChanges(tuple(capture_drafts(payment, transactions, charge.get("amount_captured"))))
+
+    return plan
+
+
 def _refunds(refunds: list[Event]) -> Plan:
     def plan(payment: Payment) -> PaymentChanges:
         return PaymentChanges(tuple(
@@ -154,6 +170,7 @@ HANDLED_EVENTS = (
     "payment_intent.requires_action",
     "payment_intent.amount_capturable_updated",  # settles the external gateways' pending authorizations
     "charge.succeeded",
+    "charge.updated",  # each capture of a multicapture charge
     "charge.refunded",
     "charge.refund.updated",
     "refund.created",
@@ -296,7 +313,10 @@ class EventProcessor:
 
     def _plan(self, event_type: str, obj: Event, ref: PaymentRef) -> Plan | None:
         if event_type == "payment_intent.succeeded":
-            return _intent_succeeded(obj, self._shipping_for_order(obj, ref), self._on_stale)
+            captures = None
+            if requested_multicapture(obj) and charge_id(obj):
+                captures = self._stripe().list_balance_transactions(charge_id(obj) or "")
+            return _intent_succeeded(obj, self._shipping_for_order(obj, ref), self._on_stale, captures)
         if event_type == "payment_intent.processing":
             return _intent_state(State.PENDING)(obj)
         if event_type == "payment_intent.payment_failed":
@@ -305,6 +325,10 @@ class EventProcessor:
             return _intent_state(State.FAILURE, cancelled=True)(obj)
         if event_type == "charge.succeeded":
             return _charge_succeeded(obj, self._on_stale)
+        if event_type == "charge.updated":
+            if not is_multicapture_charge(obj) or not obj.get("amount_captured"):
+                return None  # other charge updates (descriptions, metadata...) change no payment
+            return _captures(obj, self._stripe().list_balance_transactions(obj["id"]))
         if event_type == "charge.refunded":
             embedded = (obj.get("refunds") or {}).get("data")
             return _refunds(embedded if embedded is not None else self._stripe().list_refunds(obj["id"]))
@@ -382,27 +406,3 @@ def _strict(plan: Plan) -> Plan:
             raise _MalformedEvent(type(exc).__name__) from exc
 
     return checked
-
-
-#: The event a PaymentIntent's status implies, for reconciliation.
-_STATUS_EVENTS = {
-    "succeeded": "payment_intent.succeeded",
-    "processing": "payment_intent.processing",
-    "canceled": "payment_intent.canceled",
-    "requires_capture": "charge.succeeded",
-}
-
-
-def reconciliation_event(intent: Event) -> Event | None:
-    """A synthetic event carrying what ``intent``'s current status says, or ``None``.
-
-    Its id is derived from the PaymentIntent and status, so applying it twice is a no-op.
-    """
-    event_type = _STATUS_EVENTS.get(intent.get("status", ""))
-    if event_type is None:
-        return None
-    obj = intent
-    if event_type == "charge.succeeded":
-        obj = {"id": intent["id"], "object": "charge", "payment_intent": intent["id"], "amount": intent.get("amount"),
-               "currency": intent.get("currency"), "metadata": intent.get("metadata") or {}}
-    return {"id": f"reconcile_{intent['id']}_{intent['status']}", "type": event_type, "data": {"object": obj}}

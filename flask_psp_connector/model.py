@@ -122,6 +122,12 @@ class Cart:
     shipping_address: Address | None = None
     billing_address: Address | None = None
     shipping_method_name: str | None = None
+    #: The cart's country (commercetools' ``country``), used to pick a behaviour rule.
+    country: str | None = None
+    #: The key of the store the cart belongs to, if any.
+    store_key: str | None = None
+    #: Stripe Tax calculation ids (``connectorStripeTax_calculationReferences``).
+    tax_calculation_references: tuple[str, ...] = ()
 
     @property
     def subtotal(self) -> Money:

@@ -1,6 +1,8 @@
-"""Checkout and payment-operation use cases (no Flask here: ports come as arguments).
+"""Checkout use cases (no Flask here: ports come as arguments); the merchant's
+operations (capture, cancel, refund) are in :mod:`.operations`.
 
-Amounts always come from the server-side cart. Every Stripe call that moves money
+Amounts always come from the server-side cart; how a cart is paid (flow, capture
+method, future usage, billing address) follows its behaviour rule (:mod:`.behavior`). Every Stripe call that moves money
 carries an idempotency key derived from our own ids and the payment's recorded state,
 so a retried request can never create a second PaymentIntent, capture or refund.
 """
@@ -15,13 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import customers
-from .errors import InvalidOperation, PSPError, StripeAPIError
+from .behavior import Behavior, resolve_behavior, tax_calculation
+from .errors import InvalidOperation, PSPError
 from .model import Cart, CheckoutSession, Customer, Payment, PaymentChanges, StaleReason, TransactionDraft
 from .model import TransactionState as State
 from .model import TransactionType as Type
 from .money import Money, from_stripe_amount
 from .platforms import CommercePlatform, PaymentDraft
-from .settlement import cancel_drafts, refund_state, refundable, stale_handler, supersede_earlier_intents
+# Merchant operations live in their own module; these names stay importable from here.
+from .operations import PaymentAction, capturable, modify_payment, refundable  # noqa: F401
+from .settlement import stale_handler, supersede_earlier_intents
 from .stripe_client import StripeGateway
 
 log = logging.getLogger("flask_psp_connector.payments")
@@ -55,21 +60,23 @@ def config_element(
     cart, payments = platform.get_cart_and_payments(session.cart_id)
     amount = amount_to_pay(cart, payments)
     express = component.lower().startswith("express")
+    behavior = resolve_behavior(settings, cart)
     appearance = settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT" if express else "STRIPE_APPEARANCE_PAYMENT_ELEMENT"]
     body: dict[str, Any] = {
         "cartInfo": {"amount": amount.cent_amount, "currency": amount.currency_code},
-        "captureMethod": settings["STRIPE_CAPTURE_METHOD"],
+        "captureMethod": behavior.capture_method,
         "layout": settings["STRIPE_LAYOUT"],
-        "collectBillingAddress": settings["STRIPE_COLLECT_BILLING_ADDRESS"],
+        "collectBillingAddress": behavior.collect_billing_address,
+        "paymentElementOptions": settings["STRIPE_BEHAVIOR_PAYMENT_ELEMENT"],
+        "flowType": behavior.flow_type,
     }
     if appearance is not None:
         body["appearance"] = appearance
     # Only a known customer's PaymentIntent gets setup_future_usage (see create_payment;
     # in Express Checkout only with x-express-customer-session), and Stripe.js refuses
     # a PaymentIntent whose usage differs from the Elements'.
-    usage = settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"]
-    if usage and _known_customer(platform, cart) is not None:
-        body["setupFutureUsage"] = usage
+    if behavior.setup_future_usage and _known_customer(platform, cart) is not None:
+        body["setupFutureUsage"] = behavior.setup_future_usage
     return body
 
 
@@ -112,8 +119,19 @@ class _IntentCustomer:
         return f"customer={self.customer};sfu={self.setup_future_usage or ''}" if self.customer else ""
 
 
+def _intent_variant(for_whom: _IntentCustomer, behavior: Behavior, settings: Mapping[str, Any], tax: str | None) -> str:
+    """Everything a PaymentIntent was made with beyond the cart state; only what differs
+    from the defaults is named, so the payment ids of plain checkouts stay as they were."""
+    parts = [for_whom.variant] if for_whom.variant else []
+    if behavior.capture_method != settings["STRIPE_CAPTURE_METHOD"]:
+        parts.append(f"capture={behavior.capture_method}")
+    if tax:
+        parts.append(f"tax={tax}")
+    return ";".join(parts)
+
+
 def _intent_customer(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], cart: Cart,
+    platform: CommercePlatform, stripe: StripeGateway, behavior: Behavior, cart: Cart,
     express: bool, express_customer_session: bool,
 ) -> _IntentCustomer:
     """Upstream's rule: a known customer's PaymentIntent gets their Stripe Customer and
@@ -125,7 +143,7 @@ def _intent_customer(
         return _IntentCustomer()
     # A link is written only once its Stripe Customer was checked to be this customer's.
     stripe_customer = customer.stripe_customer_id or customers.find_or_create_stripe_customer(platform, stripe, customer)
-    return _IntentCustomer(stripe_customer, settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"])
+    return _IntentCustomer(stripe_customer, behavior.setup_future_usage)
 
 
 def create_payment(
@@ -157,15 +175,18 @@ def create_payment(
     cart, payments = platform.get_cart_and_payments(session.cart_id)
     amount = amount_to_pay(cart, payments)
     supersede_earlier_intents(platform, stripe, cart, payments)
-    for_whom = _intent_customer(platform, stripe, settings, cart, express, express_customer_session)
-    payment = next((p for p in reversed(payments) if _is_reusable(p, cart, amount, for_whom.variant)), None)
+    behavior = resolve_behavior(settings, cart)
+    for_whom = _intent_customer(platform, stripe, behavior, cart, express, express_customer_session)
+    tax = tax_calculation(cart)
+    variant = _intent_variant(for_whom, behavior, settings, tax)
+    payment = next((p for p in reversed(payments) if _is_reusable(p, cart, amount, variant)), None)
     if payment is None:
-        state = f"{cart.id}:{cart.version}:{len(payments)}" + (f":{for_whom.variant}" if for_whom.variant else "")
+        state = f"{cart.id}:{cart.version}:{len(payments)}" + (f":{variant}" if variant else "")
         payment_id = str(uuid.uuid5(_PAYMENT_NAMESPACE, state))
         metadata = {"cart_id": cart.id, "ct_project_key": settings["CTP_PROJECT_KEY"], "ct_payment_id": payment_id}
         if cart.customer_id:
             metadata["ct_customer_id"] = cart.customer_id
-        capture_method = settings["STRIPE_CAPTURE_METHOD"]
+        capture_method = behavior.capture_method
         intent = stripe.create_payment_intent(
             amount=amount.to_stripe(),
             currency=amount.currency_code,
@@ -175,6 +196,7 @@ def create_payment(
             multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"] and capture_method == "manual",
             customer=for_whom.customer,
             setup_future_usage=for_whom.setup_future_usage,
+            tax_calculation=tax,
         )
         payment = platform.create_payment(
             PaymentDraft(
@@ -185,13 +207,13 @@ def create_payment(
                 interface_id=intent["id"],
                 client_secret=intent.get("client_secret"),
                 transactions=(TransactionDraft(Type.AUTHORIZATION, State.INITIAL, amount, intent["id"]),),
-                intent_variant=for_whom.variant,
+                intent_variant=variant,
                 cart_fingerprint=cart.fingerprint,
                 cart_version=cart.version,
             )
         )
     billing = None
-    if settings["STRIPE_COLLECT_BILLING_ADDRESS"] != "auto":
+    if behavior.collect_billing_address != "auto":
         billing = _billing_details(cart)
     return CheckoutPayment(payment.client_secret or "", payment, cart, billing)
 
@@ -275,141 +297,3 @@ def _remember_saved_method(platform: CommercePlatform, stripe: StripeGateway, in
         customers.record_saved_payment_method(platform, stripe, intent)
     except PSPError as exc:
         log.warning("Saved payment method of PaymentIntent %s not recorded: %s", intent.get("id"), exc.message)
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentAction:
-    """One operation on a payment: capturePayment, cancelPayment, refundPayment, reversePayment.
-
-    ``cent_amount`` is counted in the payment's minor units, in ``currency_code``.
-    """
-
-    action: str
-    cent_amount: int | None = None
-    currency_code: str | None = None
-
-
-def modify_payment(
-    platform: CommercePlatform,
-    stripe: StripeGateway,
-    settings: Mapping[str, Any],
-    payment_id: str,
-    action: PaymentAction,
-) -> str:
-    """Run a merchant operation and record its result on the payment.
-
-    Amounts beyond what can be captured or refunded are refused before Stripe is
-    called. A Stripe refusal is answered as ``"rejected"``, as upstream does.
-
-    :returns: ``"approved"``, ``"received"`` or ``"rejected"``.
-    """
-    payment = platform.get_payment(payment_id)
-    if not payment.interface_id:
-        raise InvalidOperation("The payment has no PaymentIntent.")
-    planned = payment.amount_planned
-    amount = None
-    if action.cent_amount is not None:
-        if (action.currency_code or "").upper() != planned.currency_code:
-            raise InvalidOperation(
-                f"Amount currency {action.currency_code} differs from the payment's {planned.currency_code}."
-            )
-        amount = planned.with_amount(action.cent_amount)
-    operation = {
-        "capturePayment": _capture,
-        "cancelPayment": _cancel,
-        "refundPayment": _refund,
-        "reversePayment": _reverse,
-    }.get(action.action)
-    if operation is None:
-        raise InvalidOperation("Operation not supported.")
-    try:
-        return operation(platform, stripe, settings, payment, amount)
-    except StripeAPIError as exc:
-        log.warning("Stripe refused %s on payment %s: %s (%s)", action.action, payment.id, exc.code, exc.message)
-        return REJECTED
-
-
-def _checked(amount: Money | None, available: Money, verb: str, adjective: str) -> Money:
-    """Refuse a missing, non-positive or too large amount before Stripe is called."""
-    if amount is None:
-        raise InvalidOperation(f"An amount is required to {verb}.")
-    if amount.cent_amount <= 0:
-        raise InvalidOperation(f"The amount to {verb} must be positive.")
-    if amount.cent_amount > available.cent_amount:
-        raise InvalidOperation(
-            f"Cannot {verb} {_major(amount)}: {_major(available)} is {adjective}.",
-            fields={f"{adjective}Amount": available.cent_amount},
-        )
-    return amount
-
-
-def _major(money: Money) -> str:
-    """``12.34 EUR``: an amount as people read it, in messages."""
-    return f"{money.to_major()} {money.currency_code}"
-
-
-def capturable(payment: Payment, *, multicapture: bool) -> int:
-    """Minor units that can still be captured (a single capture releases the rest)."""
-    if not payment.has(Type.AUTHORIZATION, State.SUCCESS) or payment.has(Type.CANCEL_AUTHORIZATION, State.SUCCESS):
-        return 0
-    captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
-    if captured and not multicapture:
-        return 0
-    return payment.amount_planned.cent_amount - captured
-
-
-def _capture(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
-) -> str:
-    multicapture = settings["STRIPE_ENABLE_MULTI_OPERATIONS"]
-    available = capturable(payment, multicapture=multicapture)
-    money = _checked(amount, payment.amount_planned.with_amount(available), "capture", "capturable")
-    captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
-    intent = stripe.capture_payment_intent(
-        payment.interface_id or "",
-        money.to_stripe(),
-        final=not (multicapture and money.cent_amount < available),
-        idempotency_key=f"psp-capture-{payment.id}-{captured}-{money.cent_amount}",
-    )
-    # The first capture shares the PaymentIntent id with payment_intent.succeeded, so the
-    # webhook finds it already recorded; later (multicapture) ones are told apart by offset.
-    interaction_id = intent["id"] if not captured else f"{intent['id']}:{captured}"
-    platform.apply_transactions(payment.id, [TransactionDraft(Type.CHARGE, State.SUCCESS, money, interaction_id)])
-    return APPROVED
-
-
-def _cancel(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
-) -> str:
-    if payment.has(Type.CHARGE, State.SUCCESS, State.PENDING):
-        raise InvalidOperation("A captured payment cannot be cancelled; refund it instead.")
-    intent = stripe.cancel_payment_intent(payment.interface_id or "", idempotency_key=f"psp-cancel-{payment.id}")
-    platform.apply_transactions(payment.id, cancel_drafts(payment, intent["id"]))
-    return APPROVED
-
-
-def _refund(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
-) -> str:
-    money = _checked(amount, payment.amount_planned.with_amount(refundable(payment)), "refund", "refundable")
-    refunded = payment.total(Type.REFUND, State.SUCCESS, State.PENDING)
-    refund = stripe.create_refund(
-        payment.interface_id or "",
-        money.to_stripe(),
-        idempotency_key=f"psp-refund-{payment.id}-{refunded}-{money.cent_amount}",
-    )
-    state = refund_state(refund.get("status"))
-    platform.apply_transactions(payment.id, [TransactionDraft(Type.REFUND, state, money, refund["id"])])
-    return RECEIVED
-
-
-def _reverse(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
-) -> str:
-    live = (State.SUCCESS, State.PENDING)
-    reverted = payment.has(Type.REFUND, *live) or payment.has(Type.CANCEL_AUTHORIZATION, *live)
-    if payment.has(Type.CHARGE, State.SUCCESS) and not reverted:
-        return _refund(platform, stripe, settings, payment, payment.amount_planned.with_amount(refundable(payment)))
-    if payment.has(Type.AUTHORIZATION, State.SUCCESS) and not reverted:
-        return _cancel(platform, stripe, settings, payment, None)
-    raise InvalidOperation("There is no successful payment transaction to reverse.")

@@ -71,6 +71,8 @@ class ConfigElementResponseSchema(Schema):
     setupFutureUsage = fields.String()
     layout = fields.String(required=True)
     collectBillingAddress = fields.String(required=True)
+    paymentElementOptions = fields.String(metadata={"description": "Payment Element options (JSON text)."})
+    flowType = fields.String(metadata={"description": "deferred, or pi_first: call /payments before mounting."})
 
 
 class ConfigResponseSchema(Schema):

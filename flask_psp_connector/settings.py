@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .behavior import parse_behavior_rules, parse_element_options
 from .errors import ConfigurationError
 
 Parser = Callable[[Any], Any]
@@ -212,14 +213,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STRIPE_APPLE_PAY_WELL_KNOWN", "", "Contents of Apple Pay's domain association file, served at /applePayConfig."),
     Setting("STRIPE_SAVED_PAYMENT_METHODS_CONFIG", "", "Stripe CustomerSession payment_element features (JSON object), e.g. {\"payment_method_save\":\"enabled\"}.", _saved_methods_config),
     Setting("STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE", None, "off_session, on_session or none: setup_future_usage of new PaymentIntents for known customers; unset falls back to payment_method_save_usage of STRIPE_SAVED_PAYMENT_METHODS_CONFIG.", _setup_future_usage),
-    Setting("STRIPE_ENABLE_MULTI_OPERATIONS", False, "Allow several partial captures (Stripe multicapture) on one PaymentIntent.", _bool),
+    Setting("STRIPE_PAYMENT_FLOW", "deferred", "deferred (the PaymentIntent is created when the shopper pays) or pi_first (created before the Payment Element is mounted, which then uses its client secret; setup_future_usage is omitted).", _choice("deferred", "pi_first")),
+    Setting("STRIPE_PAYMENT_BEHAVIOR_RULES", "", "Per-cart overrides (JSON object): keys are a cart country, billing country, shipping country or store key (looked up in that order), values objects with flowType, captureMethod, setupFutureUsage (off_session, on_session, none) and collectBillingAddress, e.g. {\"MX\":{\"captureMethod\":\"manual\"},\"store-ca\":{\"flowType\":\"pi_first\"}}.", parse_behavior_rules),
+    Setting("STRIPE_BEHAVIOR_PAYMENT_ELEMENT", "", "Payment Element options (JSON object): terms, wallets, defaultValues, fields, business, paymentMethodOrder, readOnly, layout; other keys and invalid values are dropped.", parse_element_options),
+    Setting("STRIPE_ENABLE_MULTI_OPERATIONS", False, "Multicapture: manual-capture PaymentIntents request_multicapture if_available, partial captures keep the rest capturable (final_capture=false), and each capture is recorded by its balance transaction.", _bool),
     Setting("STRIPE_PAYMENT_METHOD_TYPES", "", "Explicit payment method types (comma-separated) instead of automatic payment methods.", _csv),
     Setting("PSP_SANDBOX", False, "Sandbox mode (flask_psp_connector.sandbox.sandbox_config sets it): serves the Stripe.js stand-in and the sandbox Stripe API it calls, forwarding to STRIPE_API_BASE, the local Stripe double.", _bool),
     Setting("STRIPE_API_BASE", "", "Base URL of the Stripe API, with or without /v1; point it at the local Stripe double (python -m flask_psp_connector.testing) for offline work.", _api_base),
     Setting("MERCHANT_RETURN_URL", "", "Absolute URL the browser returns to after redirect-based payments.", _absolute_url),
     Setting("ALLOWED_ORIGINS", "", "Origins (comma-separated) allowed to call the processor from a browser; 'self' is the app's own origin; empty allows any.", _csv),
     Setting("MOCK_ENVIRONMENT", "TEST", "Environment name reported to the browser enabler."),
-    Setting("PAYMENT_INTERFACE", "checkout-stripe", "paymentMethodInfo.paymentInterface of the payments we create."),
+    Setting("PAYMENT_INTERFACE", "checkout-stripe", "paymentMethodInfo.paymentInterface of the payments we create, and the paymentInterface of the saved payment methods (commercetools Payment Methods) that are ours."),
     Setting("HEALTH_CHECK_TIMEOUT", 5000, "Milliseconds /operations/status waits for its checks.", _positive_int),
     Setting("CTP_PROJECT_KEY", "payment-integration", "Project key; checked in JWTs and written to PaymentIntent metadata."),
     Setting("CTP_CLIENT_ID", "", "API client id (OAuth2 token introspection against CTP_AUTH_URL)."),

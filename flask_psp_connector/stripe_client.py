@@ -160,8 +160,13 @@ class StripeGateway:
         multicapture: bool = False,
         customer: str | None = None,
         setup_future_usage: str | None = None,
+        tax_calculation: str | None = None,
     ) -> dict[str, Any]:
-        """Create a PaymentIntent; ``amount`` is already in Stripe's unit."""
+        """Create a PaymentIntent; ``amount`` is already in Stripe's unit.
+
+        ``tax_calculation`` (a Stripe Tax calculation id) is hooked in as
+        ``hooks[inputs][tax][calculation]``, so the payment records the tax transaction.
+        """
         params: dict[str, Any] = {
             "amount": amount,
             "currency": currency.lower(),
@@ -178,6 +183,8 @@ class StripeGateway:
             params["customer"] = customer
         if setup_future_usage:
             params["setup_future_usage"] = setup_future_usage
+        if tax_calculation:
+            params["hooks"] = {"inputs": {"tax": {"calculation": tax_calculation}}}
         with _translated_errors():
             intent = self._client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": idempotency_key}
@@ -357,6 +364,12 @@ class StripeGateway:
         with _translated_errors():
             return self._client.v1.charges.retrieve(charge).to_dict()
 
+    def list_balance_transactions(self, source: str) -> list[dict[str, Any]]:
+        """Every balance transaction of a charge (one per capture with multicapture), newest first."""
+        with _translated_errors():
+            page = self._client.v1.balance_transactions.list(params={"source": source, "limit": 100})
+            return [transaction.to_dict() for transaction in page.auto_paging_iter()]
+
     def list_refunds(self, charge: str) -> list[dict[str, Any]]:
         """Every refund of a charge (a ``charge.refunded`` event no longer embeds them)."""
         with _translated_errors():
@@ -373,6 +386,31 @@ class StripeGateway:
         with _translated_errors():
             page = self._client.v1.payment_intents.list(params={"created": {"gte": created_since}, "limit": 100})
             return [intent.to_dict() for intent in page.auto_paging_iter()]
+
+    def list_refunds_since(self, created_since: int) -> list[dict[str, Any]]:
+        """Refunds created at or after a Unix time (reconciliation)."""
+        with _translated_errors():
+            page = self._client.v1.refunds.list(params={"created": {"gte": created_since}, "limit": 100})
+            return [refund.to_dict() for refund in page.auto_paging_iter()]
+
+    def list_disputes(self, *, charge: str | None = None, created_since: int | None = None) -> list[dict[str, Any]]:
+        """Disputes of a charge, or created at or after a Unix time (reconciliation)."""
+        params: dict[str, Any] = {"limit": 100}
+        if charge:
+            params["charge"] = charge
+        if created_since is not None:
+            params["created"] = {"gte": created_since}
+        with _translated_errors():
+            page = self._client.v1.disputes.list(params=params)
+            return [dispute.to_dict() for dispute in page.auto_paging_iter()]
+
+    def list_capture_transactions(self, *, created_since: int) -> list[dict[str, Any]]:
+        """Balance transactions of captured money (type ``charge``) since a Unix time, each
+        with its charge expanded in ``source`` (reconciliation)."""
+        with _translated_errors():
+            page = self._client.v1.balance_transactions.list(
+                params={"type": "charge", "created": {"gte": created_since}, "limit": 100, "expand": ["data.source"]})
+            return [transaction.to_dict() for transaction in page.auto_paging_iter()]
 
     def retrieve_webhook_endpoint(self, endpoint_id: str) -> dict[str, Any]:
         """Read a webhook endpoint."""

@@ -206,7 +206,8 @@ def test_config_element(make_app) -> None:
     client = app.test_client()
     body = client.get("/config-element/payment", headers={"x-session-id": session_id}).get_json()
     assert body == {"cartInfo": {"amount": 1200, "currency": "JPY"}, "appearance": appearance,
-                    "captureMethod": "manual", "layout": '{"type":"accordion"}', "collectBillingAddress": "auto"}
+                    "captureMethod": "manual", "layout": '{"type":"accordion"}', "collectBillingAddress": "auto",
+                    "paymentElementOptions": "{}", "flowType": "deferred"}
     express = client.get("/config-element/expressCheckout", headers={"x-session-id": session_id}).get_json()
     assert express["appearance"] == '{"theme":"flat"}'
     config = client.get("/operations/config", headers={"X-Session-Id": session_id}).get_json()
@@ -327,13 +328,25 @@ def test_multicapture_keeps_the_rest_capturable(make_app, stripe_mock) -> None:
     app = make_app(STRIPE_ENABLE_MULTI_OPERATIONS=True, STRIPE_CAPTURE_METHOD="manual")
     client = app.test_client()
     payment_id, pi_id = authorized_payment(app, client, stripe_mock, (T.AUTHORIZATION, S.SUCCESS))
-    stripe_mock.add(responses.POST, f"{PI_URL}/{pi_id}/capture", json=intent(pi_id, status="requires_capture"))
+    multicapture = dict(capture_method="manual", latest_charge="ch_1",
+                        payment_method_options={"card": {"request_multicapture": "if_available"}})
+    stripe_mock.add(responses.POST, f"{PI_URL}/{pi_id}/capture",
+                    json=intent(pi_id, status="requires_capture", amount_received=1000, **multicapture))
+    stripe_mock.add(responses.POST, f"{PI_URL}/{pi_id}/capture",
+                    json=intent(pi_id, status="succeeded", amount_received=3000, **multicapture))
+    captured = [{"id": "txn_1", "object": "balance_transaction", "type": "charge", "amount": 1000, "currency": "eur",
+                 "created": 1}]
+    listing = f"{STRIPE_API}/v1/balance_transactions"
+    stripe_mock.add(responses.GET, listing, json={"object": "list", "data": captured, "has_more": False, "url": listing})
+    stripe_mock.add(responses.GET, listing, json={"object": "list", "has_more": False, "url": listing, "data": [
+        {**captured[0], "id": "txn_2", "amount": 2000, "created": 2}, *captured]})
     assert operate(client, app, payment_id, "capturePayment", 1000).get_json() == {"outcome": "approved"}
     assert operate(client, app, payment_id, "capturePayment", 2000).get_json() == {"outcome": "approved"}
     captures = [c for c in stripe_calls(stripe_mock) if c.request.url.endswith("/capture")]
     assert [form_of(c) for c in captures] == [{"amount_to_capture": "1000", "final_capture": "false"},
                                               {"amount_to_capture": "2000"}]
-    assert store(app).get_payment(payment_id).total(T.CHARGE, S.SUCCESS) == 3000
+    charges = store(app).get_payment(payment_id).transactions_of(T.CHARGE, S.SUCCESS)
+    assert [(t.amount.cent_amount, t.interaction_id) for t in charges] == [(1000, "txn_1"), (2000, "txn_2")]
     assert operate(client, app, payment_id, "capturePayment", 1).status_code == 400
 
 

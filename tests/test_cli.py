@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
-from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,7 +19,7 @@ from flask_psp_connector import LineItemDraft
 from flask_psp_connector.events import HANDLED_EVENTS
 
 from .conftest import STRIPE_API
-from .webhook_support import SECRETS, event, intent, stored_payment, summary
+from .webhook_support import SECRETS, charge, event, intent, stored_payment, summary
 
 ENDPOINTS = f"{STRIPE_API}/v1/webhook_endpoints"
 URL = "https://shop.example.test/stripe/webhooks"
@@ -119,7 +121,21 @@ def test_events_list_and_replay(app, stripe_mock) -> None:
         ("Authorization", "Success", pi, 3000), ("Charge", "Success", pi, 3000)]
 
 
+def nothing_else_changed_since(stripe_mock) -> None:
+    """Stripe lists no refund, dispute or capture, and each charge is a plain captured one."""
+    for path in ("refunds", "disputes", "balance_transactions"):
+        stripe_mock.add(responses.GET, f"{STRIPE_API}/v1/{path}",
+                        json={"object": "list", "data": [], "has_more": False, "url": f"/v1/{path}"})
+
+    def plain_charge(request: Any) -> tuple[int, dict[str, str], str]:
+        return 200, {}, json.dumps(charge("pi_" + request.url.rsplit("/ch_", 1)[1]))
+
+    stripe_mock.add_callback(responses.GET, re.compile(re.escape(f"{STRIPE_API}/v1/charges/") + "ch_.*"),
+                             callback=plain_charge)
+
+
 def test_reconcile_is_a_dry_run_unless_applied(app, stripe_mock) -> None:
+    nothing_else_changed_since(stripe_mock)
     cart_id, payment_id, pi = stored_payment(app)
     _, other_payment, other_pi = stored_payment(app)
     intents = [intent(pi, payment_id, status="succeeded", received=3000),
@@ -131,7 +147,8 @@ def test_reconcile_is_a_dry_run_unless_applied(app, stripe_mock) -> None:
 
     dry = run(app, "reconcile", "--since", "2d")
     assert dry.exit_code == 0, dry.output
-    assert f"{pi} (succeeded): missing Authorization Success 3000 ({pi}), Charge Success 3000 ({pi}), order" in dry.output
+    assert (f"{pi} (succeeded) payment_intent.succeeded: missing Authorization Success 3000 ({pi}), "
+            f"Charge Success 3000 ({pi}), order") in dry.output
     assert "1 payment(s) to change" in dry.output
     assert summary(store.get_payment(payment_id)) == [("Authorization", "Initial", pi, 3000)]
     assert "created[gte]" in stripe_mock.calls[0].request.url.replace("%5B", "[").replace("%5D", "]")
@@ -149,6 +166,7 @@ def test_reconcile_refuses_a_bad_since(app) -> None:
 
 
 def test_reconcile_refunds_a_payment_for_a_cart_state_that_is_gone(app, stripe_mock) -> None:
+    nothing_else_changed_since(stripe_mock)
     cart_id, payment_id, pi = stored_payment(app)
     store = app.extensions["psp_connector"].platform
     store.update_cart(cart_id, line_items=[LineItemDraft("tee", "T-shirt", 3, 1500)])  # after the payment was made

@@ -51,7 +51,7 @@ def test_reconcile_adds_what_a_missed_webhook_never_delivered(app, stripe_double
     intent_id = answer["sClientSecret"].split("_secret_")[0]
     stripe_double_client.v1.payment_intents.confirm(intent_id, params={"payment_method": "pm_card_visa"})
     dry = run(app, "reconcile", "--since", "1h")
-    assert f"{intent_id} (succeeded): missing" in dry and "1 payment(s) to change" in dry
+    assert f"{intent_id} (succeeded) payment_intent.succeeded: missing" in dry and "1 payment(s) to change" in dry
     assert "1 payment(s) changed" in run(app, "reconcile", "--since", "1h", "--apply")
     assert app.extensions["psp_connector"].platform.find_order_by_cart(cart_id) is not None
     assert "0 payment(s)" in run(app, "reconcile", "--since", "1h")

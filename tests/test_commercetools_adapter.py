@@ -439,3 +439,15 @@ def test_the_configured_scope_is_asked_for(make_app, stripe_mock, commercetools)
     client.get("/config-element/payment", headers={"X-Session-Id": session_id})
     [token_call] = [c for c in ct_calls(stripe_mock) if c[1] == f"{AUTH}/oauth/token"]
     assert token_call[2] == {"grant_type": "client_credentials", "scope": f"manage_payments:{PROJECT} view_sessions:{PROJECT}"}
+
+
+@pytest.mark.parametrize("digits", [0, 2, 3, None])
+def test_cent_amounts_are_the_currencys_minor_units_whatever_fraction_digits_say(digits) -> None:
+    from flask_psp_connector.platforms.commercetools import money_from_json
+
+    data = {"type": "centPrecision", "centAmount": 3000, "currencyCode": "EUR"}
+    if digits is not None:
+        data["fractionDigits"] = digits
+    money = money_from_json(data)
+    assert (money.cent_amount, money.fraction_digits, money.to_stripe()) == (3000, 2, 3000)
+    assert money_from_json({"centAmount": 1200, "currencyCode": "JPY", "fractionDigits": 2}).to_stripe() == 1200

@@ -26,7 +26,7 @@ from flask import Flask
 
 from flask_psp_connector import Address, PSPConnector
 from flask_psp_connector.platforms.commercetools import (
-    CUSTOM_TYPES, CommercetoolsPlatform, address_json, cart_from_json,
+    CUSTOM_TYPES, TAX_REFERENCES_FIELD, CommercetoolsPlatform, address_json, cart_from_json,
 )
 
 from .conftest import SECRET_KEY
@@ -79,6 +79,8 @@ class FakeCommercetools:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payment_methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     access_tokens: list[str] = field(default_factory=list)
     caller_tokens: dict[str, str] = field(default_factory=dict)
     hooks: list[_Hook] = field(default_factory=list)
@@ -99,10 +101,20 @@ class FakeCommercetools:
 
     def create_cart(self, currency_code: str, *, line_items: Any = (), customer_id: str | None = None,
                     customer_email: str | None = None, shipping_address: Address | None = None,
-                    billing_address: Address | None = None, shipping_amount: int = 0, tax_amount: int = 0) -> Any:
+                    billing_address: Address | None = None, shipping_amount: int = 0, tax_amount: int = 0,
+                    shipping_method_name: str | None = None, country: str | None = None, store_key: str | None = None,
+                    tax_calculation_references: Any = ()) -> Any:
         cart_id = str(uuid.uuid4())
         cart = {"id": cart_id, "version": 1, "cartState": "Active", "createdAt": _now(),
                 "paymentInfo": {"payments": []}, "lineItems": []}
+        if country:
+            cart["country"] = country
+        if store_key:
+            cart["store"] = {"typeId": "store", "key": store_key}
+        if tax_calculation_references:
+            # Upstream's Stripe Tax integration keeps the ids in a cart custom field (a Set of String).
+            cart["custom"] = {"type": {"typeId": "type", "key": "connector-stripe-tax"},
+                              "fields": {TAX_REFERENCES_FIELD: list(tax_calculation_references)}}
         if customer_id:
             cart["customerId"] = customer_id
         if customer_email:
@@ -131,9 +143,13 @@ class FakeCommercetools:
                                   "totalTax": money(tax, currency)}
 
     def update_cart(self, cart_id: str, *, line_items: Any = None, shipping_address: Address | None = None,
-                    shipping_amount: int | None = None, tax_amount: int | None = None, **_: Any) -> Any:
+                    shipping_amount: int | None = None, tax_amount: int | None = None,
+                    tax_calculation_references: Any = None, **_: Any) -> Any:
         cart = self.carts[cart_id]
         current = cart_from_json(cart)
+        if tax_calculation_references is not None:
+            cart["custom"] = {"type": {"typeId": "type", "key": "connector-stripe-tax"},
+                              "fields": {TAX_REFERENCES_FIELD: list(tax_calculation_references)}}
         if shipping_address is not None:
             cart["shippingAddress"] = address_json(shipping_address)
         items = current.line_items if line_items is None else list(line_items)
@@ -277,6 +293,18 @@ class FakeCommercetools:
                 wanted = {json.loads(k) for k in keys[1].split(", ")}
                 found = [o for o in found if o["key"] in wanted]
             return ok({"results": found[: int(query.get("limit", 20))]})
+        if path == "/customers" and method == "POST":
+            return self._create_customer(body)
+        if match := re.fullmatch(r"/customers/([^/]+)", path):
+            customer = self.customers.get(match[1])
+            if customer is None:
+                return error(404, "ResourceNotFound", f"The Resource with ID '{match[1]}' was not found.")
+            return ok(customer) if method == "GET" else self._update(customer, body, self._customer_action, False)
+        if path.startswith("/payment-methods"):
+            return self._payment_methods(method, path, query, body)
+        if match := re.fullmatch(r"/types/([^/=]+)", path):
+            stored = next((t for t in self.types.values() if t["id"] == match[1]), None)
+            return ok(stored) if stored else error(404, "ResourceNotFound", "not found")
         if path == "/types" and method == "POST":
             if body["key"] in self.types:
                 return error(400, "DuplicateField", "A duplicate value for the field 'key'.", field="key")
@@ -391,6 +419,69 @@ class FakeCommercetools:
         self.payments[payment_id] = payment
         return ok(payment, 201)
 
+    def _create_customer(self, body: dict[str, Any]) -> Answer:
+        if any(c["email"].lower() == body["email"].lower() for c in self.customers.values()):
+            return error(400, "DuplicateField", "There is already an existing customer with the provided email.",
+                         field="email")
+        customer_id = str(uuid.uuid4())
+        customer = {"id": customer_id, "version": 1, "createdAt": _now(), "addresses": [], **copy.deepcopy(body)}
+        self.customers[customer_id] = customer
+        return ok({"customer": customer}, 201)
+
+    def _customer_action(self, customer: dict[str, Any], action: dict[str, Any]) -> Answer | None:
+        if action["action"] == "setCustomType":
+            stored = self.types.get(action["type"]["key"])
+            if stored is None:
+                return error(400, "ReferencedResourceNotFound", "The referenced type was not found.", typeId="type")
+            customer["custom"] = {"type": {"typeId": "type", "id": stored["id"]}, "fields": dict(action["fields"])}
+        elif action["action"] == "setCustomField" and "custom" in customer:
+            customer["custom"]["fields"][action["name"]] = action["value"]
+        else:
+            return error(400, "InvalidOperation", f"Cannot apply {action['action']}.")
+        return None
+
+    # -- Payment Methods API (docs.commercetools.com/api/projects/payment-methods) ----------
+
+    def _payment_methods(self, method: str, path: str, query: dict[str, str], body: Any) -> Answer:
+        if path == "/payment-methods" and method == "POST":
+            return self._create_payment_method(body)
+        if path == "/payment-methods" and method == "GET":
+            found = [m for m in self.payment_methods.values() if _where(query.get("where", ""), m)]
+            field, _, direction = query.get("sort", "createdAt asc").partition(" ")
+            found.sort(key=lambda m: m[field], reverse=direction == "desc")
+            page = found[: int(query.get("limit", 20))]
+            return ok({"limit": int(query.get("limit", 20)), "offset": 0, "count": len(page), "total": len(found),
+                       "results": copy.deepcopy(page)})
+        match = re.fullmatch(r"/payment-methods/(key=)?([^/]+)", path)
+        stored = None if match is None else next(
+            (m for m in self.payment_methods.values() if m.get("key" if match[1] else "id") == match[2]), None)
+        if stored is None:
+            return error(404, "ResourceNotFound", f"The Resource with ID '{match[2] if match else path}' was not found.")
+        if method == "GET":
+            return ok(copy.deepcopy(stored))
+        if method == "DELETE":
+            if int(query.get("version", -1)) != stored["version"]:
+                return self._conflict(stored)
+            del self.payment_methods[stored["id"]]
+            return ok(stored)
+        return error(400, "InvalidOperation", "The fake updates no payment method.")
+
+    def _create_payment_method(self, body: dict[str, Any]) -> Answer:
+        if body.get("key") and any(m.get("key") == body["key"] for m in self.payment_methods.values()):
+            return error(400, "DuplicateField", f"A duplicate value '\"{body['key']}\"' exists for field 'key'.",
+                         field="key")
+        customer = body.get("customer")
+        if customer and customer.get("id") not in self.customers:
+            return error(400, "ReferencedResourceNotFound", "The referenced customer was not found.",
+                         typeId="customer", id=customer.get("id"))
+        method_id = str(uuid.uuid4())
+        stored = {"id": method_id, "version": 1, "createdAt": _now(), "lastModifiedAt": _now(),
+                  "paymentMethodStatus": "Active", "default": False, **copy.deepcopy(body)}
+        if customer:
+            stored["customer"] = {"typeId": "customer", "id": customer["id"]}
+        self.payment_methods[method_id] = stored
+        return ok(stored, 201)
+
     def _create_order(self, body: dict[str, Any], expand: bool) -> Answer:
         cart = self.carts.get(body["cart"]["id"])
         if cart is None:
@@ -427,6 +518,21 @@ class FakeCommercetools:
         return ok(stored, 201 if stored["version"] == 1 else 200)
 
 
+def _where(predicate: str, resource: dict[str, Any]) -> bool:
+    """The part of commercetools' query predicates the connector sends: ``a="x"``,
+    ``a(b="x")``, joined by ``and``."""
+    for condition in filter(None, predicate.split(" and ")):
+        match = re.fullmatch(r'(\w+)(?:\((\w+)=("(?:[^"\\]|\\.)*")\)|=("(?:[^"\\]|\\.)*"))', condition.strip())
+        if match is None:
+            raise AssertionError(f"the fake cannot evaluate {condition!r}")
+        value = resource.get(match[1])
+        if match[2]:
+            value = value.get(match[2]) if isinstance(value, dict) else None
+        if value != json.loads(match[3] or match[4]):
+            return False
+    return True
+
+
 class FakeBackedPlatform(CommercetoolsPlatform):
     """The adapter under test, plus the set-up helpers the embedded store's tests call."""
 
@@ -440,6 +546,9 @@ class FakeBackedPlatform(CommercetoolsPlatform):
 
     def open_session(self, *args: Any, **kwargs: Any) -> Any:
         return self.fake.open_session(*args, **kwargs)
+
+    def update_cart_customer(self, cart_id: str, customer_id: str) -> None:
+        self.fake.carts[cart_id]["customerId"] = customer_id
 
 
 @pytest.fixture
@@ -463,7 +572,8 @@ def make_app(commercetools: FakeCommercetools) -> Iterator[Callable[..., Flask]]
         PSPConnector(app)
         state = app.extensions["psp_connector"]
         assert type(state.platform) is CommercetoolsPlatform and state.clients is None
-        state.platform = FakeBackedPlatform(state.platform.client, retry_backoff=0)
+        state.platform = FakeBackedPlatform(state.platform.client, retry_backoff=0,
+                                            payment_interface=state.settings["PAYMENT_INTERFACE"])
         state.platform.fake = commercetools
         state.clients = commercetools.client_registry()
         return app

@@ -151,8 +151,13 @@ class CommercePlatform(Protocol):
         last4: str,
         exp_month: int | None,
         exp_year: int | None,
+        *,
+        method: str = "",
     ) -> SavedPaymentMethod:
-        """Record a saved payment method, or return the record it already has (idempotent)."""
+        """Record a saved payment method, or return the record it already has (idempotent).
+
+        ``method`` is the Stripe PaymentMethod's type (``card``, ``sepa_debit``...).
+        """
 
     def remove_saved_payment_method(self, customer_id: str, saved_id: str) -> SavedPaymentMethod | None:
         """Delete one of this customer's saved methods; ``None`` if they have no such record."""

@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..errors import ConcurrentModification, InvalidOperation, PSPError, ResourceNotFound
+from ..errors import ConcurrentModification, InvalidOperation, ResourceNotFound
 from ..model import (
     AddTransaction,
     Address,
@@ -74,6 +74,7 @@ from ..model import (
 from ..money import Money
 from . import PaymentDraft, PaymentRef
 from .commercetools_client import JSON, CommercetoolsAPIError, CommercetoolsClient, malformed, segment
+from .commercetools_methods import PaymentMethodStore, label
 
 log = logging.getLogger("flask_psp_connector.commercetools")
 
@@ -97,6 +98,8 @@ STALE_REASON_FIELD = "stripeConnector_staleReason"
 #: Custom type upstream adds to customers (their Stripe customer id).
 CUSTOMER_TYPE_KEY = "payment-connector-stripe-customer-id"
 STRIPE_CUSTOMER_FIELD = "stripeConnector_stripeCustomerId"
+#: Upstream's cart custom field holding Stripe Tax calculation ids.
+TAX_REFERENCES_FIELD = "connectorStripeTax_calculationReferences"
 
 #: The custom types ``flask psp post-deploy`` creates and ``pre-undeploy`` removes.
 CUSTOM_TYPES: tuple[JSON, ...] = (
@@ -156,12 +159,16 @@ class CommercetoolsPlatform:
 
     :param write_attempts: how often a write that met a 409 is decided again and retried.
     :param retry_backoff: seconds of the first pause between two attempts (doubling).
+    :param payment_interface: ``PAYMENT_INTERFACE``, also the interface of the saved
+        payment methods (Payment Methods API) that are ours.
     """
 
-    def __init__(self, client: CommercetoolsClient, *, write_attempts: int = 5, retry_backoff: float = 0.05) -> None:
+    def __init__(self, client: CommercetoolsClient, *, write_attempts: int = 5, retry_backoff: float = 0.05,
+                 payment_interface: str = "checkout-stripe") -> None:
         self.client = client
         self.write_attempts = write_attempts
         self.retry_backoff = retry_backoff
+        self.payment_methods = PaymentMethodStore(client, payment_interface)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> CommercetoolsPlatform:
@@ -174,7 +181,7 @@ class CommercetoolsPlatform:
             client_id=settings["CTP_CLIENT_ID"],
             client_secret=settings["CTP_CLIENT_SECRET"],
             scope=settings["CTP_SCOPE"],
-        ))
+        ), payment_interface=settings["PAYMENT_INTERFACE"])
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run ``attempt`` again (it re-reads what it decides on) after each lost race."""
@@ -714,17 +721,9 @@ class CommercetoolsPlatform:
         definitions = self.client.get(f"/types/{segment(type_id)}").get("fieldDefinitions") or []
         return any(isinstance(d, dict) and d.get("name") == STRIPE_CUSTOMER_FIELD for d in definitions)
 
-    def _saved_methods_unsupported(self) -> PSPError:
-        return PSPError(
-            "Saved payment methods are not kept in commercetools by this connector yet; "
-            "use the embedded store for them.",
-            code="NotImplemented",
-            status=501,
-        )
-
     def saved_payment_methods(self, customer_id: str) -> list[SavedPaymentMethod]:
-        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
-        raise self._saved_methods_unsupported()
+        """The customer's saved methods: their active Payment Methods of ``PAYMENT_INTERFACE``, oldest first."""
+        return self.payment_methods.list(customer_id)
 
     def record_saved_payment_method(
         self,
@@ -734,13 +733,21 @@ class CommercetoolsPlatform:
         last4: str,
         exp_month: int | None,
         exp_year: int | None,
+        *,
+        method: str = "",
     ) -> SavedPaymentMethod:
-        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
-        raise self._saved_methods_unsupported()
+        """Create the customer's Payment Method for this token, or return the one they have (idempotent).
+
+        :raises ResourceNotFound: when there is no such customer.
+        """
+        if self._customer_json(customer_id) is None:
+            raise ResourceNotFound(f"Customer {customer_id} not found.")
+        return self.payment_methods.record(customer_id, stripe_payment_method_id, method,
+                                           label(brand, last4, exp_month, exp_year))
 
     def remove_saved_payment_method(self, customer_id: str, saved_id: str) -> SavedPaymentMethod | None:
-        """Not available on commercetools yet: raises a 501 ``NotImplemented`` error."""
-        raise self._saved_methods_unsupported()
+        """Delete one of this customer's Payment Methods; another customer's is never touched."""
+        return self.payment_methods.remove(customer_id, saved_id)
 
     # -- deploy --------------------------------------------------------------------
 
@@ -895,11 +902,19 @@ def _int(value: Any) -> int:
 
 
 def money_from_json(data: JSON) -> Money:
-    """A domain Money from a commercetools (cent precision) Money."""
-    currency = data["currencyCode"]
+    """A domain Money from a commercetools Money.
+
+    ``centAmount`` is always in the currency's minor units (commercetools defines a
+    cent-precision ``fractionDigits`` as the currency's default, and a high-precision
+    amount's ``centAmount`` is its value rounded to them), so a ``fractionDigits`` that
+    disagrees is not trusted: taking it would charge 100 times too much or too little.
+    """
+    money = Money.of(_int(data["centAmount"]), data["currencyCode"])
     digits = data.get("fractionDigits")
-    money = Money.of(_int(data["centAmount"]), currency)
-    return money if digits is None else Money(money.cent_amount, money.currency_code, _int(digits))
+    if data.get("type") != "highPrecision" and digits is not None and _int(digits) != money.fraction_digits:
+        log.warning("commercetools sent %s %s with fractionDigits %s; counted in %s's minor units.",
+                    money.cent_amount, money.currency_code, digits, money.currency_code)
+    return money
 
 
 def _text(data: JSON, key: str) -> str:
@@ -973,7 +988,19 @@ def cart_from_json(data: JSON) -> Cart:
         shipping_address=address_from_json(data.get("shippingAddress")),
         billing_address=address_from_json(data.get("billingAddress")),
         shipping_method_name=_optional_str(_dig(data, "shippingInfo", "shippingMethodName")),
+        country=_optional_str(data.get("country")),
+        store_key=_optional_str(_dig(data, "store", "key")),
+        tax_calculation_references=_tax_references(_dig(data, "custom", "fields", TAX_REFERENCES_FIELD)),
     )
+
+
+def _tax_references(value: Any) -> tuple[str, ...]:
+    """Stripe Tax calculation ids from the cart's custom field (a Set of String, or one String)."""
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list):
+        return tuple(item for item in value if isinstance(item, str) and item)
+    return ()
 
 
 def _optional_str(value: Any) -> str | None:

@@ -271,8 +271,15 @@ class LocalPlatform:
         shipping_amount: int = 0,
         tax_amount: int = 0,
         shipping_method_name: str | None = None,
+        country: str | None = None,
+        store_key: str | None = None,
+        tax_calculation_references: Iterable[str] = (),
     ) -> Cart:
-        """Create an active cart; amounts are minor units of ``currency_code``."""
+        """Create an active cart; amounts are minor units of ``currency_code``.
+
+        ``country`` and ``store_key`` select a behaviour rule (STRIPE_PAYMENT_BEHAVIOR_RULES);
+        ``tax_calculation_references`` are Stripe Tax calculation ids.
+        """
         Money.of(0, currency_code)  # validates the code
         row = CartRow(
             id=str(uuid.uuid4()),
@@ -281,6 +288,9 @@ class LocalPlatform:
             customer_id=customer_id,
             customer_email=customer_email,
             shipping_method_name=shipping_method_name,
+            country=country.upper() if country else None,
+            store_key=store_key,
+            tax_calculation_references=_references(tax_calculation_references),
         )
         self._assign(row, list(line_items), shipping_address, billing_address, shipping_amount, tax_amount)
 
@@ -304,6 +314,9 @@ class LocalPlatform:
         shipping_amount: int | None = None,
         tax_amount: int | None = None,
         shipping_method_name: str | None = _UNSET,
+        country: str | None = _UNSET,
+        store_key: str | None = _UNSET,
+        tax_calculation_references: Iterable[str] | None = None,
     ) -> Cart:
         """Change an active cart. Arguments left out keep their value.
 
@@ -326,6 +339,12 @@ class LocalPlatform:
                 row.customer_email = customer_email
             if shipping_method_name is not _UNSET:
                 row.shipping_method_name = shipping_method_name
+            if country is not _UNSET:
+                row.country = country.upper() if country else None
+            if store_key is not _UNSET:
+                row.store_key = store_key
+            if tax_calculation_references is not None:
+                row.tax_calculation_references = _references(tax_calculation_references)
             self._assign(
                 row,
                 items,
@@ -696,8 +715,12 @@ class LocalPlatform:
         last4: str,
         exp_month: int | None,
         exp_year: int | None,
+        *,
+        method: str = "",
     ) -> SavedPaymentMethod:
         """Record a saved payment method; one record per (customer, payment method).
+
+        ``method`` (the Stripe PaymentMethod's type) is not kept: ``brand`` says enough here.
 
         :raises ResourceNotFound: when there is no such customer.
         """
@@ -1001,7 +1024,16 @@ def _cart(row: CartRow) -> Cart:
         shipping_address=_address(row.shipping_address),
         billing_address=_address(row.billing_address),
         shipping_method_name=row.shipping_method_name,
+        country=row.country,
+        store_key=row.store_key,
+        tax_calculation_references=tuple(row.tax_calculation_references or ()),
     )
+
+
+def _references(references: Iterable[str]) -> list[str] | None:
+    """Stripe Tax calculation ids as stored (``None`` for none)."""
+    found = [str(reference) for reference in references if reference]
+    return found or None
 
 
 def _customer(row: CustomerRow) -> Customer:

@@ -51,6 +51,9 @@ class CartRow(Base):
     shipping_address: Mapped[dict[str, Any] | None]
     billing_address: Mapped[dict[str, Any] | None]
     shipping_method_name: Mapped[str | None] = mapped_column(String(256))
+    country: Mapped[str | None] = mapped_column(String(2))
+    store_key: Mapped[str | None] = mapped_column(String(256))
+    tax_calculation_references: Mapped[list[str] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     line_items: Mapped[list[LineItemRow]] = relationship(
         order_by="LineItemRow.position", cascade="all, delete-orphan", lazy="selectin"

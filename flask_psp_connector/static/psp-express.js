@@ -210,6 +210,9 @@ export async function mountExpress(container, options = {}) {
     show("");
     try {
       const result = await pay(event);
+      if (result.outcome === "pending") {
+        show("Your payment is processing. We will place your order as soon as it is confirmed.");
+      }
       emit("psp:complete", result);
       if (options.onComplete) options.onComplete(result);
       else window.location.assign(withQuery(checkout.completeUrl, { paymentReference: result.paymentReference }));

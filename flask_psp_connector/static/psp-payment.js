@@ -23,6 +23,13 @@
  * element was shown, nothing is confirmed; the element, every [data-psp-total] in the
  * form (the Pay button's amount, say) and the message show the new total, and the
  * shopper pays it with another click.
+ *
+ * Flows (/config-element's flowType, as upstream's enabler): "deferred" mounts the
+ * element with the cart's amount and creates the PaymentIntent on Pay; "pi_first" asks
+ * /payments for the PaymentIntent first and mounts the element with its client secret
+ * (payment methods that need the PaymentIntent up front). A payment whose confirmation
+ * answers "pending" (the money is still on its way: bank debits, crypto...) is reported
+ * as processing: the message says so and psp:complete carries outcome "pending".
  */
 
 import { PaymentError, formatAmount, parsed, request, withQuery } from "./psp-common.js";
@@ -87,49 +94,89 @@ export async function mountPayment(container, options = {}) {
   ]);
   const stripe = window.Stripe(config.publishableKey);
   const appearance = parsed(elementConfig.appearance, undefined);
-  const elementsOptions = {
-    mode: "payment",
-    amount: elementConfig.cartInfo.amount,
-    currency: elementConfig.cartInfo.currency.toLowerCase(),
-    captureMethod: elementConfig.captureMethod,
-  };
-  if (appearance !== undefined) elementsOptions.appearance = appearance;
-  if (elementConfig.setupFutureUsage) elementsOptions.setupFutureUsage = elementConfig.setupFutureUsage;
-  if (customer) {
-    // As the upstream enabler does: the CustomerSession lets the Payment Element show
-    // the customer's saved payment methods and, if enabled, a "save" checkbox.
-    elementsOptions.customerOptions = { customer: customer.stripeCustomerId, ephemeralKey: customer.ephemeralKey };
-    elementsOptions.customerSessionClientSecret = customer.sessionId;
+  const piFirst = elementConfig.flowType === "pi_first";
+  // pi_first: the PaymentIntent exists before the element is mounted (upstream's enabler).
+  let prepared = piFirst ? await call("/payments", { method: "POST", body: {} }) : null;
+
+  function elementsFor(payment) {
+    if (payment) {
+      const options = { clientSecret: payment.sClientSecret };
+      if (appearance !== undefined) options.appearance = appearance;
+      return stripe.elements(options);
+    }
+    const options = {
+      mode: "payment",
+      amount: elementConfig.cartInfo.amount,
+      currency: elementConfig.cartInfo.currency.toLowerCase(),
+      captureMethod: elementConfig.captureMethod,
+    };
+    if (appearance !== undefined) options.appearance = appearance;
+    if (elementConfig.setupFutureUsage) options.setupFutureUsage = elementConfig.setupFutureUsage;
+    if (customer) {
+      // As the upstream enabler does: the CustomerSession lets the Payment Element show
+      // the customer's saved payment methods and, if enabled, a "save" checkbox.
+      options.customerOptions = { customer: customer.stripeCustomerId, ephemeralKey: customer.ephemeralKey };
+      options.customerSessionClientSecret = customer.sessionId;
+    }
+    return stripe.elements(options);
   }
-  const elements = stripe.elements(elementsOptions);
-  let shown = { amount: elementConfig.cartInfo.amount, currency: elementConfig.cartInfo.currency };
+  let elements = elementsFor(prepared);
+  let shown = prepared ? { ...prepared.cartInfo } : { amount: elementConfig.cartInfo.amount, currency: elementConfig.cartInfo.currency };
 
   /** Show `cartInfo` as the amount to pay; false (and the shopper told) when it changed. */
-  function sameAmount(cartInfo) {
-    if (!cartInfo || (cartInfo.amount === shown.amount && cartInfo.currency === shown.currency)) return true;
+  function showTotal(cartInfo) {
     shown = { amount: cartInfo.amount, currency: cartInfo.currency };
-    elements.update({ amount: shown.amount, currency: shown.currency.toLowerCase() });
     const total = formatAmount(shown.amount, shown.currency);
     for (const node of form?.querySelectorAll("[data-psp-total]") || []) node.textContent = total;
     emit("psp:amountchange", { ...shown });
+  }
+  function sameAmount(cartInfo) {
+    if (!cartInfo || (cartInfo.amount === shown.amount && cartInfo.currency === shown.currency)) return true;
+    if (!piFirst) elements.update({ amount: cartInfo.amount, currency: cartInfo.currency.toLowerCase() });
+    showTotal(cartInfo);
     return false;
   }
-  const paymentOptions = { layout: parsed(elementConfig.layout, { type: "tabs" }) };
-  if (elementConfig.collectBillingAddress !== "auto") {
+  // STRIPE_BEHAVIOR_PAYMENT_ELEMENT's options win over the layout and billing fields.
+  const behavior = parsed(elementConfig.paymentElementOptions, {}) || {};
+  const paymentOptions = { layout: behavior.layout ?? parsed(elementConfig.layout, { type: "tabs" }) };
+  if (behavior.fields) paymentOptions.fields = behavior.fields;
+  else if (elementConfig.collectBillingAddress !== "auto") {
     paymentOptions.fields = { billingDetails: { address: elementConfig.collectBillingAddress } };
   }
-  elements.create("payment", paymentOptions).mount(container);
+  for (const key of ["terms", "wallets", "defaultValues", "business", "paymentMethodOrder", "readOnly"]) {
+    if (behavior[key] !== undefined) paymentOptions[key] = behavior[key];
+  }
+  let element = elements.create("payment", paymentOptions);
+  element.mount(container);
   if (button) button.disabled = false; // pages render it disabled until the element is ready
+
+  /** pi_first: a changed cart has a new PaymentIntent; the element must confirm that one. */
+  function remount(payment) {
+    prepared = payment;
+    element.unmount();
+    elements = elementsFor(payment);
+    element = elements.create("payment", paymentOptions);
+    element.mount(container);
+    showTotal(payment.cartInfo);
+  }
 
   const changed = () =>
     new PaymentError(`Your cart changed: the total is now ${formatAmount(shown.amount, shown.currency)}. ` +
       "Nothing was charged. Check the amount, then press Pay again.");
 
   async function pay() {
-    if (!sameAmount((await call("/config-element/payment")).cartInfo)) throw changed();
+    if (piFirst) {
+      // The cart may have changed since the element was mounted: /payments then hands
+      // out another PaymentIntent (and cancels the old one), which must be shown first.
+      const current = await call("/payments", { method: "POST", body: {} });
+      if (current.paymentReference !== prepared.paymentReference) {
+        remount(current);
+        throw changed();
+      }
+    } else if (!sameAmount((await call("/config-element/payment")).cartInfo)) throw changed();
     const { error: invalid } = await elements.submit();
     if (invalid) throw new PaymentError(invalid.message);
-    const payment = await call("/payments", { method: "POST", body: {} });
+    const payment = piFirst ? prepared : await call("/payments", { method: "POST", body: {} });
     // The PaymentIntent's own amount, in case the cart changed a moment ago.
     if (!sameAmount(payment.cartInfo)) throw changed();
     const returnUrl = withQuery(payment.merchantReturnUrl, {
@@ -139,20 +186,17 @@ export async function mountPayment(container, options = {}) {
     const confirmParams = { return_url: returnUrl };
     const billingAddress = parsed(payment.billingAddress, null);
     if (billingAddress) confirmParams.payment_method_data = { billing_details: billingAddress };
-    const { error, paymentIntent } = await stripe.confirmPayment({
-      elements,
-      clientSecret: payment.sClientSecret,
-      confirmParams,
-      redirect: "if_required",
-    });
+    const confirmation = { elements, confirmParams, redirect: "if_required" };
+    if (!piFirst) confirmation.clientSecret = payment.sClientSecret; // pi_first: the elements hold it
+    const { error, paymentIntent } = await stripe.confirmPayment(confirmation);
     if (error) throw new PaymentError(error.message);
     if (paymentIntent.status === "requires_action") throw new PaymentError("The payment needs another step; please try again.");
     if (paymentIntent.last_payment_error) throw new PaymentError(paymentIntent.last_payment_error.message);
-    const confirmation = await call(`/confirmPayments/${encodeURIComponent(payment.paymentReference)}`, {
+    const confirmed = await call(`/confirmPayments/${encodeURIComponent(payment.paymentReference)}`, {
       method: "POST",
       body: { paymentIntent: paymentIntent.id },
     });
-    return { paymentReference: payment.paymentReference, outcome: confirmation.outcome };
+    return { paymentReference: payment.paymentReference, outcome: confirmed.outcome };
   }
 
   async function submit() {
@@ -162,6 +206,9 @@ export async function mountPayment(container, options = {}) {
     show("");
     try {
       const result = await pay();
+      if (result.outcome === "pending") {
+        show("Your payment is processing. We will place your order as soon as it is confirmed.");
+      }
       emit("psp:complete", result);
       if (options.onComplete) options.onComplete(result);
       else if (completeUrl) window.location.assign(withQuery(completeUrl, { paymentReference: result.paymentReference }));

@@ -75,6 +75,7 @@ class Ledger:
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance_transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     customer_sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -84,7 +85,8 @@ class Ledger:
 
     def clear(self) -> None:
         """Forget every object and event (registrations and endpoints stay, as in localstripe)."""
-        for objects in (self.intents, self.charges, self.refunds, self.disputes, self.events, self.customer_sessions):
+        for objects in (self.intents, self.charges, self.refunds, self.disputes, self.balance_transactions, self.events,
+                        self.customer_sessions):
             objects.clear()
 
     def emit(self, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -8,6 +8,11 @@
   ``POST /v1/payment_intents/<id>/_authenticate`` — the double's stand-in for the bank's
   challenge page — passes or fails it; a dispute card succeeds and then opens a dispute
   (``charge.dispute.created``).
+- A SEPA Direct Debit (``sepa_debit``) is not settled at once: confirming leaves the
+  PaymentIntent ``processing`` (``charge.pending``, ``payment_intent.processing``) until
+  ``POST /v1/payment_intents/<id>/_settle`` — the double's stand-in for the days the debit
+  takes — settles it as Stripe's test IBAN says: ``payment_intent.succeeded``, or for a
+  failing IBAN ``payment_intent.payment_failed`` back in ``requires_payment_method``.
 - A successful charge sends ``charge.succeeded``, then ``payment_intent.succeeded``
   (``amount_received``) or, for manual capture, ``payment_intent.amount_capturable_updated``
   (``amount_capturable``). Capturing less than authorized releases the rest:
@@ -22,7 +27,8 @@ from typing import Any
 
 from .cards import AUTHENTICATION_REQUIRED, DECLINE_AFTER_AUTHENTICATION, DECLINES, Decline
 from .ledger import StripeError, ledger, listed, missing, new_id, public, stamped
-from .methods import ensure_customer, method_details, method_from_data, method_object, number_of, payment_method
+from .methods import (FAILING_IBANS, ensure_customer, iban_of, method_details, method_from_data, method_object,
+                      number_of, payment_method)
 from .params import amount_param, choice, flag, merge_metadata, only
 from .refunds import open_dispute_if_any
 
@@ -35,7 +41,7 @@ _INTENT_FIELDS = {
     "automatic_payment_methods", "capture_method", "confirm", "confirmation_method", "receipt_email", "return_url",
     "setup_future_usage", "shipping", "statement_descriptor", "statement_descriptor_suffix", "off_session",
     "error_on_requires_action", "payment_method_data", "payment_method_options", "mandate_data", "use_stripe_sdk",
-    "transfer_group", "expand", "client_secret",
+    "transfer_group", "expand", "client_secret", "hooks",
 }
 _UPDATABLE = {
     "amount", "currency", "customer", "description", "metadata", "payment_method", "payment_method_types",
@@ -74,6 +80,7 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
     if types and automatic and flag(automatic.get("enabled")):
         raise StripeError(400, "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
                           param="automatic_payment_methods")
+    hooks = _hooks(params.get("hooks"))
     intent_id = new_id("pi")
     obj = stamped({
         "id": intent_id, "object": "payment_intent",
@@ -97,6 +104,7 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
         "statement_descriptor": params.get("statement_descriptor") or None,
         "statement_descriptor_suffix": params.get("statement_descriptor_suffix") or None,
         "status": "requires_payment_method", "transfer_data": None, "transfer_group": params.get("transfer_group") or None,
+        "hooks": hooks,
     })
     if obj["customer"]:
         ensure_customer(obj["customer"])
@@ -111,6 +119,17 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
     if flag(params.get("confirm")):
         return _confirm(obj, {k: v for k, v in params.items() if k in _CONFIRM_FIELDS})
     return obj
+
+
+def _hooks(value: Any) -> dict[str, Any] | None:
+    """``hooks[inputs][tax][calculation]``: a Stripe Tax calculation id (``taxcalc_...``)."""
+    if value is None:
+        return None
+    calculation = ((value.get("inputs") or {}).get("tax") or {}).get("calculation") if isinstance(value, dict) else None
+    if not isinstance(calculation, str) or not calculation.startswith("taxcalc_") or set(value) != {"inputs"}:
+        raise StripeError(400, "Invalid hooks: only hooks[inputs][tax][calculation] (a taxcalc_ id) is supported.",
+                          param="hooks[inputs][tax][calculation]")
+    return {"inputs": {"tax": {"calculation": calculation}}}
 
 
 def update_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +198,8 @@ def _confirm(obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
                           "must be the same.", code="payment_method_unexpected_state", param="payment_method")
     obj["last_payment_error"] = None
     obj["next_action"] = None
+    if getattr(method, "type", "card") == "sepa_debit":
+        return _debit(obj, method)
     number = number_of(method)
     off_session = flag(params.get("off_session")) or flag(params.get("error_on_requires_action"))
     if number in AUTHENTICATION_REQUIRED and not obj.get("_authenticated"):
@@ -198,6 +219,53 @@ def _confirm(obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     if decline:
         return _decline(obj, method, decline)
     return _charge(obj, method)
+
+
+def _debit(obj: dict[str, Any], method: Any) -> dict[str, Any]:
+    """A SEPA Direct Debit: submitted to the bank, the money arrives (or not) days later."""
+    if obj["capture_method"] == "manual":
+        raise StripeError(400, "The PaymentMethod type sepa_debit does not support capture_method manual.",
+                          param="capture_method")
+    if "sepa_debit" not in obj["payment_method_types"] and obj["automatic_payment_methods"] is None:
+        raise StripeError(400, "The PaymentMethod provided (sepa_debit) is not allowed for this PaymentIntent.",
+                          code="payment_intent_incompatible_payment_method", param="payment_method")
+    charge = _new_charge(obj, method, "pending")
+    charge.update(captured=True, amount_captured=obj["amount"])
+    obj["status"], obj["processing"] = "processing", {"type": "sepa_debit"}
+    if obj["setup_future_usage"] and obj["customer"] and not getattr(method, "customer", None):
+        method.customer = obj["customer"]
+    ledger.emit("charge.pending", public(charge))
+    ledger.emit("payment_intent.processing", public(obj))
+    return obj
+
+
+def settle_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The double's addition ``POST /v1/payment_intents/<id>/_settle``: the bank's answer to a
+    processing debit, as the test IBAN decides."""
+    obj = intent(intent_id)
+    only(params, set())
+    if obj["status"] != "processing":
+        raise StripeError(400, f"This PaymentIntent's status is {obj['status']}; only a processing one settles.",
+                          code="payment_intent_unexpected_state")
+    charge = ledger.charges[obj["latest_charge"]]
+    method = payment_method(obj["payment_method"])
+    obj["processing"] = None
+    if iban_of(method) in FAILING_IBANS:
+        message = "The account has insufficient funds to cover this payment."
+        charge.update(status="failed", captured=False, amount_captured=0, failure_code="insufficient_funds",
+                      failure_message=message)
+        obj["status"] = "requires_payment_method"
+        obj["last_payment_error"] = {"type": "card_error", "code": "insufficient_funds", "message": message,
+                                     "charge": charge["id"], "payment_method": method_object(method.id)}
+        ledger.emit("charge.failed", public(charge))
+        ledger.emit("payment_intent.payment_failed", public(obj))
+        return obj
+    _balance_transaction(charge, obj["amount"])
+    charge.update(status="succeeded", paid=True)
+    obj["status"], obj["amount_received"] = "succeeded", obj["amount"]
+    ledger.emit("charge.succeeded", public(charge))
+    ledger.emit("payment_intent.succeeded", public(obj))
+    return obj
 
 
 def authenticate_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -268,6 +336,8 @@ def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
     manual = obj["capture_method"] == "manual"
     if manual and obj["payment_method_options"]["card"].get("request_multicapture") == "if_available":
         charge["payment_method_details"]["card"]["multicapture"] = {"status": "available"}
+    if not manual:
+        _balance_transaction(charge, obj["amount"])
     charge.update(paid=True, captured=not manual, amount_captured=0 if manual else obj["amount"], outcome={
         "network_status": "approved_by_network", "reason": None, "risk_level": "normal", "risk_score": 20,
         "seller_message": "Payment complete.", "type": "authorized",
@@ -283,6 +353,41 @@ def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
     if not manual:
         open_dispute_if_any(charge, method)
     return obj
+
+
+def _balance_transaction(charge: dict[str, Any], amount: int) -> dict[str, Any]:
+    """The balance transaction of money captured on ``charge`` (no fee, in its currency);
+    the charge's ``balance_transaction`` names its first one."""
+    created = stamped({
+        "id": new_id("txn"), "object": "balance_transaction", "amount": amount, "currency": charge["currency"],
+        "description": None, "exchange_rate": None, "fee": 0, "fee_details": [], "net": amount,
+        "reporting_category": "charge", "source": charge["id"], "status": "pending", "type": "charge",
+        "available_on": int(time.time()) + 2 * 86400,
+    })
+    ledger.balance_transactions[created["id"]] = created
+    charge["balance_transaction"] = charge["balance_transaction"] or created["id"]
+    return created
+
+
+def balance_transaction(transaction_id: str) -> dict[str, Any]:
+    """``GET /v1/balance_transactions/<id>``."""
+    found = ledger.balance_transactions.get(transaction_id)
+    if found is None:
+        raise missing("balance_transaction", transaction_id)
+    return found
+
+
+def list_balance_transactions(query: dict[str, Any]) -> dict[str, Any]:
+    """``GET /v1/balance_transactions`` (``source``, ``type``, ``created``, cursors; ``expand[]=data.source``)."""
+    only(query, {"source", "type", "created", "limit", "starting_after", "ending_before", "currency", "payout", "expand"})
+    found = [t for t in ledger.balance_transactions.values()
+             if all(not query.get(k) or t[k] == query[k] for k in ("source", "type", "currency"))]
+    page = listed(found, "/v1/balance_transactions", {k: v for k, v in query.items() if k != "expand"})
+    expand = query.get("expand") or []
+    if "data.source" in (expand.values() if isinstance(expand, dict) else expand):
+        for transaction in page["data"]:
+            transaction["source"] = public(ledger.charges[transaction["source"]])
+    return page
 
 
 def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -306,11 +411,17 @@ def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
     if not final and charge["payment_method_details"]["card"].get("multicapture", {}).get("status") != "available":
         raise StripeError(400, "final_capture=false needs multicapture: request it with "
                           "payment_method_options[card][request_multicapture]=if_available.", param="final_capture")
+    previous = {"amount_captured": charge["amount_captured"], "balance_transaction": charge["balance_transaction"],
+                "captured": charge["captured"]}
+    _balance_transaction(charge, amount)
     charge.update(captured=True, amount_captured=charge["amount_captured"] + amount)
     obj["amount_received"] += amount
     obj["amount_capturable"] = 0 if final else obj["amount_capturable"] - amount
     obj["status"] = "requires_capture" if obj["amount_capturable"] else "succeeded"
     ledger.emit("charge.captured", public(charge))
+    if "multicapture" in charge["payment_method_details"]["card"]:
+        # Each capture of a multicapture charge is announced as an update of the charge.
+        ledger.emit("charge.updated", public(charge), {k: v for k, v in previous.items() if charge[k] != v})
     if obj["status"] == "succeeded":
         ledger.emit("payment_intent.succeeded", public(obj))
         open_dispute_if_any(charge, payment_method(charge["payment_method"]))

@@ -93,6 +93,14 @@ def _plain(action: Callable[..., dict[str, Any]], *, with_params: bool = True) -
     return route
 
 
+def _expandable(action: Callable[..., dict[str, Any]]) -> Route:
+    """A listing that honours ``expand`` itself."""
+    def route(ids: tuple[str, ...], params: dict[str, Any], request: Any) -> dict[str, Any]:
+        return public(action(*ids, params))
+
+    return route
+
+
 def _retrieve_intent(ids: tuple[str, ...], params: dict[str, Any], request: Any) -> dict[str, Any]:
     return payments.export_intent(payments.intent(ids[0]), params.get("expand") or [])
 
@@ -111,9 +119,12 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [(method, re.compile(f"^{path
     ("POST", f"/v1/payment_intents/{_ID}/capture", _intent_answer(payments.capture_intent)),
     ("POST", f"/v1/payment_intents/{_ID}/cancel", _intent_answer(payments.cancel_intent)),
     ("POST", f"/v1/payment_intents/{_ID}/_authenticate", _intent_answer(payments.authenticate_intent)),
+    ("POST", f"/v1/payment_intents/{_ID}/_settle", _intent_answer(payments.settle_intent)),
     ("GET", "/v1/charges", _plain(payments.list_charges)),
     ("GET", f"/v1/charges/{_ID}", _plain(payments.charge, with_params=False)),
     ("POST", f"/v1/charges/{_ID}", _plain(payments.update_charge)),
+    ("GET", "/v1/balance_transactions", _expandable(payments.list_balance_transactions)),
+    ("GET", f"/v1/balance_transactions/{_ID}", _plain(payments.balance_transaction, with_params=False)),
     ("POST", "/v1/refunds", _plain(refunds.create_refund)),
     ("GET", "/v1/refunds", _plain(refunds.list_refunds)),
     ("GET", f"/v1/refunds/{_ID}", _plain(refunds.refund, with_params=False)),

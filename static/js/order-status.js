@@ -23,6 +23,8 @@ function render(status) {
   const heading = panel.querySelector("h1");
   if (heading && status.orderNumber) {
     heading.textContent = "Thank you! Your order is confirmed.";
+  } else if (heading && status.paymentState === "Processing") {
+    heading.textContent = "Thank you! Your payment is processing.";
   }
 }
 

@@ -14,6 +14,9 @@
  *   stripe.confirmPayment({ elements, clientSecret, confirmParams: { return_url }, redirect })
  *     → Promise<{ error }> | Promise<{ paymentIntent }>, or a redirect to return_url with
  *       payment_intent, payment_intent_client_secret and redirect_status
+ *   stripe.elements({ clientSecret }) (a PaymentIntent created first) confirms that
+ *     PaymentIntent: confirmPayment then takes no clientSecret of its own, and
+ *     elements.submit() is optional, as in Stripe.js
  *
  * With customerSessionClientSecret (a CustomerSession's client secret) the Payment
  * Element lists the customer's saved cards when the session's payment_method_redisplay
@@ -204,25 +207,36 @@
     ]);
     var redirect = el("p", { "class": "sbx-note", hidden: "hidden",
                              text: "You will be sent to a sandbox bank page to approve the payment, then brought back." });
+    // SEPA Direct Debit: settled days later, so the PaymentIntent stays "processing" meanwhile.
+    var debit = el("div", { "class": "sbx-card", hidden: "hidden" }, [
+      el("label", { "class": "sbx-field" }, [document.createTextNode("IBAN"),
+        el("input", { name: "iban", placeholder: "DE89 3704 0044 0532 0130 00", "aria-label": "IBAN",
+                      "data-sandbox-field": "iban" })]),
+    ]);
     var cardTab = el("button", { type: "button", "class": "sbx-tab", role: "tab", "aria-selected": "true", text: "Card" });
     var bankTab = el("button", { type: "button", "class": "sbx-tab", role: "tab", "aria-selected": "false", text: "Bank redirect" });
+    var debitTab = el("button", { type: "button", "class": "sbx-tab", role: "tab", "aria-selected": "false", text: "SEPA Direct Debit" });
     function select(method) {
       self._method = method;
       cardTab.setAttribute("aria-selected", String(method === "card"));
       bankTab.setAttribute("aria-selected", String(method === "bank_redirect"));
+      debitTab.setAttribute("aria-selected", String(method === "sepa_debit"));
       card.hidden = method !== "card";
-      redirect.hidden = method === "card";
+      redirect.hidden = method !== "bank_redirect";
+      debit.hidden = method !== "sepa_debit";
       self._emit("change", { elementType: "payment", value: { type: method } });
     }
     cardTab.addEventListener("click", function () { select("card"); });
     bankTab.addEventListener("click", function () { select("bank_redirect"); });
-    var tabs = el("div", { "class": "sbx-tabs", role: "tablist" }, [cardTab, bankTab]);
+    debitTab.addEventListener("click", function () { select("sepa_debit"); });
+    var tabs = el("div", { "class": "sbx-tabs", role: "tablist" }, [cardTab, bankTab, debitTab]);
     this._node = el("div", { "class": "sbx-element", "data-sandbox-element": "payment",
                              "data-layout": (this._options.layout && this._options.layout.type) || "tabs" }, [
       el("span", { "class": "sbx-label", text: "Sandbox: test payments only" }),
       tabs,
       card,
       redirect,
+      debit,
     ]);
     applyAppearance(this._node, this._elements._options.appearance);
     container.appendChild(this._node);
@@ -307,6 +321,10 @@
 
   /** The first field error as Stripe.js reports it, or null; marks the field unless quiet. */
   PaymentElement.prototype._validate = function (quiet) {
+    if (this._method === "sepa_debit") {
+      var iban = this._value("iban").replace(/\s/g, "");
+      return iban.length >= 14 ? null : { type: "validation_error", code: "incomplete_iban", message: "Your IBAN is incomplete." };
+    }
     if (this._method !== "card") return null;
     var number = digits(this._value("number"));
     var expiry = digits(this._value("expiry"));
@@ -681,7 +699,16 @@
     if (!elements || !(elements._payment || elements._express)) {
       return Promise.resolve({ error: { type: "invalid_request_error", message: "elements is required." } });
     }
-    if (!elements._submitted) {
+    var bound = elements._options.clientSecret;
+    if (bound && clientSecret) {
+      return Promise.resolve({ error: { type: "invalid_request_error",
+        message: "clientSecret was already given to stripe.elements(); do not pass it to stripe.confirmPayment() too." } });
+    }
+    clientSecret = clientSecret || bound;
+    if (!clientSecret) {
+      return Promise.resolve({ error: { type: "invalid_request_error", message: "clientSecret is required." } });
+    }
+    if (!elements._submitted && !bound) {
       return Promise.resolve({ error: { type: "invalid_request_error",
         message: "elements.submit() must be called before stripe.confirmPayment()." } });
     }
@@ -719,6 +746,14 @@
       return post("/payment_intents/" + encodeURIComponent(id) + "/confirm", data);
     }
 
+    function confirmDebit() {
+      var data = Object.assign({ client_secret: clientSecret, key: self._key, return_url: params.return_url,
+                                 "payment_method_data[type]": "sepa_debit",
+                                 "payment_method_data[sepa_debit][iban]": payment._value("iban").replace(/\s/g, "") },
+                               billingFields(params));
+      return post("/payment_intents/" + encodeURIComponent(id) + "/confirm", data);
+    }
+
     function confirmSaved() {
       return post("/payment_intents/" + encodeURIComponent(id) + "/confirm", {
         client_secret: clientSecret, key: self._key, return_url: params.return_url, payment_method: payment._savedMethod,
@@ -733,7 +768,9 @@
       });
     }
 
-    return (payment._method === "saved" ? confirmSaved() : confirm(payment._card())).then(function (intent) {
+    var confirming = payment._method === "saved" ? confirmSaved() : payment._method === "sepa_debit" ? confirmDebit()
+                                                                   : confirm(payment._card());
+    return confirming.then(function (intent) {
       if (intent.error) return { error: intent.error };
       if (intent.status !== "requires_action") return finish(intent);
       return ask("3D Secure authentication", "Your bank asks you to confirm this payment.", "Complete authentication",
