@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from demo_shop import create_app
 from demo_shop.money import format_money
-from demo_shop.sandbox import SECRET_KEY, init_sandbox, sandbox_config
+from flask_psp_connector.sandbox import SECRET_KEY, init_sandbox, sandbox_config
 from flask_psp_connector.testing import free_port
 
 from .browser_support import serving, wait_for
@@ -36,7 +36,7 @@ def shop(tmp_path_factory: Any) -> Iterator[SimpleNamespace]:
                   "SHOP_ADMIN_PASSWORD": "flows-admin", "PSP_DATABASE_URL": f"sqlite:///{database}",
                   "STRIPE_PUBLISHABLE_KEY": "pk_test_e2e", "STRIPE_PAYMENT_METHOD_TYPES": "card,sepa_debit",
                   "STRIPE_PAYMENT_BEHAVIOR_RULES": json.dumps({"DE": {"flowType": "pi_first"}})}
-        del config["SHOP_SANDBOX_API"]
+        del config["PSP_SANDBOX"]
         app = create_app(config)
         init_sandbox(app)
         with serving(app, port) as base:

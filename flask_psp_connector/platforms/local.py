@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -185,8 +186,16 @@ class LocalPlatform:
 
     def create_schema(self) -> None:
         """Create the tables that do not exist yet and add the nullable columns that a
-        store created by an earlier release lacks (idempotent)."""
-        Base.metadata.create_all(self.engine)
+        store created by an earlier release lacks (idempotent, also when several processes
+        start on one new store at once: the one that loses the race finds the tables made)."""
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                break
+            except OperationalError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
         with self.engine.begin() as connection:
             existing = inspect(connection)
             for table in Base.metadata.sorted_tables:
