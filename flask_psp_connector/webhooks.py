@@ -42,6 +42,7 @@ def stripe_webhook() -> Response:
     problem = event_problem(event)
     if problem is not None:  # permanent: a retry would carry the same fields
         log.warning("Stripe event %.80r (%.80r): ignored — malformed: %s", event["id"], event["type"], problem)
+        telemetry.record_event("malformed", "ignored", None)  # its type may be the malformed part
         return Response(status=200)
     telemetry.annotate(event_id=event.get("id"), event_type=event.get("type"))
     receipt = state.event_processor().handle(event)
