@@ -6,24 +6,16 @@ documented); the Stripe customer id is in the customer's ``stripeConnector_strip
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-import responses
 from flask import Flask
 
+from .commercetools_twin import double_passes_through, run_here  # noqa: F401  (autouse fixture)
 from . import test_saved_methods_flow as embedded
 from .test_commercetools_fake import FakeCommercetools, commercetools, make_app  # noqa: F401  (fixtures)
 from .webhook_support import SECRETS
-
-
-@pytest.fixture(autouse=True)
-def double_passes_through(stripe_mock: responses.RequestsMock, stripe_double: str) -> Iterator[None]:
-    """The fake project answers on `responses`; calls to the Stripe double go through."""
-    stripe_mock.add_passthru(stripe_double)
-    yield
 
 
 @pytest.fixture
@@ -34,7 +26,7 @@ def shop_app(make_app: Any, stripe_double: str) -> Flask:  # noqa: F811
                     STRIPE_SAVED_PAYMENT_METHODS_CONFIG='{"payment_method_save":"enabled","payment_method_save_usage":"off_session"}')
 
 
-globals().update({name: getattr(embedded, name) for name in dir(embedded) if name.startswith("test_")})
+run_here(embedded, globals())
 
 
 def test_a_saved_card_is_a_payment_method_of_the_customer(shop_app, commercetools: FakeCommercetools,  # noqa: F811
