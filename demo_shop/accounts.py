@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
-from sqlalchemy import Column, Connection, DateTime, MetaData, String, Table, event, insert, select
+from sqlalchemy import Column, DateTime, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -34,7 +34,6 @@ from werkzeug.wrappers import Response
 from flask_psp_connector.customers import remove_saved_payment_method
 from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
 from flask_psp_connector.model import Customer
-from flask_psp_connector.platforms.local_schema import Base as StoreBase
 
 from .cart import copy_for_customer, current_cart, psp
 from .forms import ActionForm, SignInForm, SignUpForm
@@ -42,30 +41,20 @@ from .logins import end_login, login_is_active, start_login
 from .next_url import safe_next_url
 from .progress import PAYMENT_STATES
 from .security import html_errors
+from .tables import shop_metadata
 
 bp = Blueprint("accounts", __name__)
 html_errors(bp)
 
-_metadata = MetaData()
 accounts_table = Table(
     "shop_accounts",
-    _metadata,
+    shop_metadata,
     Column("id", String(36), primary_key=True),
     Column("email", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("customer_id", String(36), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
-
-
-@event.listens_for(StoreBase.metadata, "after_create")
-def _create_with_store(_target: Any, connection: Connection, **_kw: Any) -> None:
-    _metadata.create_all(connection)
-
-
-@event.listens_for(StoreBase.metadata, "before_drop")
-def _drop_with_store(_target: Any, connection: Connection, **_kw: Any) -> None:
-    _metadata.drop_all(connection)
 
 
 @dataclass(frozen=True, slots=True)

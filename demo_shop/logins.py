@@ -15,34 +15,23 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, MetaData, String, Table, delete, event, insert, select
+from sqlalchemy import Column, DateTime, String, Table, delete, insert, select
 
-from flask_psp_connector.platforms.local_schema import Base as StoreBase
 
 from .cart import psp
+from .tables import shop_metadata
 
 #: How long a sign-in lasts without signing in again.
 LOGIN_LIFETIME = timedelta(days=14)
 
-_metadata = MetaData()
 logins_table = Table(
     "shop_logins",
-    _metadata,
+    shop_metadata,
     Column("token_hash", String(64), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("subject", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
-
-
-@event.listens_for(StoreBase.metadata, "after_create")
-def _create_with_store(_target: Any, connection: Connection, **_kw: Any) -> None:
-    _metadata.create_all(connection)
-
-
-@event.listens_for(StoreBase.metadata, "before_drop")
-def _drop_with_store(_target: Any, connection: Connection, **_kw: Any) -> None:
-    _metadata.drop_all(connection)
 
 
 def _hash(token: str) -> str:
