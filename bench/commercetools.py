@@ -139,14 +139,14 @@ def install(standins: Standins) -> Any:
 class App:
     """One checkout of the project served by gunicorn (1 worker, gthread × 4)."""
 
-    def __init__(self, stack: ExitStack, label: str, checkout: Path, standins: Standins) -> None:
+    def __init__(self, stack: ExitStack, label: str, checkout: Path, standins: Standins, config: Path) -> None:
         self.label = label
         port = free_port()
         env = {**os.environ, **standins.settings(), "PYTHONPATH": f"{checkout}{os.pathsep}{HERE}"}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.master = stack.enter_context(process(
             [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread", "--threads", "4",
-             "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
+             "--bind", f"127.0.0.1:{port}", "--config", str(config), "--no-control-socket", "--log-level", "warning",
              "commercetools_server:create_app()"], env=env, cwd=checkout))
         self.url = f"http://127.0.0.1:{port}"
         wait_until(lambda: requests.get(f"{self.url}/payments", timeout=2).status_code == 401, 60, label)
@@ -290,9 +290,11 @@ def main() -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory() as home:
         standins = Standins(stack, Path(home))
         store = install(standins)
-        apps = [App(stack, "new", ROOT, standins)]
+        config = Path(home) / "gunicorn.conf.py"  # the same settings for both, none from a checkout
+        config.write_text("")
+        apps = [App(stack, "new", ROOT, standins, config)]
         if args.base:
-            apps.append(App(stack, "base", stack.enter_context(base_checkout(args.base)), standins))
+            apps.append(App(stack, "base", stack.enter_context(base_checkout(args.base)), standins, config))
         for app in apps:
             one_round(app, store, standins, max(5, args.checkouts // 3), None)
         totals: dict[tuple[str, str, int], Any] = defaultdict(lambda: defaultdict(float))

@@ -534,9 +534,10 @@ class LocalPlatform:
         """Record ``drafts`` under a row lock with the matching rules of the model."""
         return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
 
-    def apply_changes(self, payment_id: str, changes: PaymentChanges) -> Payment:
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
         """Record ``changes`` under the payment's row lock; settle it with ``create_order``
-        (under the cart's row lock too, taken after the payment's)."""
+        (under the cart's row lock too, taken after the payment's). ``cart_id`` is not
+        needed here: the payment is found by its key."""
 
         def work(connection: Connection) -> Payment:
             locked = _locked_payment(connection, PaymentRef(payment_id, None))
@@ -939,7 +940,7 @@ def _settle(connection: Connection, session: Session, payment: Payment, changes:
     ordered = session.scalar(select(OrderRow.id).where(OrderRow.cart_id == payment.cart_id)) is not None
     verdict = settle(payment, _cart(cart_row), payments, ordered=ordered)
     if verdict.place_order:
-        _order_for_cart(session, payment.cart_id, changes.shipping_address)
+        _order_for_cart(session, payment.cart_id, changes.order_shipping)
     elif verdict.stale is not None:
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
         payment = _apply(connection, payment, PaymentChanges(undo, stale_reason=verdict.stale))
@@ -954,8 +955,9 @@ def _orm(connection: Connection) -> Iterator[Session]:
         session.flush()
 
 
-def _order_for_cart(session: Session, cart_id: str, shipping_address: Address | None) -> OrderRow:
-    """The cart's order, created (and the cart marked Ordered) if it has none yet."""
+def _order_for_cart(session: Session, cart_id: str, ship_to: Callable[[], Address | None] | None) -> OrderRow:
+    """The cart's order, created (and the cart marked Ordered) if it has none yet; it
+    ships to the cart's address, else to what ``ship_to`` finds."""
     cart_row = session.get(CartRow, cart_id, with_for_update=True)
     if cart_row is None:
         raise ResourceNotFound(f"Cart {cart_id} not found.")
@@ -963,7 +965,10 @@ def _order_for_cart(session: Session, cart_id: str, shipping_address: Address | 
     if existing is not None:
         return existing
     cart = _cart(cart_row)
-    shipping = cart_row.shipping_address or (asdict(shipping_address) if shipping_address else None)
+    shipping = cart_row.shipping_address
+    if shipping is None and ship_to is not None:
+        found = ship_to()
+        shipping = asdict(found) if found else None
     row = OrderRow(
         id=str(uuid.uuid4()),
         cart_id=cart.id,
