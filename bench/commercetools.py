@@ -100,11 +100,11 @@ class Standins:
                                      str(ports_file)], cwd=ROOT))
         wait_until(lambda: ports_file.exists() and ports_file.stat().st_size > 0, 30, "stand-ins")
         ports = json.loads(ports_file.read_text())
-        self.front_url = f"http://127.0.0.1:{ports['front']}"
-        self.stripe_url = f"http://127.0.0.1:{ports['stripe']}"
+        self.front_url = self.stripe_url = f"http://127.0.0.1:{ports['standins']}"
         self.stripe_direct = f"http://127.0.0.1:{ports['stripe_direct']}"
-        self.control = f"http://127.0.0.1:{ports['control']}"
+        self.control = f"{self.front_url}/_bench"
         self.http = requests.Session()
+        wait_until(lambda: self.http.get(f"{self.control}/counts", timeout=2).ok, 30, "stand-ins")
 
     def settings(self) -> dict[str, str]:
         return {"STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": "pk_test_bench", "PSP_PLATFORM": "commercetools",

@@ -3,12 +3,15 @@
 * commercetools: labd's ``@labdigital/commercetools-mock`` (npm, served over HTTP by Node),
   behind the test suite's front (``tests/test_labd_commercetools_mock.py``), which adds
   the Payment Methods API and a **minimal session-service stand-in** (sessions are
-  created here, through the control port, not by a real session service);
+  created here, through the control routes, not by a real session service);
 * Stripe: the local Stripe double (``running_stripe_double``) behind a forwarding proxy.
 
-Every request that reaches the front or the Stripe proxy is counted by service
-(``commercetools``, ``session``, ``stripe``). The control port answers ``GET /counts``,
-``POST /reset`` and ``POST /sessions`` (a new ACTIVE session for a cart).
+All three answer on one port, served by gunicorn (one gthread worker) so that
+connections are kept alive as the real services keep them: ``/v1/...`` is Stripe,
+``/_bench/...`` the bench's control, anything else the front. Every request that reaches
+the front or the Stripe proxy is counted by service (``commercetools``, ``session``,
+``stripe``). The control answers ``GET /_bench/counts``, ``POST /_bench/reset`` and
+``POST /_bench/sessions`` (a new ACTIVE session for a cart).
 
 Run by bench/commercetools.py: ``python bench/commercetools_standins.py MOCK_URL PORTS_FILE``.
 """
@@ -16,7 +19,6 @@ Run by bench/commercetools.py: ``python bench/commercetools_standins.py MOCK_URL
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import uuid
@@ -26,7 +28,7 @@ from typing import Any
 
 import requests
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
+from gunicorn.app.base import BaseApplication
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,13 +40,18 @@ counts: Counter[str] = Counter()
 lock = threading.Lock()
 
 
-def counted(app: Any, service: Any) -> Any:
-    """``app`` as WSGI, counting each request under ``service(path)``."""
+def dispatcher(front: Front, stripe: Flask, bench: Flask) -> Any:
+    """One WSGI app: Stripe under ``/v1/``, the control under ``/_bench/``, else the front; counted."""
 
     def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_bench/"):
+            environ["PATH_INFO"] = path.removeprefix("/_bench")
+            return bench(environ, start_response)
+        service = "stripe" if path.startswith("/v1/") else "session" if "/sessions/" in path else "commercetools"
         with lock:
-            counts[service(environ.get("PATH_INFO", ""))] += 1
-        return app(environ, start_response)
+            counts[service] += 1
+        return (stripe if service == "stripe" else front.app)(environ, start_response)
 
     return wsgi
 
@@ -95,26 +102,29 @@ def control(front: Front) -> Flask:
     return app
 
 
-def serve(app: Any) -> int:
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return port
+class Server(BaseApplication):
+    """gunicorn serving one WSGI app object, one worker with threads, connections kept alive."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app, self.port = app, port
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in {"bind": f"127.0.0.1:{self.port}", "workers": 1, "worker_class": "gthread", "threads": 16,
+                           "keepalive": 75, "loglevel": "warning", "control_socket_disable": True}.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.app
 
 
 def main() -> None:
     mock_url, ports_file = sys.argv[1], Path(sys.argv[2])
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     front = Front(mock_url)
     with running_stripe_double() as stripe_base:
-        ports = {
-            "front": serve(counted(front.app, lambda path: "session" if "/sessions/" in path else "commercetools")),
-            "stripe": serve(counted(stripe_proxy(stripe_base), lambda path: "stripe")),
-            "control": serve(control(front)),
-            "stripe_direct": int(stripe_base.rsplit(":", 1)[1]),
-        }
-        ports_file.write_text(json.dumps(ports))
-        threading.Event().wait()
+        port = free_port()
+        ports_file.write_text(json.dumps({"standins": port, "stripe_direct": int(stripe_base.rsplit(":", 1)[1])}))
+        Server(dispatcher(front, stripe_proxy(stripe_base), control(front)), port).run()
 
 
 if __name__ == "__main__":
