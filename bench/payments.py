@@ -10,6 +10,10 @@ What it measures, for ``GET /payments`` and ``GET /config-element/payment``:
   beforehand, outside the timed region), so it creates a PaymentIntent.
 * Stripe calls per checkout (calls to the stand-in per ``/payments``), and per retried
   ``/payments`` on the same session (which must hand out the same PaymentIntent).
+* ``/payments`` next to a reference route in the same app that does only the minimum
+  a checkout needs (check the session, one Stripe call through the same stand-in, one
+  durable insert), timed in the same checkouts: the ratio p50(/payments)/p50(reference)
+  per store (target <= 1.5).
 * Whether the store's size matters: the same requests against a store holding 1k
   checkouts with a payment and one holding 100k (bulk-seeded with SQLAlchemy Core:
   carts, line items, payments, transactions, sessions), timed alternately so that
@@ -49,10 +53,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
-from flask import Flask
+from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
 from requests.structures import CaseInsensitiveDict
-from sqlalchemy import Engine, create_engine, insert, make_url, text
+from sqlalchemy import Column, Engine, MetaData, String, Table, create_engine, insert, make_url, text
 
 from flask_psp_connector import Address, LineItemDraft, PSPConnector
 from flask_psp_connector.platforms.local import LocalPlatform, hash_secret, make_engine, normalize_database_url
@@ -70,7 +74,9 @@ RETRY_CHECKS = 20
 SEED_CHUNK = 10_000
 CONFIG_ELEMENT = "/config-element/payment"
 PAYMENTS = "/payments"
-ROUTES = (PAYMENTS, CONFIG_ELEMENT)
+REFERENCE = "/reference/payments"
+ROUTES = (PAYMENTS, CONFIG_ELEMENT, REFERENCE)
+TARGET_REFERENCE_RATIO = 1.5
 
 TARGET_P50_MS = 3.0
 TARGET_CALLS_NEW = 1
@@ -324,8 +330,32 @@ def build_bench(label: str, url: str, size: int) -> Bench:
         CTP_JWKS_URL="https://auth.example.test/.well-known/jwks.json",
         CTP_JWT_ISSUER="https://auth.example.test",
     )
-    PSPConnector(app, platform=platform, stripe=stripe_gateway(load_settings(app.config), http_client))
+    gateway = stripe_gateway(load_settings(app.config), http_client)
+    PSPConnector(app, platform=platform, stripe=gateway)
+    add_reference_route(app, platform, gateway)
     return Bench(label, app, app.test_client(), platform, http_client)
+
+
+def add_reference_route(app: Flask, platform: LocalPlatform, gateway: StripeGateway) -> None:
+    """``GET /reference/payments``: the least a checkout does, for /payments to be compared with."""
+    table = Table("bench_reference_payments", MetaData(), Column("id", String(36), primary_key=True),
+                  Column("intent_id", String(64), nullable=False))
+    table.create(platform.engine, checkfirst=True)
+    statement = table.insert()
+
+    @app.get(REFERENCE)
+    def reference() -> Any:
+        session = platform.get_session(request.headers.get("X-Session-Id", ""))
+        if session is None:
+            return jsonify(message="unknown session"), 401
+        reference_id = str(uuid.uuid4())
+        intent = gateway.create_payment_intent(
+            amount=3000, currency="EUR", capture_method="automatic",
+            metadata={"cart_id": session.cart_id, "ct_payment_id": reference_id},
+            idempotency_key=f"reference-{reference_id}")
+        with platform.engine.begin() as connection:
+            connection.execute(statement, {"id": reference_id, "intent_id": intent["id"]})
+        return jsonify(clientSecret=intent.get("client_secret"), paymentReference=reference_id)
 
 
 def new_checkout(bench: Bench) -> dict[str, str]:
@@ -353,6 +383,7 @@ def checkout(bench: Bench, *, record: bool) -> None:
     """One checkout as the browser enabler does it: config-element, then /payments."""
     headers = new_checkout(bench)
     config_ms, config = timed_get(bench.client, CONFIG_ELEMENT, headers)
+    reference_ms, _ = timed_get(bench.client, REFERENCE, headers)
     before = bench.stripe.total_calls
     payments_ms, body = timed_get(bench.client, PAYMENTS, headers)
     calls = bench.stripe.total_calls - before
@@ -362,6 +393,7 @@ def checkout(bench: Bench, *, record: bool) -> None:
     if record:
         bench.timings_ms[CONFIG_ELEMENT].append(config_ms)
         bench.timings_ms[PAYMENTS].append(payments_ms)
+        bench.timings_ms[REFERENCE].append(reference_ms)
         bench.calls_per_new_payment.append(calls)
 
 
@@ -421,9 +453,18 @@ def latency_rows(benches: list[Bench]) -> list[Row]:
     return rows
 
 
+def reference_rows(benches: list[Bench]) -> list[Row]:
+    rows: list[Row] = []
+    for bench in benches:
+        ratio = percentile(bench.timings_ms[PAYMENTS], 50) / percentile(bench.timings_ms[REFERENCE], 50)
+        name = f"GET {PAYMENTS} p50 / reference p50, {bench.label} stored"
+        rows.append((name, f"{ratio:.2f}", f"<= {TARGET_REFERENCE_RATIO:g}", verdict(ratio <= TARGET_REFERENCE_RATIO)))
+    return rows
+
+
 def ratio_rows(small: Bench, large: Bench) -> list[Row]:
     rows: list[Row] = []
-    for route in ROUTES:
+    for route in (PAYMENTS, CONFIG_ELEMENT):
         ratio = percentile(large.timings_ms[route], 50) / percentile(small.timings_ms[route], 50)
         name = f"GET {route} p50 {large.label}/{small.label}"
         rows.append((name, f"{ratio:.2f}", f"<= {TARGET_RATIO:g}", verdict(ratio <= TARGET_RATIO)))
@@ -460,7 +501,8 @@ def report(benches: list[Bench], retries: Mapping[str, float], database: str, re
         f"flask-psp-connector checkout bench: {requests} timed checkouts per store (+{WARMUP} warm-up), "
         f"{database}, Python {sys.version.split()[0]}, Stripe stand-in in process (0 ms)"
     )
-    rows = latency_rows(benches) + ratio_rows(benches[0], benches[-1]) + stripe_rows(benches, retries)
+    rows = (latency_rows(benches) + reference_rows(benches) + ratio_rows(benches[0], benches[-1])
+            + stripe_rows(benches, retries))
     return "\n".join([title, "", *table(rows)])
 
 

@@ -2,10 +2,17 @@
 
 For each store (SQLite file, then PostgreSQL), seeds payments, starts gunicorn with 2
 sync workers serving ``bench/webhook_server.py`` (both routes, same settings), and sends
-new signed ``charge.refund.updated`` events for existing payments (each adds a Refund
-transaction) from 16 concurrent clients; then the same number of equally signed events
-to ``/bare``, which only verifies the signature and answers 200. Prints events/s, p50 and
-p99 for both and the ratio webhook/bare (target >= 0.5).
+from 16 concurrent clients, after a warm-up, interleaved:
+
+* new signed ``charge.refund.updated`` events for existing payments (each adds a Refund
+  transaction);
+* ``payment_intent.succeeded`` events, each for a payment of its own that is still
+  waiting for its customer (the settle path: Authorization and Charge recorded, the
+  payment settled against its cart under the row locks, the order placed);
+* the same number of equally signed events to ``/bare``, which only verifies the
+  signature and answers 200.
+
+Prints events/s, p50 and p99 for each and the ratios webhook/bare (target >= 0.5).
 
 Run: ``.venv/bin/python bench/webhooks.py [--events 3000] [--postgres-url URL]``.
 """
@@ -28,7 +35,7 @@ import stripe
 from sqlalchemy import create_engine, text
 
 from flask_psp_connector import LineItemDraft
-from flask_psp_connector.model import TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.model import Address, TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.money import Money
 from flask_psp_connector.platforms import PaymentDraft
 from flask_psp_connector.platforms.local import LocalPlatform, normalize_database_url
@@ -36,25 +43,50 @@ from flask_psp_connector.platforms.local_schema import Base
 from flask_psp_connector.testing import free_port
 
 SECRET = "whsec_bench_secret"
+ADDRESS = Address(first_name="Jane", last_name="Doe", street_name="Main St", postal_code="10115", city="Berlin",
+                  country="DE")
 CLIENTS = 16
 PROCESSES = 4
 HERE = Path(__file__).resolve().parent
 
 
-def seed(url: str, payments: int) -> list[tuple[str, str]]:
-    """Create carts with one payment each; return (payment id, PaymentIntent id) pairs."""
+def seed(url: str, payments: int, *, waiting: bool = False, first: int = 0) -> list[tuple[str, str]]:
+    """Create carts with one payment each; return (payment id, PaymentIntent id) pairs.
+
+    ``waiting``: the payments are as ``/payments`` leaves them (Authorization Initial, for
+    the cart's current state), for ``payment_intent.succeeded`` to settle; otherwise paid.
+    """
     store = LocalPlatform.from_url(url)
     store.create_schema()
     money = Money.of(100_000, "EUR")
+    state = TransactionState.INITIAL if waiting else TransactionState.SUCCESS
     pairs = []
-    for n in range(payments):
-        cart = store.create_cart("EUR", line_items=[LineItemDraft("sku", "Item", 1, 100_000)])
+    for n in range(first, first + payments):
+        cart = store.create_cart("EUR", line_items=[LineItemDraft("sku", "Item", 1, 100_000)],
+                                 shipping_address=ADDRESS)
         payment_id, pi = f"00000000-0000-4000-8000-{n:012d}", f"pi_bench{n:08d}"
         store.create_payment(PaymentDraft(payment_id, cart.id, money, "checkout-stripe", pi, None,
-                                          (TransactionDraft(TransactionType.AUTHORIZATION, TransactionState.SUCCESS, money, pi),)))
+                                          (TransactionDraft(TransactionType.AUTHORIZATION, state, money, pi),),
+                                          cart_fingerprint=cart.fingerprint if waiting else "",
+                                          cart_version=cart.version if waiting else 0))
         pairs.append((payment_id, pi))
     store.engine.dispose()
     return pairs
+
+
+def succeeded(pairs: list[tuple[str, str]], tag: str) -> list[tuple[bytes, str]]:
+    """One ``payment_intent.succeeded`` per payment, as Stripe sends it (metadata included), signed now."""
+    out = []
+    for payment_id, pi in pairs:
+        intent = {"id": pi, "object": "payment_intent", "amount": 100_000, "amount_received": 100_000,
+                  "currency": "eur", "status": "succeeded", "capture_method": "automatic", "customer": None,
+                  "latest_charge": f"ch_{pi[3:]}", "shipping": None, "payment_method": "pm_card_visa",
+                  "metadata": {"ct_payment_id": payment_id}}
+        event = {"id": f"evt_{tag}{pi}", "object": "event", "type": "payment_intent.succeeded",
+                 "created": int(time.time()), "data": {"object": intent}}
+        body = json.dumps(event)
+        out.append((body.encode(), stripe.WebhookSignature.generate_signature_header(body, SECRET)))
+    return out
 
 
 def payloads(pairs: list[tuple[str, str]], count: int, tag: str) -> list[tuple[bytes, str]]:
@@ -146,23 +178,38 @@ def serve(url: str, home: str) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("gunicorn did not start")
 
 
-def bench_store(label: str, url: str, count: int, home: str) -> list[str]:
+def bench_store(label: str, url: str, count: int, home: str, rounds: int) -> list[str]:
     pairs = seed(url, 1000)
+    share = count // rounds
+    waiting = seed(url, 300 + share * rounds, waiting=True, first=1000)
     server, port = serve(url, home)
+    figures: dict[str, list[dict[str, float]]] = {"bare": [], "refund": [], "succeeded": []}
     try:
         load(port, "/bare", payloads(pairs, 300, "warmb"))
         load(port, "/stripe/webhooks", payloads(pairs, 300, "warmw"))
-        bare = load(port, "/bare", payloads(pairs, count, "bare"))
-        hook = load(port, "/stripe/webhooks", payloads(pairs, count, "hook"))
+        load(port, "/stripe/webhooks", succeeded(waiting[:300], "warms"))
+        for number in range(rounds):
+            settle = waiting[300 + number * share:300 + (number + 1) * share]
+            figures["bare"].append(load(port, "/bare", payloads(pairs, share, f"bare{number}_")))
+            figures["refund"].append(load(port, "/stripe/webhooks", payloads(pairs, share, f"hook{number}_")))
+            figures["succeeded"].append(load(port, "/stripe/webhooks", succeeded(settle, f"succ{number}_")))
     finally:
         server.terminate()
         server.wait(10)
-    ratio = hook["rate"] / bare["rate"]
-    return [
-        f"{label:10}  {'bare verify + 200':20}  {bare['rate']:8.0f}  {bare['p50']:7.2f}  {bare['p99']:7.2f}  {bare['errors']:6.0f}",
-        f"{label:10}  {'/stripe/webhooks':20}  {hook['rate']:8.0f}  {hook['p50']:7.2f}  {hook['p99']:7.2f}  {hook['errors']:6.0f}",
-        f"{label:10}  {'ratio webhook/bare':20}  {ratio:8.2f}  (target >= 0.5: {'PASS' if ratio >= 0.5 else 'MISS'})",
-    ]
+    merged = {name: {"rate": statistics.mean(f["rate"] for f in runs), "p50": statistics.median(f["p50"] for f in runs),
+                     "p99": max(f["p99"] for f in runs), "errors": sum(f["errors"] for f in runs)}
+              for name, runs in figures.items()}
+    bare = merged["bare"]
+    lines = []
+    for name, route in (("bare", "bare verify + 200"), ("refund", "charge.refund.updated"),
+                        ("succeeded", "payment_intent.succeeded")):
+        row = merged[name]
+        lines.append(f"{label:10}  {route:24}  {row['rate']:8.0f}  {row['p50']:7.2f}  {row['p99']:7.2f}  {row['errors']:6.0f}")
+    for name in ("refund", "succeeded"):
+        ratio = merged[name]["rate"] / bare["rate"]
+        lines.append(f"{label:10}  {'ratio ' + name + '/bare':24}  {ratio:8.2f}  (target >= 0.5: "
+                     f"{'PASS' if ratio >= 0.5 else 'MISS'})")
+    return lines
 
 
 def reset_postgres(url: str) -> str:
@@ -177,14 +224,15 @@ def reset_postgres(url: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=3000, help="events per route and store")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds the events are sent in")
     parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
-        lines = bench_store("SQLite", f"sqlite:///{home}/bench.sqlite3", args.events, home)
-        lines += bench_store("PostgreSQL", reset_postgres(args.postgres_url), args.events, home)
-    print(f"gunicorn 2 sync workers, {CLIENTS} concurrent clients, {args.events} new events per route, "
-          f"{os.cpu_count()} cores")
-    print(f"{'store':10}  {'route':20}  {'events/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}  {'errors':>6}")
+        lines = bench_store("SQLite", f"sqlite:///{home}/bench.sqlite3", args.events, home, args.rounds)
+        lines += bench_store("PostgreSQL", reset_postgres(args.postgres_url), args.events, home, args.rounds)
+    print(f"gunicorn 2 sync workers, {CLIENTS} concurrent clients, {args.events} new events per route in "
+          f"{args.rounds} interleaved rounds, {os.cpu_count()} cores")
+    print(f"{'store':10}  {'route':24}  {'events/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}  {'errors':>6}")
     print("\n".join(lines))
 
 

@@ -71,9 +71,10 @@ def _disagrees(intent: Event, payment: Payment) -> bool:
     )
 
 
-def _intent_succeeded(intent: Event, shipping: Address | None, on_stale: StaleHandler,
-                      captures: list[Event] | None = None) -> Plan:
-    """``captures``: the balance transactions of a multicapture PaymentIntent, each one Charge."""
+def _intent_succeeded(intent: Event, shipping: tuple[Address | None, Callable[[], Address | None] | None],
+                      on_stale: StaleHandler, captures: list[Event] | None = None) -> Plan:
+    """``shipping``: where the order ships if its cart has no address (or how to find it);
+    ``captures``: the balance transactions of a multicapture PaymentIntent, each one Charge."""
 
     def plan(payment: Payment) -> PaymentChanges:
         received = intent.get("amount_received") or intent.get("amount")
@@ -87,7 +88,8 @@ def _intent_succeeded(intent: Event, shipping: Address | None, on_stale: StaleHa
             transactions=(authorization, *charges),
             interface_id=intent["id"],
             create_order=True,
-            shipping_address=shipping,
+            shipping_address=shipping[0],
+            ship_to=shipping[1],
             on_stale=on_stale,
             stale_reason=StaleReason.INTENT_MISMATCH if _disagrees(intent, payment) else None,
         )
@@ -316,7 +318,7 @@ class EventProcessor:
             captures = None
             if requested_multicapture(obj) and charge_id(obj):
                 captures = self._stripe().list_balance_transactions(charge_id(obj) or "")
-            return _intent_succeeded(obj, self._shipping_for_order(obj, ref), self._on_stale, captures)
+            return _intent_succeeded(obj, self._shipping_for_order(obj), self._on_stale, captures)
         if event_type == "payment_intent.processing":
             return _intent_state(State.PENDING)(obj)
         if event_type == "payment_intent.payment_failed":
@@ -338,22 +340,26 @@ class EventProcessor:
             return _dispute(obj)
         return None  # payment_intent.requires_action and unknown types: recorded, no effect
 
-    def _shipping_for_order(self, intent: Event, ref: PaymentRef) -> Address | None:
+    def _shipping_for_order(self, intent: Event) -> tuple[Address | None, Callable[[], Address | None] | None]:
         """Where the order ships when the cart has no address: the PaymentIntent's
-        shipping, else the charge's billing details (one Stripe call, only then)."""
-        payment_id = self.platform.resolve_payment_id(ref)
-        if payment_id is None:
-            return None
-        cart = self.platform.get_cart(self.platform.get_payment(payment_id).cart_id)
-        if cart.shipping_address is not None:
-            return None
+        shipping, else the charge's shipping or billing details. The charge is fetched
+        from Stripe only when it is not expanded, and only once the cart is known to
+        have no address (the platform asks while placing the order): no read here."""
         shipping = _address(intent.get("shipping"))
         charge = intent.get("latest_charge")
-        if shipping is None and charge_id(intent):
-            if not isinstance(charge, dict):  # Stripe sends an id unless the charge was expanded
-                charge = self._stripe().retrieve_charge(charge_id(intent))
-            shipping = _address(charge.get("shipping")) or _address(charge.get("billing_details"))
-        return shipping
+        if shipping is not None or not charge_id(intent):
+            return shipping, None
+        if isinstance(charge, dict):
+            return _address(charge.get("shipping")) or _address(charge.get("billing_details")), None
+        found: list[Address | None] = []
+
+        def ship_to() -> Address | None:
+            if not found:  # a settlement retried after a lost race asks Stripe once
+                charge = self._stripe().retrieve_charge(charge_id(intent) or "")
+                found.append(_address(charge.get("shipping")) or _address(charge.get("billing_details")))
+            return found[0]
+
+        return None, ship_to
 
     def _stripe(self) -> StripeGateway:
         if self.stripe is None:
@@ -378,9 +384,11 @@ def _payment_ref(obj: Event) -> PaymentRef:
     intent = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     if isinstance(intent, dict):
         intent = intent.get("id")
+    cart = metadata.get("cart_id")
     return PaymentRef(
         payment_id=candidate if isinstance(candidate, str) and candidate else None,
         interface_id=intent if isinstance(intent, str) and intent else None,
+        cart_id=cart if isinstance(cart, str) and cart else None,
     )
 
 

@@ -128,6 +128,8 @@ class Cart:
     store_key: str | None = None
     #: Stripe Tax calculation ids (``connectorStripeTax_calculationReferences``).
     tax_calculation_references: tuple[str, ...] = ()
+    #: The anonymous session the cart belongs to when it has no customer (commercetools).
+    anonymous_id: str | None = None
 
     @property
     def subtotal(self) -> Money:
@@ -361,9 +363,10 @@ class PaymentChanges:
 
     ``interface_id`` and ``method`` apply only when the payment has none. With
     ``create_order`` the payment is *settled* against its cart (see :func:`settle`):
-    the order is placed (shipping to ``shipping_address`` when the cart has none) only
-    if the payment pays for the cart as it is now; otherwise the payment is marked stale
-    and ``on_stale`` undoes it. ``stale_reason`` marks it stale outright.
+    the order is placed (shipping to ``shipping_address``, else to what ``ship_to``
+    finds, when the cart has no address) only if the payment pays for the cart as it is
+    now; otherwise the payment is marked stale and ``on_stale`` undoes it.
+    ``stale_reason`` marks it stale outright.
     """
 
     transactions: tuple[TransactionDraft, ...] = ()
@@ -373,6 +376,15 @@ class PaymentChanges:
     shipping_address: Address | None = None
     on_stale: StaleHandler | None = None
     stale_reason: StaleReason | None = None
+    #: Asked only when an order is placed for a cart without an address and
+    #: ``shipping_address`` is ``None`` (it may call Stripe).
+    ship_to: Callable[[], Address | None] | None = None
+
+    def order_shipping(self) -> Address | None:
+        """Where the order ships if its cart has no address."""
+        if self.shipping_address is not None or self.ship_to is None:
+            return self.shipping_address
+        return self.ship_to()
 
 
 @dataclass(frozen=True, slots=True)

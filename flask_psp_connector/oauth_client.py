@@ -19,6 +19,7 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from . import telemetry
 from .errors import PlatformUnavailable, PSPError
+from .http_environment import EnvironmentSettings, untrusting
 
 log = logging.getLogger("flask_psp_connector.http")
 
@@ -63,6 +64,8 @@ class ClientCredentialsHTTP:
             leeway=leeway,
             default_timeout=timeout,
         )
+        untrusting(self._oauth)
+        self._environment = EnvironmentSettings()
         self._token_lock = threading.Lock()
 
     def call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -113,7 +116,8 @@ class ClientCredentialsHTTP:
             headers["X-Correlation-ID"] = correlation
         try:
             with telemetry.external_call(self.service.lower(), f"{method} {_resource(url)}"):
-                return self._oauth.request(method, url, timeout=self.timeout, headers=headers, **kwargs)
+                return self._oauth.request(method, url, timeout=self.timeout, headers=headers, **kwargs,
+                                           **self._environment(url))
         except requests.RequestException as exc:
             log.warning("%s %s %s failed: %s", self.service, method, url.split("?")[0], type(exc).__name__)
             raise PlatformUnavailable(f"{self.service} cannot be reached.") from None
@@ -128,7 +132,8 @@ class ClientCredentialsHTTP:
 
     def _fetch_token(self) -> None:
         try:
-            self._oauth.fetch_token(self.token_url, grant_type="client_credentials", timeout=self.timeout)
+            self._oauth.fetch_token(self.token_url, grant_type="client_credentials", timeout=self.timeout,
+                                    **self._environment(self.token_url))
         except requests.exceptions.JSONDecodeError:
             raise self.api_error(f"The {self.service} authorization server sent an unreadable answer.") from None
         except requests.RequestException:

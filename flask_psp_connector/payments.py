@@ -18,7 +18,7 @@ from typing import Any
 
 from . import customers
 from .behavior import Behavior, resolve_behavior, tax_calculation
-from .errors import InvalidOperation, PSPError
+from .errors import InvalidOperation, PSPError, ResourceNotFound
 from .model import Cart, CheckoutSession, Customer, Payment, PaymentChanges, StaleReason, TransactionDraft
 from .model import TransactionState as State
 from .model import TransactionType as Type
@@ -210,6 +210,8 @@ def create_payment(
                 intent_variant=variant,
                 cart_fingerprint=cart.fingerprint,
                 cart_version=cart.version,
+                customer_id=cart.customer_id,
+                anonymous_id=cart.anonymous_id,
             )
         )
     billing = None
@@ -261,7 +263,7 @@ def confirm_payment(
     :raises ConfirmationRejected: when the PaymentIntent is not a paid one for this payment.
     :raises StalePayment: when it paid for a cart state the cart no longer has.
     """
-    payment = platform.get_payment(payment_id)
+    payment = _payment_of_session(platform, session, payment_id)
     if payment.cart_id != session.cart_id:
         raise ConfirmationRejected(f"Payment {payment_id} does not belong to the session's cart.")
     intent = stripe.retrieve_payment_intent(payment_intent_id)
@@ -283,12 +285,22 @@ def confirm_payment(
             drafts.append(TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"]))
     changes = PaymentChanges(tuple(drafts), interface_id=intent["id"], create_order=status != "processing",
                              on_stale=stale_handler(stripe, stale_policy))
-    recorded = platform.apply_changes(payment.id, changes)
+    recorded = platform.apply_changes(payment.id, changes, cart_id=session.cart_id)
     if recorded.stale_reason is not None:
         raise StalePayment(recorded)
     if intent.get("customer"):
         _remember_saved_method(platform, stripe, intent)
     return PENDING if status == "processing" else APPROVED
+
+
+def _payment_of_session(platform: CommercePlatform, session: CheckoutSession, payment_id: str) -> Payment:
+    """The payment, looked for among the session cart's payments first (where it belongs)."""
+    try:
+        _, payments = platform.get_cart_and_payments(session.cart_id)
+    except ResourceNotFound:
+        payments = []
+    found = next((p for p in payments if p.id == payment_id), None)
+    return found if found is not None else platform.get_payment(payment_id)
 
 
 def _remember_saved_method(platform: CommercePlatform, stripe: StripeGateway, intent: Mapping[str, Any]) -> None:

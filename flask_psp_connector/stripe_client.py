@@ -15,10 +15,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import requests
 import stripe
 
 from . import __version__, telemetry
 from .errors import StripeAPIError, redact
+from .http_environment import EnvironmentSettings, untrusting
 
 #: The Stripe API version every request is made with.
 STRIPE_API_VERSION = "2026-10-28.endive"
@@ -118,6 +120,12 @@ def charge_id(payment_intent: dict[str, Any]) -> str | None:
     return charge
 
 
+def _requests_client(api_base: str, timeout: int) -> stripe.HTTPClient:
+    """Stripe's requests client on one pooled session, its proxy read from the environment once."""
+    proxies = EnvironmentSettings()(api_base)["proxies"]
+    return stripe.RequestsClient(timeout=timeout, session=untrusting(requests.Session()), proxy=proxies or None)
+
+
 @telemetry.instrumented("stripe")
 class StripeGateway:
     """Thin, typed access to the Stripe calls the connector makes (each one timed and traced).
@@ -145,7 +153,7 @@ class StripeGateway:
             stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=max_network_retries,
-            http_client=http_client or stripe.RequestsClient(timeout=timeout),
+            http_client=http_client or _requests_client(api_base or "https://api.stripe.com", timeout),
         )
         self._payment_method_types = payment_method_types
 

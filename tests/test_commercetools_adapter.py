@@ -81,8 +81,8 @@ def test_payments_route_makes_exactly_these_requests(client, stripe_mock, commer
     assert [without_timestamps(c) for c in ct_calls(stripe_mock)] == [
         ("POST", f"{AUTH}/oauth/token", {"grant_type": "client_credentials"}, BASIC),
         ("GET", f"{SESSIONS}/{PROJECT}/sessions/{session_id}", None, bearer),
+        # the cart with its payments, read once: the payment is created for that version
         ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}", None, bearer),
-        ("GET", f"{BASE}/carts/{cart_id}", None, bearer),
         ("POST", f"{BASE}/payments", {
             "key": payment_id,
             "amountPlanned": {"centAmount": 3000, "currencyCode": "EUR", "fractionDigits": 2},
@@ -105,6 +105,40 @@ def test_payments_route_makes_exactly_these_requests(client, stripe_mock, commer
     assert [c[1] for c in ct_calls(stripe_mock)].count(f"{AUTH}/oauth/token") == 1  # the token is reused
 
 
+def test_config_element_and_confirm_payments_make_exactly_these_requests(client, stripe_mock, commercetools) -> None:
+    stripe_mock.add_callback(responses.POST, PI_URL, callback=echo_intent)
+    cart_id, session_id = checkout(commercetools)
+    headers = {"X-Session-Id": session_id}
+    stripe_mock.calls.reset()
+
+    assert client.get("/config-element/payment", headers=headers).status_code == 200
+
+    bearer = f"Bearer {commercetools.access_tokens[-1]}"
+    assert [c[:2] for c in ct_calls(stripe_mock) if "/oauth/" not in c[1]] == [
+        ("GET", f"{SESSIONS}/{PROJECT}/sessions/{session_id}"),
+        ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}"),
+    ]
+    payment_id = client.get("/payments", headers=headers).get_json()["paymentReference"]
+    [payment] = commercetools.payments.values()
+    metadata = {"cart_id": cart_id, "ct_project_key": PROJECT, "ct_payment_id": payment_id}
+    stripe_mock.add(responses.GET, f"{PI_URL}/pi_363000", json=intent("pi_363000", payment_id, status="succeeded",
+                                                                      received=3000, metadata=metadata))
+    stripe_mock.calls.reset()
+
+    answer = client.post(f"/confirmPayments/{payment_id}", json={"paymentIntent": "pi_363000"}, headers=headers)
+
+    assert answer.get_json() == {"outcome": "approved"}
+    assert [(c[0], c[1], c[3]) for c in ct_calls(stripe_mock)] == [
+        ("GET", f"{SESSIONS}/{PROJECT}/sessions/{session_id}", bearer),
+        # the session's cart with its payments: the payment is there (the use case's check)
+        ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}", bearer),
+        # the adapter's read of the same cart, the transactions, the order (on that read)
+        ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}", bearer),
+        ("POST", f"{BASE}/payments/{payment['id']}", bearer),
+        ("POST", f"{BASE}/orders?{EXPAND}", bearer),
+    ]
+
+
 def test_succeeded_webhook_makes_exactly_these_requests(webhook_app, stripe_mock, commercetools) -> None:
     client = webhook_app.test_client()
     stripe_mock.add_callback(responses.POST, PI_URL, callback=echo_intent)
@@ -113,30 +147,27 @@ def test_succeeded_webhook_makes_exactly_these_requests(webhook_app, stripe_mock
     [payment] = commercetools.payments.values()
     [authorization] = payment["transactions"]
     stripe_mock.calls.reset()
-    succeeded = event("payment_intent.succeeded", intent("pi_363000", payment_id, status="succeeded", received=3000))
+    # the metadata the connector gives its PaymentIntents (see test_payments_route...)
+    metadata = {"cart_id": cart_id, "ct_project_key": PROJECT, "ct_payment_id": payment_id}
+    succeeded = event("payment_intent.succeeded", intent("pi_363000", payment_id, status="succeeded", received=3000,
+                                                         metadata=metadata))
 
     assert post_event(client, succeeded).status_code == 200
 
     bearer = f"Bearer {commercetools.access_tokens[-1]}"
-    where_cart = "where=paymentInfo%28payments%28id%3D%22" + payment["id"] + "%22%29%29&limit=1&" + EXPAND
     money = {"centAmount": 3000, "currencyCode": "EUR", "fractionDigits": 2}
     assert [without_timestamps(c) for c in ct_calls(stripe_mock)] == [
-        # deciding whether the order needs Stripe's address: the cart has one, so no Stripe call
-        ("GET", f"{BASE}/payments/key={payment_id}", None, bearer),
-        ("GET", f"{BASE}/payments/key={payment_id}", None, bearer),
-        ("GET", f"{BASE}/carts?{where_cart}", None, bearer),
-        ("GET", f"{BASE}/carts/{cart_id}", None, bearer),
-        # the inbox, then the payment as stored now, its transactions, its order, the inbox entry
+        # the inbox, then the payment's cart with its payments (the cart named in the metadata
+        # holds the payment), the payment's transactions, its order, the inbox entry. The cart
+        # has an address, so Stripe is not asked for one.
         ("GET", f"{BASE}/custom-objects/{EVENT_CONTAINER}/{succeeded['id']}", None, bearer),
-        ("GET", f"{BASE}/payments/key={payment_id}", None, bearer),
-        ("GET", f"{BASE}/carts?{where_cart}", None, bearer),
+        ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}", None, bearer),
         ("POST", f"{BASE}/payments/{payment['id']}", {"version": 1, "actions": [
             {"action": "changeTransactionState", "transactionId": authorization["id"], "state": "Success"},
             {"action": "addTransaction", "transaction": {"type": "Charge", "amount": money, "state": "Success",
                                                          "interactionId": "pi_363000"}},
         ]}, bearer),
-        # settling: the cart with its payments (still the state paid for), then its order
-        ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}", None, bearer),
+        # settling on the cart as read (still the state paid for; its version named): the order
         ("POST", f"{BASE}/orders?{EXPAND}", {
             "cart": {"typeId": "cart", "id": cart_id}, "version": 2, "orderNumber": order_number(cart_id),
             "orderState": "Open", "shipmentState": "Pending", "paymentState": "Paid"}, bearer),
@@ -451,3 +482,37 @@ def test_cent_amounts_are_the_currencys_minor_units_whatever_fraction_digits_say
     money = money_from_json(data)
     assert (money.cent_amount, money.fraction_digits, money.to_stripe()) == (3000, 2, 3000)
     assert money_from_json({"centAmount": 1200, "currencyCode": "JPY", "fractionDigits": 2}).to_stripe() == 1200
+
+
+def test_a_settlement_concludes_nothing_yet_only_on_a_fresh_read(webhook_app, stripe_mock, commercetools,
+                                                                 monkeypatch) -> None:
+    """Two payments share a cart's total; the second succeeds after the first's webhook read
+    the cart: the first still places the order (on a fresh read), not "not paid yet"."""
+    from flask_psp_connector.model import TransactionDraft, TransactionState, TransactionType
+    from flask_psp_connector.money import Money
+    from flask_psp_connector.platforms import PaymentDraft
+
+    client = webhook_app.test_client()
+    platform = webhook_app.extensions["psp_connector"].platform
+    cart_id, _ = checkout(commercetools)
+    cart, half = platform.get_cart(cart_id), Money.of(1500, "EUR")
+    for key, pi in (("pay-a", "pi_a"), ("pay-b", "pi_b")):
+        platform.create_payment(PaymentDraft(
+            key, cart_id, half, "checkout-stripe", pi, f"{pi}_secret_x",
+            (TransactionDraft(TransactionType.AUTHORIZATION, TransactionState.INITIAL, half, pi),),
+            cart_fingerprint=cart.fingerprint, cart_version=cart.version))
+    found_in_cart = platform._found_in_cart
+
+    def and_meanwhile(*args: Any) -> Any:
+        found = found_in_cart(*args)
+        platform.apply_transactions("pay-b", [
+            TransactionDraft(TransactionType.AUTHORIZATION, TransactionState.SUCCESS, half, "pi_b"),
+            TransactionDraft(TransactionType.CHARGE, TransactionState.SUCCESS, half, "pi_b")])
+        return found
+
+    monkeypatch.setattr(platform, "_found_in_cart", and_meanwhile)
+    metadata = {"cart_id": cart_id, "ct_payment_id": "pay-a"}
+    paid = intent("pi_a", "pay-a", status="succeeded", amount=1500, received=1500, metadata=metadata)
+    assert post_event(client, event("payment_intent.succeeded", paid)).status_code == 200
+    [order] = platform.client.get("/orders", where=f'cart(id="{cart_id}")')["results"]
+    assert order["paymentState"] == "Paid"

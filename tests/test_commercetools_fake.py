@@ -42,8 +42,11 @@ Answer = tuple[int, dict[str, str], str]
 
 
 def _now() -> str:
-    # strictly increasing, so "oldest first" is well defined within one test
-    return f"2030-01-01T00:00:{next(_clock) % 60:02d}.{next(_clock):06d}Z"
+    # strictly increasing, so "oldest first" is well defined within one test (the seconds
+    # never wrap around: one tick is a millisecond, from the first of January 2030)
+    tick = next(_clock)
+    return f"2030-01-{1 + tick // 86_400_000:02d}T{tick // 3_600_000 % 24:02d}:{tick // 60_000 % 60:02d}:" \
+           f"{tick // 1000 % 60:02d}.{tick % 1000:03d}000Z"
 
 
 def money(cent_amount: int, currency: str) -> dict[str, Any]:

@@ -280,7 +280,7 @@ def test_store_failure_mid_event_is_5xx_with_nothing_written_then_the_retry_succ
     def broken(*args: Any) -> None:
         raise OperationalError("INSERT INTO psp_orders", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(local_module, "_order_for_cart", broken)
+    monkeypatch.setattr(local_module, "_new_order", broken)
     assert post_event(client, succeeded).status_code == 503
     assert summary(store(app).get_payment(payment_id)) == [("Authorization", "Initial", pi, 3000)]
     assert rows(app, StripeEventRow) == 0 and store(app).find_order_by_cart(cart_id) is None

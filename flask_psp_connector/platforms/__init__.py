@@ -40,6 +40,10 @@ class PaymentDraft:
     #: The cart state it pays for (:attr:`Cart.fingerprint <flask_psp_connector.model.Cart.fingerprint>`, version).
     cart_fingerprint: str = ""
     cart_version: int = 0
+    #: Who the cart belongs to (its customer, else its anonymous session), as read with
+    #: ``cart_version``: with both, the cart need not be read again to create the payment.
+    customer_id: str | None = None
+    anonymous_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ class PaymentRef:
 
     payment_id: str | None = None
     interface_id: str | None = None
+    #: The cart the object says the payment belongs to (metadata): where to look first.
+    cart_id: str | None = None
 
 
 class CommercePlatform(Protocol):
@@ -93,11 +99,14 @@ class CommercePlatform(Protocol):
         ``interface_id`` and ``method`` are set only when the payment has none yet.
         """
 
-    def apply_changes(self, payment_id: str, changes: PaymentChanges) -> Payment:
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
         """Record ``changes`` on the payment under its lock and, with ``changes.create_order``,
         settle it against its cart (:func:`~flask_psp_connector.model.settle`): place the
         order, or mark the payment stale and record what ``changes.on_stale`` undid.
         Settlements of one cart's payments never run side by side.
+
+        ``cart_id``: the cart the caller read the payment with, where to look first; the
+        payment's own cart is what counts.
         """
 
     def process_event(

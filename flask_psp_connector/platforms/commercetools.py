@@ -62,6 +62,7 @@ from ..model import (
     Payment,
     PaymentChanges,
     SavedPaymentMethod,
+    Settlement,
     StaleReason,
     Transaction,
     TransactionDraft,
@@ -147,7 +148,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 @dataclass(frozen=True, slots=True)
 class _Found:
-    """A payment as read, with what writing to it needs."""
+    """A payment as read, with what writing to it needs, and its cart (payments expanded,
+    this one as last read or written), which a settlement decides on before reading again."""
 
     payment: Payment
     ct_id: str
@@ -294,7 +296,24 @@ class CommercetoolsPlatform:
         cart_id = cart.get("id", "") if cart else ""
         return _Found(_parsed(payment_from_json, data, cart_id), ct_id, cart)
 
+    def _found_in_cart(self, cart_id: str, payment_id: str) -> _Found | None:
+        """The payment (by key, else id) among the expanded payments of ``cart_id``: one read."""
+        try:
+            cart = self._cart_json(cart_id, expand=True)
+        except ResourceNotFound:
+            return None
+        objects = [ref.get("obj") for ref in _dig(cart, "paymentInfo", "payments") or [] if isinstance(ref, dict)]
+        for field in ("key", "id"):
+            for data in objects:
+                if isinstance(data, dict) and data.get(field) == payment_id and isinstance(data.get("id"), str):
+                    return _Found(_parsed(payment_from_json, data, cart["id"]), data["id"], cart)
+        return None
+
     def _find(self, ref: PaymentRef) -> _Found | None:
+        if ref.cart_id and ref.payment_id:
+            found = self._found_in_cart(ref.cart_id, ref.payment_id)
+            if found is not None:
+                return found
         data = self._payment_json(ref.payment_id) if ref.payment_id else None
         if data is None and ref.interface_id:
             data = self._payment_json_by_interface_id(ref.interface_id)
@@ -325,8 +344,17 @@ class CommercetoolsPlatform:
         return payment_id
 
     def create_payment(self, draft: PaymentDraft) -> Payment:
-        """Create the payment (keyed by ``draft.id``) and add it to its cart; an existing key is reused."""
-        state = {"cart": self._cart_json(draft.cart_id)}
+        """Create the payment (keyed by ``draft.id``) and add it to its cart; an existing key is reused.
+
+        With ``draft.cart_version`` the cart as the caller read it is enough (its version
+        and owner); a cart changed since is read again by the 409 of ``addPayment``.
+        """
+        if draft.cart_version:
+            read: JSON = {"id": draft.cart_id, "version": draft.cart_version, "customerId": draft.customer_id,
+                          "anonymousId": draft.anonymous_id}
+        else:
+            read = self._cart_json(draft.cart_id)
+        state = {"cart": read}
         data = self._create_payment(draft, state["cart"])
         ct_id = data.get("id")
         if not isinstance(ct_id, str):
@@ -393,9 +421,11 @@ class CommercetoolsPlatform:
                                         {"version": current.payment.version, "actions": actions})
             except ConcurrentModification:
                 fresh = self.client.get(f"/payments/{segment(current.ct_id)}")
-                state["found"] = replace(current, payment=_parsed(payment_from_json, fresh, current.payment.cart_id))
+                state["found"] = replace(current, payment=_parsed(payment_from_json, fresh, current.payment.cart_id),
+                                         cart=_with_payment(current.cart, fresh))
                 raise
-            return replace(current, payment=_parsed(payment_from_json, data, current.payment.cart_id)), changes
+            return replace(current, payment=_parsed(payment_from_json, data, current.payment.cart_id),
+                           cart=_with_payment(current.cart, data)), changes
 
         return self._retrying(attempt)
 
@@ -410,9 +440,12 @@ class CommercetoolsPlatform:
         """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.model.match_transaction`."""
         return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
 
-    def apply_changes(self, payment_id: str, changes: PaymentChanges) -> Payment:
-        """Record ``changes`` on the payment; with ``create_order`` settle it against its cart."""
-        found = self._find(PaymentRef(payment_id, None))
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
+        """Record ``changes`` on the payment; with ``create_order`` settle it against its cart.
+
+        ``cart_id``: the cart to look for the payment in first (one read for both).
+        """
+        found = self._find(PaymentRef(payment_id, None, cart_id))
         if found is None:
             raise ResourceNotFound(f"Payment {payment_id} not found.")
         return self._change(found, lambda payment: changes)
@@ -432,10 +465,16 @@ class CommercetoolsPlatform:
 
         Without row locks, the order's creation names the cart version the decision was
         made on, and commercetools orders a cart once: the payment that loses that race
-        decides again on what is stored then, and finds itself stale.
+        decides again on what is stored then, and finds itself stale. The first decision
+        is made on the cart as read when the payment was found (writing a payment leaves
+        its cart's version alone, so placing the order still names the version decided
+        on): an order placed on it is placed once, and an order that cannot be placed is
+        decided again on a fresh read. "Nothing yet" is never concluded from that first
+        read: another payment of the cart may have succeeded since.
         """
         cart_id = found.payment.cart_id
         undo: list[tuple[TransactionDraft, ...]] = []  # what undid it: Stripe is asked once per settlement
+        known = [found.cart] if found.cart is not None and found.cart.get("id") == cart_id else []
 
         def mark_stale(reason: StaleReason) -> Callable[[Payment], PaymentChanges]:
             def plan(payment: Payment) -> PaymentChanges:
@@ -445,16 +484,23 @@ class CommercetoolsPlatform:
 
             return plan
 
-        def attempt() -> Payment:
-            cart = self._cart_json(cart_id, expand=True)
+        def decide(cart: JSON) -> tuple[_Found, bool, Settlement]:
             current = self._found_in(cart, found)
             ordered = _is_ordered(cart)
-            verdict = settle(current.payment, _parsed(cart_from_json, cart), _parsed(_payments_of, cart), ordered=ordered)
+            payments = _parsed(_payments_of, cart)
+            return current, ordered, settle(current.payment, _parsed(cart_from_json, cart), payments, ordered=ordered)
+
+        def attempt() -> Payment:
+            cart = known.pop() if known else self._cart_json(cart_id, expand=True)
+            current, ordered, verdict = decide(cart)
+            if cart is found.cart and not ordered and not verdict.place_order and verdict.stale is None:
+                cart = self._cart_json(cart_id, expand=True)
+                current, ordered, verdict = decide(cart)
             payment = current.payment
             if verdict.stale is not None:
                 payment = self._write_payment(current, mark_stale(verdict.stale))[0].payment
             elif verdict.place_order:
-                self._place_order(cart, changes.shipping_address)
+                self._place_order(cart, changes.order_shipping)
                 return payment
             if ordered:
                 self._sync_order(cart_id)
@@ -592,8 +638,8 @@ class CommercetoolsPlatform:
         data = self._order_json_by_cart(cart_id)
         return None if data is None else _parsed(order_from_json, data, cart_id)
 
-    def _order_for_cart(self, cart_id: str, shipping_address: Address | None) -> Order:
-        """The cart's order, created (shipping to ``shipping_address`` if the cart has no
+    def _order_for_cart(self, cart_id: str, ship_to: Callable[[], Address | None] | None) -> Order:
+        """The cart's order, created (shipping to what ``ship_to`` finds if the cart has no
         address) when it has none yet, with its payment state in step with its payments."""
         existing = self._order_json_by_cart(cart_id)
         if existing is not None:
@@ -606,14 +652,15 @@ class CommercetoolsPlatform:
                 if ordered is None:
                     raise InvalidOperation(f"Cart {cart_id} is ordered, but its order cannot be found.")
                 return ordered
-            return self._place_order(cart, shipping_address)
+            return self._place_order(cart, ship_to)
 
         return _parsed(order_from_json, self._retrying(attempt), cart_id)
 
-    def _place_order(self, cart: JSON, shipping_address: Address | None) -> JSON:
+    def _place_order(self, cart: JSON, ship_to: Callable[[], Address | None] | None) -> JSON:
         """Order ``cart`` as read (its version named); a lost race raises ``ConcurrentModification``."""
         cart_id = cart["id"]
-        if shipping_address is not None and not cart.get("shippingAddress"):
+        shipping_address = ship_to() if ship_to is not None and not cart.get("shippingAddress") else None
+        if shipping_address is not None:
             cart = self._update_cart(cart, [{"action": "setShippingAddress", "address": address_json(shipping_address)}],
                                      expand=_EXPAND_PAYMENTS)
         state = order_payment_state(_parsed(_payments_of, cart))
@@ -991,6 +1038,7 @@ def cart_from_json(data: JSON) -> Cart:
         country=_optional_str(data.get("country")),
         store_key=_optional_str(_dig(data, "store", "key")),
         tax_calculation_references=_tax_references(_dig(data, "custom", "fields", TAX_REFERENCES_FIELD)),
+        anonymous_id=_optional_str(data.get("anonymousId")),
     )
 
 
@@ -1057,6 +1105,15 @@ def _optional_int(value: Any) -> int:
 
 def _stale_reason(value: Any) -> StaleReason | None:
     return StaleReason(value) if value in set(StaleReason) else None
+
+
+def _with_payment(cart: JSON | None, data: JSON) -> JSON | None:
+    """``cart`` (payments expanded) holding the payment ``data`` as just read or written."""
+    if cart is None:
+        return None
+    refs = _dig(cart, "paymentInfo", "payments") or []
+    swapped = [{**ref, "obj": data} if isinstance(ref, dict) and ref.get("id") == data.get("id") else ref for ref in refs]
+    return {**cart, "paymentInfo": {**cart.get("paymentInfo", {}), "payments": swapped}}
 
 
 def _payment_ids_of(cart: JSON) -> list[str]:

@@ -534,9 +534,10 @@ class LocalPlatform:
         """Record ``drafts`` under a row lock with the matching rules of the model."""
         return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
 
-    def apply_changes(self, payment_id: str, changes: PaymentChanges) -> Payment:
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
         """Record ``changes`` under the payment's row lock; settle it with ``create_order``
-        (under the cart's row lock too, taken after the payment's)."""
+        (under the cart's row lock too, taken after the payment's). ``cart_id`` is not
+        needed here: the payment is found by its key."""
 
         def work(connection: Connection) -> Payment:
             locked = _locked_payment(connection, PaymentRef(payment_id, None))
@@ -919,17 +920,21 @@ def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChan
     if not (changes.create_order or locked.has_order):
         return payment
     with _orm(connection) as session:
+        placed = False
         if changes.create_order:
-            payment = _settle(connection, session, payment, changes)
-        _sync_order_payment_state(session, payment.cart_id)
+            payment, placed = _settle(connection, session, payment, changes)
+        if not placed:
+            _sync_order_payment_state(session, payment.cart_id)
     return payment
 
 
-def _settle(connection: Connection, session: Session, payment: Payment, changes: PaymentChanges) -> Payment:
+def _settle(connection: Connection, session: Session, payment: Payment, changes: PaymentChanges) -> tuple[Payment, bool]:
     """Place the cart's order if ``payment`` pays for it as it is now; else mark it stale and undo it.
 
     The cart's row lock serializes the settlements of its payments, so of two payments
-    racing for one cart state exactly one is kept.
+    racing for one cart state exactly one is kept. Returns the payment and whether the
+    order was placed now (with the payment state its payments, read under that lock,
+    imply: it needs no second look).
     """
     cart_row = session.get(CartRow, payment.cart_id, with_for_update=True)
     if cart_row is None:
@@ -939,11 +944,12 @@ def _settle(connection: Connection, session: Session, payment: Payment, changes:
     ordered = session.scalar(select(OrderRow.id).where(OrderRow.cart_id == payment.cart_id)) is not None
     verdict = settle(payment, _cart(cart_row), payments, ordered=ordered)
     if verdict.place_order:
-        _order_for_cart(session, payment.cart_id, changes.shipping_address)
-    elif verdict.stale is not None:
+        _new_order(session, cart_row, changes.order_shipping, order_payment_state(payments))
+        return payment, True
+    if verdict.stale is not None:
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
         payment = _apply(connection, payment, PaymentChanges(undo, stale_reason=verdict.stale))
-    return payment
+    return payment, False
 
 
 @contextmanager
@@ -954,21 +960,31 @@ def _orm(connection: Connection) -> Iterator[Session]:
         session.flush()
 
 
-def _order_for_cart(session: Session, cart_id: str, shipping_address: Address | None) -> OrderRow:
-    """The cart's order, created (and the cart marked Ordered) if it has none yet."""
+def _order_for_cart(session: Session, cart_id: str, ship_to: Callable[[], Address | None] | None) -> OrderRow:
+    """The cart's order, created (and the cart marked Ordered) if it has none yet; it
+    ships to the cart's address, else to what ``ship_to`` finds."""
     cart_row = session.get(CartRow, cart_id, with_for_update=True)
     if cart_row is None:
         raise ResourceNotFound(f"Cart {cart_id} not found.")
     existing = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
     if existing is not None:
         return existing
+    return _new_order(session, cart_row, ship_to, OrderPaymentState.PENDING)
+
+
+def _new_order(session: Session, cart_row: CartRow, ship_to: Callable[[], Address | None] | None,
+               payment_state: OrderPaymentState) -> OrderRow:
+    """The order of a cart locked and found without one; the cart becomes Ordered."""
     cart = _cart(cart_row)
-    shipping = cart_row.shipping_address or (asdict(shipping_address) if shipping_address else None)
+    shipping = cart_row.shipping_address
+    if shipping is None and ship_to is not None:
+        found = ship_to()
+        shipping = asdict(found) if found else None
     row = OrderRow(
         id=str(uuid.uuid4()),
         cart_id=cart.id,
         order_number=secrets.token_hex(5).upper(),
-        payment_state=OrderPaymentState.PENDING.value,
+        payment_state=payment_state.value,
         currency_code=cart.currency_code,
         total=cart.total_price.cent_amount,
         shipping_amount=cart.shipping_amount,
