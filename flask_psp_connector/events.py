@@ -71,9 +71,9 @@ def _disagrees(intent: Event, payment: Payment) -> bool:
     )
 
 
-def _intent_succeeded(intent: Event, shipping: tuple[Address | None, Callable[[], Address | None] | None],
+def _intent_succeeded(intent: Event, ship_to: Callable[[], Address | None] | None,
                       on_stale: StaleHandler, captures: list[Event] | None = None) -> Plan:
-    """``shipping``: where the order ships if its cart has no address (or how to find it);
+    """``ship_to``: where the order ships if its cart has no address;
     ``captures``: the balance transactions of a multicapture PaymentIntent, each one Charge."""
 
     def plan(payment: Payment) -> PaymentChanges:
@@ -88,8 +88,7 @@ def _intent_succeeded(intent: Event, shipping: tuple[Address | None, Callable[[]
             transactions=(authorization, *charges),
             interface_id=intent["id"],
             create_order=True,
-            shipping_address=shipping[0],
-            ship_to=shipping[1],
+            ship_to=ship_to,
             on_stale=on_stale,
             stale_reason=StaleReason.INTENT_MISMATCH if _disagrees(intent, payment) else None,
         )
@@ -340,17 +339,17 @@ class EventProcessor:
             return _dispute(obj)
         return None  # payment_intent.requires_action and unknown types: recorded, no effect
 
-    def _shipping_for_order(self, intent: Event) -> tuple[Address | None, Callable[[], Address | None] | None]:
+    def _shipping_for_order(self, intent: Event) -> Callable[[], Address | None] | None:
         """Where the order ships when the cart has no address: the PaymentIntent's
         shipping, else the charge's shipping or billing details. The charge is fetched
         from Stripe only when it is not expanded, and only once the cart is known to
         have no address (the platform asks while placing the order): no read here."""
         shipping = _address(intent.get("shipping"))
         charge = intent.get("latest_charge")
-        if shipping is not None or not charge_id(intent):
-            return shipping, None
-        if isinstance(charge, dict):
-            return _address(charge.get("shipping")) or _address(charge.get("billing_details")), None
+        if shipping is None and isinstance(charge, dict):
+            shipping = _address(charge.get("shipping")) or _address(charge.get("billing_details"))
+        if shipping is not None or not charge_id(intent) or isinstance(charge, dict):
+            return lambda: shipping
         found: list[Address | None] = []
 
         def ship_to() -> Address | None:
@@ -359,7 +358,7 @@ class EventProcessor:
                 found.append(_address(charge.get("shipping")) or _address(charge.get("billing_details")))
             return found[0]
 
-        return None, ship_to
+        return ship_to
 
     def _stripe(self) -> StripeGateway:
         if self.stripe is None:

@@ -363,9 +363,9 @@ class PaymentChanges:
 
     ``interface_id`` and ``method`` apply only when the payment has none. With
     ``create_order`` the payment is *settled* against its cart (see :func:`settle`):
-    the order is placed (shipping to ``shipping_address``, else to what ``ship_to``
-    finds, when the cart has no address) only if the payment pays for the cart as it is
-    now; otherwise the payment is marked stale and ``on_stale`` undoes it.
+    the order is placed (shipping to what ``ship_to`` finds when the cart has no
+    address) only if the payment pays for the cart as it is now; otherwise the payment
+    is marked stale and ``on_stale`` undoes it.
     ``stale_reason`` marks it stale outright.
     """
 
@@ -373,18 +373,10 @@ class PaymentChanges:
     interface_id: str | None = None
     method: str | None = None
     create_order: bool = False
-    shipping_address: Address | None = None
     on_stale: StaleHandler | None = None
     stale_reason: StaleReason | None = None
-    #: Asked only when an order is placed for a cart without an address and
-    #: ``shipping_address`` is ``None`` (it may call Stripe).
+    #: Asked only when an order is placed for a cart without an address (it may call Stripe).
     ship_to: Callable[[], Address | None] | None = None
-
-    def order_shipping(self) -> Address | None:
-        """Where the order ships if its cart has no address."""
-        if self.shipping_address is not None or self.ship_to is None:
-            return self.shipping_address
-        return self.ship_to()
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from flask_psp_connector.testing import free_port
 
 from .browser_support import CHROME_ARGS, CHROMIUM, screenshot, serving, wait_for
 from .storefront_support import storefront
+from .test_shop_browser import to_payment_page
 
 
 @pytest.fixture(scope="module")
@@ -188,16 +189,7 @@ def test_a_decline_comes_from_the_double_and_its_webhook_reaches_the_shop(page, 
 
 @pytest.mark.parametrize("page", [{"width": 390, "height": 844}], indirect=True)
 def test_the_pay_page_fits_a_390_px_phone(page, sites) -> None:
-    page.goto(f"{sites.shop}/products/stoneware-mug")
-    page.get_by_role("button", name="Add to cart").click()
-    page.goto(f"{sites.shop}/checkout")
-    page.fill("input[name=email]", "jane@example.test")
-    for name, value in {"first_name": "Jane", "last_name": "Doe", "street_name": "Hauptstraße", "street_number": "5",
-                        "postal_code": "10115", "city": "Berlin"}.items():
-        page.fill(f"input[name=shipping-{name}]", value)
-    page.select_option("select[name=shipping-country]", "DE")
-    page.get_by_role("button", name="Continue to payment").click()
-    page.wait_for_selector("[data-sandbox-element=payment]")
+    to_payment_page(page, SimpleNamespace(url=sites.shop), quantity=1)
     width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
     assert width <= 390, f"the pay page is {width} px wide on a 390 px screen"
     box = page.locator("[data-sandbox-field=cvc]").bounding_box()

@@ -500,7 +500,7 @@ class CommercetoolsPlatform:
             if verdict.stale is not None:
                 payment = self._write_payment(current, mark_stale(verdict.stale))[0].payment
             elif verdict.place_order:
-                self._place_order(cart, changes.order_shipping)
+                self._place_order(cart, changes.ship_to)
                 return payment
             if ordered:
                 self._sync_order(cart_id)

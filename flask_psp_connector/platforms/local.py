@@ -944,7 +944,7 @@ def _settle(connection: Connection, session: Session, payment: Payment, changes:
     ordered = session.scalar(select(OrderRow.id).where(OrderRow.cart_id == payment.cart_id)) is not None
     verdict = settle(payment, _cart(cart_row), payments, ordered=ordered)
     if verdict.place_order:
-        _new_order(session, cart_row, changes.order_shipping, order_payment_state(payments))
+        _new_order(session, cart_row, changes.ship_to, order_payment_state(payments))
         return payment, True
     if verdict.stale is not None:
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
