@@ -41,17 +41,16 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import requests
 import stripe
 from flask import Flask
+from payments import store_url  # bench/payments.py: an empty SQLite file or PostgreSQL schema
 from requests.structures import CaseInsensitiveDict
 
-import requests
-
 from flask_psp_connector import PSPConnector
-from flask_psp_connector.gateways.signature import SIGNATURE_HEADER, sign
-from flask_psp_connector.platforms.local import LocalPlatform
-from flask_psp_connector.stripe_client import STRIPE_API_VERSION, StripeGateway
-from payments import store_url  # bench/payments.py: an empty SQLite file or PostgreSQL schema
+from flask_psp_connector.gateways.commercelayer.signature import SIGNATURE_HEADER, sign
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway
 
 stripe.enable_telemetry = False
 

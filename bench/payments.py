@@ -48,7 +48,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -59,10 +59,21 @@ from requests.structures import CaseInsensitiveDict
 from sqlalchemy import Column, Engine, MetaData, String, Table, create_engine, insert, make_url, text
 
 from flask_psp_connector import Address, LineItemDraft, PSPConnector
-from flask_psp_connector.platforms.local import LocalPlatform, hash_secret, make_engine, normalize_database_url
-from flask_psp_connector.platforms.local_schema import CartRow, LineItemRow, PaymentRow, SessionRow, TransactionRow
+from flask_psp_connector.platforms.embedded.schema import (
+    CartRow,
+    LineItemRow,
+    PaymentRow,
+    SessionRow,
+    TransactionRow,
+)
+from flask_psp_connector.platforms.embedded.store import (
+    LocalPlatform,
+    hash_secret,
+    make_engine,
+    normalize_database_url,
+)
 from flask_psp_connector.settings import Settings, load_settings
-from flask_psp_connector.stripe_client import STRIPE_API_VERSION, StripeGateway
+from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway
 
 stripe.enable_telemetry = False
 
@@ -288,7 +299,7 @@ def seed_checkout(rows: SeedRows, n: int, now: datetime) -> None:
 
 def seed(engine: Engine, count: int) -> None:
     """Bulk-insert ``count`` checkouts with SQLAlchemy Core, in chunks, parents first."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for start in range(0, count, SEED_CHUNK):
         rows: SeedRows = {table: [] for table in (CartRow, LineItemRow, PaymentRow, TransactionRow, SessionRow)}
         for n in range(start, min(start + SEED_CHUNK, count)):

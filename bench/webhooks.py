@@ -35,11 +35,11 @@ import stripe
 from sqlalchemy import create_engine, text
 
 from flask_psp_connector import LineItemDraft
-from flask_psp_connector.model import Address, TransactionDraft, TransactionState, TransactionType
-from flask_psp_connector.money import Money
-from flask_psp_connector.platforms import PaymentDraft
-from flask_psp_connector.platforms.local import LocalPlatform, normalize_database_url
-from flask_psp_connector.platforms.local_schema import Base
+from flask_psp_connector.domain.model import Address, TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.domain.money import Money
+from flask_psp_connector.platforms.embedded.schema import Base
+from flask_psp_connector.platforms.embedded.store import LocalPlatform, normalize_database_url
+from flask_psp_connector.ports import PaymentDraft
 from flask_psp_connector.testing import free_port
 
 SECRET = "whsec_bench_secret"

@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 from flask import Flask, g
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_psp_connector import ConfigurationError, PSPConnector, PSPError
-from flask_psp_connector.logs import configure_logging
-from flask_wtf.csrf import CSRFProtect
+from flask_psp_connector.observability.logs import configure_logging
 
 from .money import format_money
 from .pricing import country_name

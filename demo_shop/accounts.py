@@ -20,7 +20,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -31,9 +31,9 @@ from werkzeug.exceptions import NotFound
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
-from flask_psp_connector.customers import remove_saved_payment_method
+from flask_psp_connector.domain.model import Customer
 from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
-from flask_psp_connector.model import Customer
+from flask_psp_connector.processor.customers import remove_saved_payment_method
 
 from .cart import copy_for_customer, current_cart, psp
 from .forms import ActionForm, SignInForm, SignUpForm
@@ -108,7 +108,7 @@ def create_account(email: str, password: str, name: str = "") -> Account:
         raise EmailTaken(email) from None
     account = Account(str(uuid.uuid4()), email, customer.id, password_hash)
     row = {"id": account.id, "email": email, "password_hash": password_hash, "customer_id": customer.id,
-           "created_at": datetime.now(timezone.utc)}
+           "created_at": datetime.now(UTC)}
     try:
         with psp.platform.db_session(write=True) as db:
             db.execute(insert(accounts_table).values(**row))

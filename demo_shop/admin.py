@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from flask_psp_connector.domain.model import Payment
 from flask_psp_connector.errors import PSPError, ResourceNotFound
-from flask_psp_connector.model import Payment
-from flask_psp_connector.payments import PaymentAction, capturable, modify_payment, refundable
+from flask_psp_connector.processor.payments import PaymentAction, capturable, modify_payment, refundable
 
 from .cart import psp
 from .forms import ActionForm, AmountForm, LoginForm
@@ -186,7 +186,7 @@ def events() -> str:
     received, and a health panel."""
     state = current_app.extensions["psp_connector"]
     failures = state.platform.event_failures(limit=50)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     recent = state.platform.recent_events(50)
     backlog = state.commercelayer.store.backlog() if state.commercelayer is not None else None
     return render_template(

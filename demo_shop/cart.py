@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from flask import session
 
 from flask_psp_connector import Address, LineItemDraft, PSPConnector
+from flask_psp_connector.domain.model import Cart, CartState
 from flask_psp_connector.errors import ResourceNotFound
-from flask_psp_connector.model import Cart, CartState
 
 from .catalog import CURRENCY, product_by_sku
 from .pricing import ShippingMethod, method_of, quote

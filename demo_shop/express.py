@@ -22,8 +22,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from flask_psp_connector import Address
+from flask_psp_connector.domain.model import Cart, CartState
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, PSPError, ResourceNotFound
-from flask_psp_connector.model import Cart, CartState
 
 from .cart import MAX_QUANTITY, current_cart, psp, remember_order, save_quantities, save_shipping
 from .catalog import CURRENCY, Product, product_by_slug

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, DateTime, String, Table, delete, insert, select
-
 
 from .cart import psp
 from .tables import shop_metadata
@@ -42,7 +41,7 @@ def start_login(kind: str, subject: str) -> str:
     """Record a new sign-in of ``subject`` (``kind`` is ``customer`` or ``admin``); return
     the token the session cookie must carry. Expired sign-ins of anyone are removed."""
     token = secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with psp.platform.db_session(write=True) as db:
         db.execute(delete(logins_table).where(logins_table.c.created_at < now - LOGIN_LIFETIME))
         db.execute(insert(logins_table).values(token_hash=_hash(token), kind=kind, subject=subject, created_at=now))
@@ -53,13 +52,13 @@ def login_is_active(kind: str, subject: str, token: Any) -> bool:
     """Whether ``token`` is a current sign-in of ``subject`` as ``kind``."""
     if not isinstance(token, str) or not token or len(token) > 128:
         return False
-    oldest = datetime.now(timezone.utc) - LOGIN_LIFETIME
+    oldest = datetime.now(UTC) - LOGIN_LIFETIME
     with psp.platform.db_session() as db:
         row = db.execute(select(logins_table.c.kind, logins_table.c.subject, logins_table.c.created_at)
                          .where(logins_table.c.token_hash == _hash(token))).first()
     if row is None or row.kind != kind or row.subject != subject:
         return False
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return created >= oldest
 
 

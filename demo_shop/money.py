@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from flask_psp_connector.money import Money, iso_fraction_digits
+from flask_psp_connector.domain.money import Money, iso_fraction_digits
 
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
 _AMOUNT = re.compile(r"\d{1,12}(?:\.\d+)?")

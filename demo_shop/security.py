@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed
 
 from flask_psp_connector import PSPConnector
-from flask_psp_connector.request_guards import reject_hostile_input
+from flask_psp_connector.http.guards import reject_hostile_input
 
 _STRIPE_SOURCES = {
     "script-src": "https://js.stripe.com https://*.js.stripe.com https://maps.googleapis.com",

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, MetaData, event
 
-from flask_psp_connector.platforms.local_schema import Base as StoreBase
+from flask_psp_connector.platforms.embedded.schema import Base as StoreBase
 
 #: The metadata every table of the shop is defined on.
 shop_metadata = MetaData()

@@ -5,18 +5,33 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, PSPError, ResourceNotFound, StripeAPIError
-from flask_psp_connector.model import Cart, CheckoutSession
-from flask_psp_connector.payments import StalePayment, confirm_payment
+from flask_psp_connector.domain.model import Cart, CheckoutSession
+from flask_psp_connector.errors import (
+    ConcurrentModification,
+    InvalidOperation,
+    PSPError,
+    ResourceNotFound,
+    StripeAPIError,
+)
+from flask_psp_connector.processor.payments import StalePayment, confirm_payment
 
 from .accounts import owns_cart
-from .cart import (MAX_QUANTITY, cart_for_update, current_cart, forget_paid_cart, may_view, psp, quantities,
-                   remember_order, save_checkout, save_quantities)
+from .cart import (
+    MAX_QUANTITY,
+    cart_for_update,
+    current_cart,
+    forget_paid_cart,
+    may_view,
+    psp,
+    quantities,
+    remember_order,
+    save_checkout,
+    save_quantities,
+)
 from .catalog import PRODUCTS, Product, product_by_sku, product_by_slug
 from .forms import CheckoutForm, QuantityForm, RemoveForm
 from .pricing import method_of, quote

@@ -2,11 +2,11 @@
 
 __version__ = "0.1.0"
 
-from .auth import require_jwt, require_oauth2, require_session  # noqa: E402
-from .errors import ConfigurationError, PSPError  # noqa: E402
-from .extension import PSPConnector  # noqa: E402
-from .model import Address  # noqa: E402
-from .platforms.local import LineItemDraft, LocalPlatform  # noqa: E402
+from flask_psp_connector.auth.guards import require_jwt, require_oauth2, require_session  # noqa: E402
+from flask_psp_connector.domain.model import Address  # noqa: E402
+from flask_psp_connector.errors import ConfigurationError, PSPError  # noqa: E402
+from flask_psp_connector.extension import PSPConnector  # noqa: E402
+from flask_psp_connector.platforms.embedded.store import LineItemDraft, LocalPlatform  # noqa: E402
 
 __all__ = [
     "Address",

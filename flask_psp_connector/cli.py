@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .errors import ConfigurationError, PSPError
-from .events import HANDLED_EVENTS
-from .reconcile import Change
-from .reconcile import reconcile as reconcile_payments
-from .gateways.commands import gateways_cli
-from .settings import reference
+from flask_psp_connector.errors import ConfigurationError, PSPError
+from flask_psp_connector.gateways.commands import gateways_cli
+from flask_psp_connector.settings import reference
+from flask_psp_connector.webhooks.events import HANDLED_EVENTS
+from flask_psp_connector.webhooks.reconcile import Change
+from flask_psp_connector.webhooks.reconcile import reconcile as reconcile_payments
+
 
 class _Commands(AppGroup):
     """A command group whose commands end with one clear line, not a traceback, when Stripe,
@@ -205,4 +206,4 @@ def _since(text: str) -> int:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither a duration like 24h nor an ISO date.") from None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())

@@ -12,32 +12,37 @@ import flask_smorest
 from flask import Blueprint, Flask, current_app, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import __version__
-from .auth import Introspector, JWKSCache, RemoteIntrospector
-from .cli import psp_cli
-from .cors import cors_headers
-from .docs import blp as docs_blp
-from .errors import PSPError
-from .events import EventProcessor
-from .gateways import commercelayer, hantera
-from .gateways.commercelayer_actions import CommerceLayerGateway
-from .gateways.hantera_actions import HanteraGateway
-from .http_errors import handle_http_exception, handle_psp_error, handle_unexpected
-from .model import Payment
-from .monitoring import init_monitoring
-from .oauth_server import ClientRegistry, make_authorization_server
-from .platforms import CommercePlatform
-from .platforms.commercetools import CommercetoolsPlatform
-from .platforms.local import LocalPlatform
-from .platforms.timeouts import apply_database_timeouts
-from .processor import blp as processor_blp
-from .request_guards import reject_hostile_input
-from .schemas import ErrorResponseSchema
-from .settings import Settings, load_settings
-from .settlement import settle_payment
-from .stripe_client import StripeGateway
-from .token_endpoint import blp as token_blp
-from .webhooks import blp as webhooks_blp
+from flask_psp_connector import __version__
+from flask_psp_connector.auth.guards import Introspector, JWKSCache, RemoteIntrospector
+from flask_psp_connector.auth.token_route import blp as token_blp
+from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
+from flask_psp_connector.cli import psp_cli
+from flask_psp_connector.domain.model import Payment
+from flask_psp_connector.errors import PSPError
+from flask_psp_connector.gateways.commercelayer import routes as commercelayer
+from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway
+from flask_psp_connector.gateways.hantera import routes as hantera
+from flask_psp_connector.gateways.hantera.actions import HanteraGateway
+from flask_psp_connector.http.cors import cors_headers
+from flask_psp_connector.http.docs import blp as docs_blp
+from flask_psp_connector.http.guards import reject_hostile_input
+from flask_psp_connector.observability.monitoring import init_monitoring
+from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPlatform
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
+from flask_psp_connector.ports import CommercePlatform
+from flask_psp_connector.processor.error_body import (
+    handle_http_exception,
+    handle_psp_error,
+    handle_unexpected,
+)
+from flask_psp_connector.processor.routes import blp as processor_blp
+from flask_psp_connector.processor.schemas import ErrorResponseSchema
+from flask_psp_connector.processor.settlement import settle_payment
+from flask_psp_connector.settings import Settings, load_settings
+from flask_psp_connector.stripe.adapter import StripeGateway
+from flask_psp_connector.webhooks.events import EventProcessor
+from flask_psp_connector.webhooks.route import blp as webhooks_blp
 
 
 @dataclass
@@ -145,7 +150,7 @@ class PSPConnector:
         app.register_blueprint(assets_blp, url_prefix=prefix)
         app.register_blueprint(docs_blp, url_prefix=prefix)
         if settings["PSP_SANDBOX"]:
-            from .sandbox import init_sandbox  # sandbox mode only
+            from flask_psp_connector.sandbox import init_sandbox  # sandbox mode only
 
             init_sandbox(app)
         init_monitoring(app, _connector_request, settings["PSP_METRICS_PATH"], settings["PSP_METRICS_TOKEN"])

@@ -34,8 +34,8 @@ from typing import Any
 import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from .events import HANDLED_EVENTS
-from .testing import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY, running_stripe_double
+from flask_psp_connector.testing import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY, running_stripe_double
+from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 
 sandbox_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .behavior import parse_behavior_rules, parse_element_options
-from .errors import ConfigurationError
+from flask_psp_connector.domain.behavior import parse_behavior_rules, parse_element_options
+from flask_psp_connector.errors import ConfigurationError
 
 Parser = Callable[[Any], Any]
 
@@ -247,7 +247,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PSP_STRIPE_TIMEOUT", 30, "Seconds before a Stripe API call times out.", _positive_int),
     Setting("PSP_STRIPE_MAX_NETWORK_RETRIES", 2, "Network retries of a Stripe call (idempotency keys make them safe).", _non_negative_int),
     Setting("PSP_STALE_PAYMENTS", "refund", "What becomes of a payment that succeeds for a cart state the cart no longer has (changed while paying, or paid twice): refund (refund the charge, or release an uncaptured authorization) or flag (keep it for the merchant to decide). Either way no order is placed with it.", _choice("refund", "flag")),
-    Setting("PSP_LOG_FORMAT", "text", "text or json (one object per line) for flask_psp_connector.logs.configure_logging, which the demo shop calls; the library itself never configures logging.", _choice("text", "json")),
+    Setting("PSP_LOG_FORMAT", "text", "text or json (one object per line) for flask_psp_connector.observability.logs.configure_logging, which the demo shop calls; the library itself never configures logging.", _choice("text", "json")),
     Setting("PSP_METRICS_PATH", "", "Path of the Prometheus metrics (e.g. /metrics; needs the metrics extra); empty serves none.", _metrics_path),
     Setting("PSP_METRICS_TOKEN", "", "Bearer token Prometheus must send to read PSP_METRICS_PATH; empty leaves the metrics open."),
     Setting("PSP_GATEWAY_URL_PREFIX", "/gateways", "Prefix of the external-gateway routes (e.g. {prefix}/commercelayer/authorize).", _url_prefix),

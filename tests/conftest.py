@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from types import SimpleNamespace
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,8 +16,8 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 
 from flask_psp_connector import Address, LineItemDraft, PSPConnector
-from flask_psp_connector.platforms.local import LocalPlatform, normalize_database_url
-from flask_psp_connector.platforms.local_schema import Base
+from flask_psp_connector.platforms.embedded.schema import Base
+from flask_psp_connector.platforms.embedded.store import LocalPlatform, normalize_database_url
 from flask_psp_connector.testing import running_stripe_double
 
 stripe.enable_telemetry = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask_psp_connector.gateways.signature import SIGNATURE_HEADER, sign
+from flask_psp_connector.gateways.commercelayer.signature import SIGNATURE_HEADER, sign
 
 SHARED_SECRET = "1c0994cc4e996e8c6ee56a2198f66f3c"
 CALLBACK_URL = "https://core.commercelayer.test/webhook_callbacks/external_gateways/gw1"

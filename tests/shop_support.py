@@ -11,9 +11,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from demo_shop import create_app
-from flask_psp_connector.model import Cart, Payment, TransactionDraft, TransactionState, TransactionType
-from flask_psp_connector.money import Money
-from flask_psp_connector.platforms import PaymentDraft
+from flask_psp_connector.domain.model import (
+    Cart,
+    Payment,
+    TransactionDraft,
+    TransactionState,
+    TransactionType,
+)
+from flask_psp_connector.domain.money import Money
+from flask_psp_connector.ports import PaymentDraft
 
 from .conftest import SECRET_KEY
 

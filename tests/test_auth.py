@@ -32,8 +32,8 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from responses import matchers
 
-from flask_psp_connector import auth as auth_module
-from flask_psp_connector.platforms.local_schema import utcnow as real_utcnow
+from flask_psp_connector.auth import guards as auth_module
+from flask_psp_connector.platforms.embedded.schema import utcnow as real_utcnow
 
 from .conftest import STRIPE_API, open_checkout
 
@@ -150,7 +150,7 @@ class JWKSServer:
 
 
 class Clock:
-    """A fake ``time`` module for :mod:`flask_psp_connector.auth` (JWKS refresh throttling)."""
+    """A fake ``time`` module for :mod:`flask_psp_connector.auth.guards` (JWKS refresh throttling)."""
 
     def __init__(self) -> None:
         self.now = 1_000_000.0
@@ -262,7 +262,7 @@ def session_header(app: Flask, kind: str, monkeypatch: pytest.MonkeyPatch) -> di
     assert kind == "expired"
     cart_id, _ = open_checkout(app)
     session = app.extensions["psp_connector"].platform.open_session(cart_id, ttl=1)
-    shift_clock(monkeypatch, "flask_psp_connector.platforms.local.utcnow", timedelta(seconds=2))
+    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.store.utcnow", timedelta(seconds=2))
     return {"X-Session-Id": session.id}
 
 
@@ -295,9 +295,9 @@ def test_a_session_expires_exactly_at_its_expiry(app: Flask, client: Any, monkey
     cart_id, _ = open_checkout(app)
     session = app.extensions["psp_connector"].platform.open_session(cart_id, ttl=60)
     headers = {"X-Session-Id": session.id}
-    shift_clock(monkeypatch, "flask_psp_connector.platforms.local.utcnow", timedelta(seconds=59))
+    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.store.utcnow", timedelta(seconds=59))
     assert client.get("/operations/config", headers=headers).status_code == 200
-    shift_clock(monkeypatch, "flask_psp_connector.platforms.local.utcnow", timedelta(seconds=61))
+    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.store.utcnow", timedelta(seconds=61))
     assert client.get("/operations/config", headers=headers).get_json() == SESSION_REFUSED
 
 
@@ -533,7 +533,7 @@ def test_an_embedded_token_expires_after_its_ttl(
     app: Flask, client: Any, monkeypatch: pytest.MonkeyPatch, shift: timedelta, accepted: bool
 ) -> None:
     token = access_token(app, "manage_checkout_payment_intents")
-    shift_clock(monkeypatch, "flask_psp_connector.oauth_server.utcnow", shift)
+    shift_clock(monkeypatch, "flask_psp_connector.auth.token_server.utcnow", shift)
     response = client.post(PAYMENT_INTENTS, json=CANCEL, headers=bearer(token))
     if accepted:
         assert_guard_passed(response)

@@ -16,7 +16,7 @@ import pytest
 import responses
 
 from flask_psp_connector import LineItemDraft
-from flask_psp_connector.events import HANDLED_EVENTS
+from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 
 from .conftest import STRIPE_API
 from .webhook_support import SECRETS, charge, event, intent, stored_payment, summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from flask_psp_connector.events import HANDLED_EVENTS
+from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 
 from .conftest import SECRET_KEY, open_checkout
 

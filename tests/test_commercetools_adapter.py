@@ -13,14 +13,30 @@ from flask import Flask
 
 from flask_psp_connector import LineItemDraft, PSPConnector
 from flask_psp_connector.errors import ConfigurationError
-from flask_psp_connector.events import HANDLED_EVENTS
-from flask_psp_connector.platforms.commercetools import (EVENT_CONTAINER, FAILURE_CONTAINER, PAYMENT_TYPE_KEY,
-                                                         cart_from_json, order_number)
+from flask_psp_connector.platforms.commercetools.platform import (
+    EVENT_CONTAINER,
+    FAILURE_CONTAINER,
+    PAYMENT_TYPE_KEY,
+    cart_from_json,
+    order_number,
+)
+from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 
 from .conftest import SHIPPING, STRIPE_API
 from .test_checkout_pinned import PI_URL, echo_intent
 from .test_commercetools_fake import (  # noqa: F401  (fixtures)
-    API, AUTH, BASIC, CLIENT_SECRET, CT_CONFIG, PROJECT, SESSIONS, app, client, commercetools, error, make_app,
+    API,
+    AUTH,
+    BASIC,
+    CLIENT_SECRET,
+    CT_CONFIG,
+    PROJECT,
+    SESSIONS,
+    app,
+    client,
+    commercetools,
+    error,
+    make_app,
 )
 from .webhook_support import SECRETS, charge, event, intent, post_event, refund, sign
 
@@ -474,7 +490,7 @@ def test_the_configured_scope_is_asked_for(make_app, stripe_mock, commercetools)
 
 @pytest.mark.parametrize("digits", [0, 2, 3, None])
 def test_cent_amounts_are_the_currencys_minor_units_whatever_fraction_digits_say(digits) -> None:
-    from flask_psp_connector.platforms.commercetools import money_from_json
+    from flask_psp_connector.platforms.commercetools.platform import money_from_json
 
     data = {"type": "centPrecision", "centAmount": 3000, "currencyCode": "EUR"}
     if digits is not None:
@@ -488,9 +504,9 @@ def test_a_settlement_concludes_nothing_yet_only_on_a_fresh_read(webhook_app, st
                                                                  monkeypatch) -> None:
     """Two payments share a cart's total; the second succeeds after the first's webhook read
     the cart: the first still places the order (on a fresh read), not "not paid yet"."""
-    from flask_psp_connector.model import TransactionDraft, TransactionState, TransactionType
-    from flask_psp_connector.money import Money
-    from flask_psp_connector.platforms import PaymentDraft
+    from flask_psp_connector.domain.model import TransactionDraft, TransactionState, TransactionType
+    from flask_psp_connector.domain.money import Money
+    from flask_psp_connector.ports import PaymentDraft
 
     client = webhook_app.test_client()
     platform = webhook_app.extensions["psp_connector"].platform

@@ -25,8 +25,12 @@ import responses
 from flask import Flask
 
 from flask_psp_connector import Address, PSPConnector
-from flask_psp_connector.platforms.commercetools import (
-    CUSTOM_TYPES, TAX_REFERENCES_FIELD, CommercetoolsPlatform, address_json, cart_from_json,
+from flask_psp_connector.platforms.commercetools.platform import (
+    CUSTOM_TYPES,
+    TAX_REFERENCES_FIELD,
+    CommercetoolsPlatform,
+    address_json,
+    cart_from_json,
 )
 
 from .conftest import SECRET_KEY
@@ -50,7 +54,7 @@ def _now() -> str:
 
 
 def money(cent_amount: int, currency: str) -> dict[str, Any]:
-    from flask_psp_connector.money import iso_fraction_digits
+    from flask_psp_connector.domain.money import iso_fraction_digits
 
     return {"type": "centPrecision", "centAmount": cent_amount, "currencyCode": currency,
             "fractionDigits": iso_fraction_digits(currency)}

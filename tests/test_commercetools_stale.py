@@ -13,8 +13,8 @@ import pytest
 import requests
 from flask import Flask
 
-from .commercetools_twin import double_passes_through, run_here  # noqa: F401  (autouse fixture)
 from . import test_stale_payments as embedded
+from .commercetools_twin import double_passes_through, run_here  # noqa: F401  (autouse fixture)
 from .test_commercetools_fake import commercetools, make_app  # noqa: F401  (fixtures)
 from .webhook_support import SECRETS
 

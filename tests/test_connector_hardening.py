@@ -5,7 +5,6 @@ are nonsense. Each is a clear answer in the route's own shape, never a 500."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from typing import Any
@@ -14,10 +13,12 @@ import pytest
 import responses
 from flask import Flask
 
-from flask_psp_connector.model import TransactionType
+from flask_psp_connector.domain.model import TransactionType
 
-from .conftest import AppFactory, bearer as oauth_bearer, open_checkout
-from .gateway_support import SHARED_SECRET, CALLBACK_URL, post as post_gateway
+from .conftest import AppFactory, open_checkout
+from .conftest import bearer as oauth_bearer
+from .gateway_support import CALLBACK_URL, SHARED_SECRET
+from .gateway_support import post as post_gateway
 from .webhook_support import SECRETS, charge, event, intent, post_event, refund, sign, stored_payment, summary
 
 JWKS_URL = "https://auth.example.test/.well-known/jwks.json"

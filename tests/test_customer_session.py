@@ -10,12 +10,12 @@ import pytest
 import responses
 from flask import Flask
 
-from flask_psp_connector import customers
 from flask_psp_connector.errors import StripeAPIError
-from flask_psp_connector.stripe_client import STRIPE_API_VERSION
+from flask_psp_connector.processor import customers
+from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION
 
 from .conftest import STRIPE_API, open_checkout
-from .test_checkout_pinned import PI_URL, stripe_calls, store
+from .test_checkout_pinned import PI_URL, store, stripe_calls
 
 CUSTOMERS_URL = f"{STRIPE_API}/v1/customers"
 FEATURES = '{"payment_method_save":"enabled","payment_method_redisplay":"enabled","payment_method_remove":"enabled"}'

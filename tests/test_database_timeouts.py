@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from flask_psp_connector.platforms.local import normalize_database_url
+from flask_psp_connector.platforms.embedded.store import normalize_database_url
 
 from .conftest import AppFactory, _reset_postgres, open_checkout
 from .webhook_support import SECRETS, event, intent, post_event, stored_payment

@@ -14,7 +14,7 @@ from flask import Flask
 from flask_psp_connector.errors import ConfigurationError
 
 from .conftest import STRIPE_API, open_checkout
-from .test_checkout_pinned import CANCEL_URL, PI_URL, cancel_intent, stripe_calls, store
+from .test_checkout_pinned import CANCEL_URL, PI_URL, cancel_intent, store, stripe_calls
 from .webhook_support import SECRETS, event, intent, post_event
 
 SHOP, OTHER = "https://shop.example.test", "https://other.example.test"

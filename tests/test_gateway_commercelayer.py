@@ -12,7 +12,7 @@ import stripe
 from flask import Flask
 from sqlalchemy import text
 
-from flask_psp_connector.gateways.signature import SIGNATURE_HEADER, is_signed, sign
+from flask_psp_connector.gateways.commercelayer.signature import SIGNATURE_HEADER, is_signed, sign
 
 from . import gateway_support as cl
 from .webhook_support import SECRETS, event, post_event
@@ -305,9 +305,10 @@ def test_failed_authentication_posts_a_failure_callback(cl_app, stripe_double, s
 
 
 def test_callbacks_are_retried_with_backoff_until_accepted(cl_app, stripe_double, stripe_double_client) -> None:
-    from flask_psp_connector.gateways.callbacks import deliver_due
-    from flask_psp_connector.platforms.local_schema import utcnow
     from datetime import timedelta
+
+    from flask_psp_connector.gateways.delivery import deliver_due
+    from flask_psp_connector.platforms.embedded.schema import utcnow
 
     _, pi, _ = _three_d_secure(cl_app, stripe_double_client, "ep8")
     intent = _authenticate(stripe_double, stripe_double_client, pi, True)
@@ -465,7 +466,7 @@ def test_idempotency_keys_are_ascii_whatever_the_ids(make_app, stripe_mock, paym
 
 
 def test_plain_ids_keep_their_readable_keys() -> None:
-    from flask_psp_connector.gateways.commercelayer_actions import request_key
+    from flask_psp_connector.gateways.commercelayer.actions import request_key
 
     assert request_key("refund", "cap1", 2500, 10000) == "cl-refund-cap1-2500-10000"
     assert request_key("customer", "cust-ord1") == "cl-customer-cust-ord1"

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 from flask_psp_connector.gateways.store import Answer, GatewayStore, Settlement
-from flask_psp_connector.platforms.local_schema import utcnow
+from flask_psp_connector.platforms.embedded.schema import utcnow
 
 
 def test_concurrent_answers_for_one_key_keep_the_first(platform) -> None:

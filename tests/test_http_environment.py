@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask_psp_connector.http_environment import EnvironmentSettings
-from flask_psp_connector.oauth_client import ClientCredentialsHTTP
-from flask_psp_connector.stripe_client import StripeGateway
+from flask_psp_connector.auth.oauth_client import ClientCredentialsHTTP
+from flask_psp_connector.http.outbound import EnvironmentSettings
+from flask_psp_connector.stripe.adapter import StripeGateway
 
 
 def test_proxies_and_ca_bundle_come_from_the_environment(monkeypatch) -> None:

@@ -14,7 +14,7 @@ from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from flask_psp_connector import payments
+from flask_psp_connector.processor import payments
 
 from .conftest import SECRET_KEY, STRIPE_API, bearer, open_checkout
 

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,13 @@ from flask import Flask, Response, request
 
 from flask_psp_connector import PSPConnector
 from flask_psp_connector.errors import InvalidOperation, ResourceNotFound
-from flask_psp_connector.platforms.commercetools import STRIPE_CUSTOMER_FIELD, CommercetoolsPlatform
+from flask_psp_connector.platforms.commercetools.platform import STRIPE_CUSTOMER_FIELD, CommercetoolsPlatform
 from flask_psp_connector.testing import free_port
 
 from .browser_support import serving, wait_for
 from .conftest import SECRET_KEY
-from .webhook_support import SECRETS, event, post_event
 from .test_commercetools_fake import _where
+from .webhook_support import SECRETS, event, post_event
 
 ROOT = Path(__file__).resolve().parent.parent
 MOCK = ROOT / "node_modules" / "@labdigital" / "commercetools-mock"
@@ -154,7 +154,7 @@ class Front:
             if exists.status_code != 200:
                 return self._error(400, "ReferencedResourceNotFound", "The referenced customer was not found.",
                                    typeId="customer", id=customer["id"])
-        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         stored = {"id": str(uuid.uuid4()), "version": 1, "createdAt": now, "lastModifiedAt": now,
                   "paymentMethodStatus": "Active", "default": False, **draft}
         if customer:

@@ -16,19 +16,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import requests
 from playwright.sync_api import Page, sync_playwright
 
 from demo_shop.log_redaction import redact_line
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.sandbox import sandbox_config
-from flask_psp_connector.platforms.local import LocalPlatform
 from flask_psp_connector.testing import free_port
 
 from .browser_support import CHROME_ARGS, CHROMIUM, guard_network
-from .test_shop_browser import THREE_D_SECURE, SUCCESS, expect_paid_order, pay_by_card, to_payment_page
+from .test_shop_browser import SUCCESS, THREE_D_SECURE, expect_paid_order, pay_by_card, to_payment_page
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK_SECRET = "flask-secret-never-logged-4f1c"

@@ -49,7 +49,7 @@ def test_the_shop_shows_the_connectors_lines_with_the_correlation_id(tmp_path) -
     answer, lines = run_shop(tmp_path, None)
     assert answer["status"] == 200 and answer["header"] == "corr-42"
     [line] = [line for line in lines if "evt_logged" in line]
-    assert " INFO flask_psp_connector.events [corr-42] Stripe event evt_logged (payment_intent.succeeded): " \
+    assert " INFO flask_psp_connector.webhooks.events [corr-42] Stripe event evt_logged (payment_intent.succeeded): " \
            f"processed (payment {answer['payment_id']})" in line
 
 
@@ -57,7 +57,7 @@ def test_json_logs_are_one_object_per_line_with_ids_and_outcome(tmp_path) -> Non
     answer, lines = run_shop(tmp_path, "json")
     records = [json.loads(line) for line in lines]  # every line is JSON
     [record] = [r for r in records if r.get("event_id") == "evt_logged"]
-    assert record["level"] == "INFO" and record["logger"] == "flask_psp_connector.events"
+    assert record["level"] == "INFO" and record["logger"] == "flask_psp_connector.webhooks.events"
     assert record["correlation_id"] == "corr-42" and record["outcome"] == "processed"
     assert record["payment_id"] == answer["payment_id"] and record["event_type"] == "payment_intent.succeeded"
 

@@ -2,14 +2,14 @@
 the rules every platform applies the same way."""
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from flask_psp_connector.model import (
+from flask_psp_connector.domain.model import (
     ALLOWED_TRANSITIONS,
-    AddTransaction,
     Address,
+    AddTransaction,
     Cart,
     CartState,
     ChangeState,
@@ -24,14 +24,14 @@ from flask_psp_connector.model import (
     match_transaction,
     settle,
 )
-from flask_psp_connector.money import Money
+from flask_psp_connector.domain.money import Money
 
 S, T = TransactionState, TransactionType
 EUR10 = Money.of(1000, "EUR")
 
 
 def tx(type_: TransactionType, state: TransactionState, interaction: str = "pi_1", id_: str = "t1") -> Transaction:
-    return Transaction(id_, type_, state, EUR10, interaction, datetime.now(timezone.utc))
+    return Transaction(id_, type_, state, EUR10, interaction, datetime.now(UTC))
 
 
 def test_new_pair_adds_a_transaction() -> None:
@@ -97,7 +97,7 @@ def paid(payment_id: str, amount: int = 1000, *, fingerprint: str = CART.fingerp
     state = S.SUCCESS if succeeded else S.INITIAL
     return Payment(payment_id, 1, "c1", Money.of(amount, "EUR"), "checkout-stripe", f"pi_{payment_id}", None,
                    (Transaction(f"t-{payment_id}", T.AUTHORIZATION, state, Money.of(amount, "EUR"), f"pi_{payment_id}",
-                                datetime.now(timezone.utc)),),
+                                datetime.now(UTC)),),
                    cart_fingerprint=fingerprint)
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from flask_psp_connector.domain.money import Money, from_stripe_amount, iso_fraction_digits, stripe_exponent
 from flask_psp_connector.errors import InvalidOperation
-from flask_psp_connector.money import Money, from_stripe_amount, iso_fraction_digits, stripe_exponent
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ transaction with its real amount (its balance transaction), whoever reports it f
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import requests
 import stripe
 from flask import Flask
 
-from flask_psp_connector.model import TransactionState, TransactionType
+from flask_psp_connector.domain.model import TransactionState, TransactionType
 
 from .conftest import bearer, open_checkout
 from .webhook_support import SECRETS, post_event
@@ -151,14 +152,14 @@ def test_without_multicapture_a_capture_keeps_the_payment_intent_id(make_app, st
 
 
 def test_captures_settled_in_another_currency_add_up_to_what_was_captured() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from flask_psp_connector.captures import capture_drafts, is_multicapture_charge
-    from flask_psp_connector.model import Payment
-    from flask_psp_connector.money import Money
+    from flask_psp_connector.domain.captures import capture_drafts, is_multicapture_charge
+    from flask_psp_connector.domain.model import Payment
+    from flask_psp_connector.domain.money import Money
 
     payment = Payment(id="p", version=1, cart_id="c", amount_planned=Money.of(3000, "EUR"), payment_interface="x",
-                      interface_id="pi_1", method=None, transactions=(), created_at=datetime.now(timezone.utc))
+                      interface_id="pi_1", method=None, transactions=(), created_at=datetime.now(UTC))
     settled = [{"id": "txn_b", "type": "charge", "amount": 2171, "currency": "usd", "exchange_rate": 1.0857, "created": 2},
                {"id": "txn_a", "type": "charge", "amount": 1086, "currency": "usd", "exchange_rate": 1.0857, "created": 1},
                {"id": "txn_r", "type": "refund", "amount": -500, "currency": "usd", "exchange_rate": 1.0857, "created": 3}]

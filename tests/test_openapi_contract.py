@@ -22,17 +22,21 @@ import pytest
 import requests
 import responses
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import InvalidArgument, Unsatisfiable
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
-                                               response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
-from flask_psp_connector.gateways.signature import SIGNATURE_HEADER, sign as sign_commerce_layer
+from flask_psp_connector.gateways.commercelayer.signature import SIGNATURE_HEADER
+from flask_psp_connector.gateways.commercelayer.signature import sign as sign_commerce_layer
 
 from . import hantera_support as ht
 from .conftest import AppFactory, bearer, open_checkout

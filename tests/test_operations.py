@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ import requests
 import responses
 from prometheus_client.parser import text_string_to_metric_families
 
-from flask_psp_connector import telemetry
 from flask_psp_connector.errors import PlatformUnavailable
+from flask_psp_connector.observability import telemetry
 
 from .conftest import open_checkout
 from .server_support import gunicorn
@@ -133,7 +134,7 @@ def test_a_failed_event_is_counted_kept_listed_and_replayed_from_the_store(metri
 
 
 def test_webhook_health_is_down_while_an_event_keeps_failing(metrics_app, monkeypatch) -> None:
-    from flask_psp_connector.health import CheckFailed, webhook_health
+    from flask_psp_connector.processor.health import CheckFailed, webhook_health
 
     platform = metrics_app.extensions["psp_connector"].platform
     assert webhook_health(platform) == "No Stripe event received yet."
@@ -278,9 +279,9 @@ def test_alert_rules_pass_promtool_and_their_unit_tests() -> None:
 
 
 def test_the_commerce_layer_outbox_backlog_is_read_at_scrape_time(make_app) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    from flask_psp_connector.platforms.local_schema import GatewayCallbackRow
+    from flask_psp_connector.platforms.embedded.schema import GatewayCallbackRow
 
     app = make_app(PSP_METRICS_PATH="/metrics", COMMERCELAYER_SHARED_SECRET="cl-secret",
                    COMMERCELAYER_CALLBACK_URL="https://cl.example.test/callbacks")
@@ -289,8 +290,8 @@ def test_the_commerce_layer_outbox_backlog_is_read_at_scrape_time(make_app) -> N
     store = app.extensions["psp_connector"].gateway_store
     with store.db_session(write=True) as session:
         session.add(GatewayCallbackRow(action_id="act_1", url="https://cl.example.test/callbacks", payload="{}",
-                                       next_attempt_at=datetime.now(timezone.utc),
-                                       created_at=datetime.now(timezone.utc) - timedelta(minutes=20)))
+                                       next_attempt_at=datetime.now(UTC),
+                                       created_at=datetime.now(UTC) - timedelta(minutes=20)))
 
     exposition = client.get("/metrics").get_data(as_text=True)
 

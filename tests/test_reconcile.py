@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ import requests
 import stripe
 from flask import Flask
 
-from flask_psp_connector.model import TransactionState, TransactionType
+from flask_psp_connector.domain.model import TransactionState, TransactionType
 
 from .conftest import bearer, open_checkout
 from .webhook_support import SECRETS, post_event
@@ -133,12 +133,12 @@ def shop_app_with(make_app: Any, stripe_double: str, **config: Any) -> Flask:
 def test_since_reaches_older_payments_refunded_in_the_window(shop_app, stripe_double_client) -> None:
     _, payment_id, pi = paid(shop_app, stripe_double_client)
     time.sleep(1.1)
-    window = datetime.now(timezone.utc).isoformat()
+    window = datetime.now(UTC).isoformat()
     time.sleep(1.1)
     refund = stripe_double_client.v1.refunds.create(params={"payment_intent": pi, "amount": 300})
     assert f"Refund Success 300 ({refund.id})" in reconcile(shop_app, "--since", window, "--apply")
     assert transactions(shop_app, payment_id, T.REFUND) == [("Success", 300, refund.id)]
-    later = datetime.now(timezone.utc).isoformat()
+    later = datetime.now(UTC).isoformat()
     time.sleep(1.1)
     assert "0 payment(s)" in reconcile(shop_app, "--since", later)
 
@@ -148,7 +148,7 @@ def test_since_reaches_older_payments_captured_in_the_window(make_app, stripe_do
     app = shop_app_with(make_app, stripe_double, STRIPE_CAPTURE_METHOD="manual")
     _, payment_id, pi = paid(app, stripe_double_client)
     time.sleep(1.1)
-    window = datetime.now(timezone.utc).isoformat()
+    window = datetime.now(UTC).isoformat()
     time.sleep(1.1)
     stripe_double_client.v1.payment_intents.capture(pi, params={"amount_to_capture": 1300, "final_capture": False})
     output = reconcile(app, "--since", window, "--apply")

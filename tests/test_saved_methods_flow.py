@@ -18,8 +18,8 @@ import stripe
 from flask import Flask
 
 from flask_psp_connector import LineItemDraft
-from flask_psp_connector.customers import remove_saved_payment_method
 from flask_psp_connector.errors import ResourceNotFound
+from flask_psp_connector.processor.customers import remove_saved_payment_method
 
 from .conftest import SHIPPING
 from .webhook_support import SECRETS, event, post_event

@@ -13,11 +13,20 @@ from demo_shop.catalog import PRODUCTS
 from demo_shop.money import format_money, parse_amount
 from demo_shop.pricing import quote
 from demo_shop.security import content_security_policy
-from flask_psp_connector.model import CartState, TransactionState, TransactionType
+from flask_psp_connector.domain.model import CartState, TransactionState, TransactionType
 
 from .conftest import SECRET_KEY, STRIPE_API
-from .shop_support import (ADMIN_PASSWORD, FLASK_SECRET, Browser, add_payment, audit, build_shop, checkout_form,
-                           paid_cart, store)
+from .shop_support import (
+    ADMIN_PASSWORD,
+    FLASK_SECRET,
+    Browser,
+    add_payment,
+    audit,
+    build_shop,
+    checkout_form,
+    paid_cart,
+    store,
+)
 
 S, T = TransactionState, TransactionType
 

@@ -10,8 +10,8 @@ import pytest
 import responses
 from flask import Flask
 
-from flask_psp_connector.model import TransactionState, TransactionType
-from flask_psp_connector.platforms.local import LocalPlatform
+from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 
 from .conftest import STRIPE_API
 from .shop_support import ADMIN_PASSWORD, Browser, add_payment, build_shop, paid_cart, store

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from demo_shop import create_app
+from flask_psp_connector.domain.model import TransactionState, TransactionType
 from flask_psp_connector.sandbox import sandbox_config
-from flask_psp_connector.model import TransactionState, TransactionType
 from flask_psp_connector.testing import free_port
 
 from .browser_support import CHROME_ARGS, CHROMIUM, guard_network, screenshot, serving, wait_for

@@ -24,7 +24,15 @@ from flask_psp_connector.sandbox import SECRET_KEY, init_sandbox, sandbox_config
 from flask_psp_connector.testing import free_port
 
 from .browser_support import serving, wait_for
-from .test_shop_browser import SUCCESS, browser, charges, expect_paid_order, page, pay_by_card, to_payment_page  # noqa: F401
+from .test_shop_browser import (  # noqa: F401
+    SUCCESS,
+    browser,
+    charges,
+    expect_paid_order,
+    page,
+    pay_by_card,
+    to_payment_page,
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from demo_shop.pricing import EXPRESS, STANDARD, method_of, quote, quotes
-from flask_psp_connector.model import CartState
+from flask_psp_connector.domain.model import CartState
 
 from .shop_support import Browser, audit, build_shop, store
 
@@ -378,7 +378,7 @@ def test_a_paid_cart_cannot_be_changed_from_the_sheet(browser: Browser) -> None:
     call_after_change = call(browser, "shipping-address", {"address": FRANCE})
     assert call_after_change.status_code == 200  # re-read: the sheet works on the latest version
     with store(browser.app).db_session(write=True) as session:
-        from flask_psp_connector.platforms.local_schema import CartRow
+        from flask_psp_connector.platforms.embedded.schema import CartRow
 
         session.get(CartRow, cart.id).state = CartState.ORDERED.value
     response = call(browser, "shipping-rate", {"shippingRateId": "express"})

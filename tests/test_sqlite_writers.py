@@ -7,8 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from flask_psp_connector.platforms.local import LocalPlatform
-from flask_psp_connector.platforms.sqlite_writers import WriterQueue
+from flask_psp_connector.platforms.embedded.sqlite_writers import WriterQueue
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 
 
 def _take_turns(queue: WriterQueue, log: Path, rounds: int) -> None:

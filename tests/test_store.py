@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import insert
 
 from flask_psp_connector import Address, LineItemDraft
+from flask_psp_connector.domain.model import CartState, TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.domain.money import Money
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, ResourceNotFound
-from flask_psp_connector.model import CartState, TransactionDraft, TransactionState, TransactionType
-from flask_psp_connector.money import Money
-from flask_psp_connector.platforms import PaymentDraft
-from flask_psp_connector.platforms import local as local_module
-from flask_psp_connector.platforms.local import LocalPlatform, hash_secret, normalize_database_url
-from flask_psp_connector.platforms.local_schema import TransactionRow
+from flask_psp_connector.platforms.embedded import store as local_module
+from flask_psp_connector.platforms.embedded.schema import TransactionRow
+from flask_psp_connector.platforms.embedded.store import LocalPlatform, hash_secret, normalize_database_url
+from flask_psp_connector.ports import PaymentDraft
 
 S, T = TransactionState, TransactionType
 ITEMS = [LineItemDraft("tee", "T-shirt", 2, 1500), LineItemDraft("mug", "Mug", 1, 999)]

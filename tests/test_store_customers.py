@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from flask_psp_connector import LineItemDraft
+from flask_psp_connector.domain.model import Customer
 from flask_psp_connector.errors import InvalidOperation, ResourceNotFound
-from flask_psp_connector.model import Customer
-from flask_psp_connector.platforms.local import LocalPlatform
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 
 ITEMS = [LineItemDraft("tee", "T-shirt", 1, 1500)]
 

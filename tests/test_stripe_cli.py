@@ -14,8 +14,8 @@ import os
 import secrets
 import subprocess
 import sys
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,9 +25,9 @@ import requests
 import stripe
 
 from demo_shop import create_app
+from flask_psp_connector.domain.model import Payment
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.sandbox import SECRET_KEY, sandbox_config, trigger_command
-from flask_psp_connector.model import Payment
-from flask_psp_connector.platforms.local import LocalPlatform
 from flask_psp_connector.testing import free_port
 
 from .browser_support import serving, wait_for

@@ -9,7 +9,7 @@ import requests
 import responses
 
 from flask_psp_connector.errors import StripeAPIError
-from flask_psp_connector.stripe_client import STRIPE_API_VERSION, StripeGateway, charge_id
+from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway, charge_id
 
 from .conftest import STRIPE_API
 

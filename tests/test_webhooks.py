@@ -14,14 +14,23 @@ import responses
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from flask_psp_connector.events import EventProcessor
-from flask_psp_connector.model import CartState, EventStatus
-from flask_psp_connector.platforms import local as local_module
-from flask_psp_connector.platforms.local_schema import StripeEventRow, TransactionRow
+from flask_psp_connector.domain.model import CartState, EventStatus
+from flask_psp_connector.platforms.embedded import store as local_module
+from flask_psp_connector.platforms.embedded.schema import StripeEventRow, TransactionRow
+from flask_psp_connector.webhooks.events import EventProcessor
 
 from .conftest import STRIPE_API
 from .webhook_support import (
-    SECRETS, charge, dispute, event, intent, post_event, refund, sign, stored_payment, summary,
+    SECRETS,
+    charge,
+    dispute,
+    event,
+    intent,
+    post_event,
+    refund,
+    sign,
+    stored_payment,
+    summary,
 )
 
 
@@ -239,7 +248,7 @@ def test_a_duplicate_event_has_no_effect(app, client) -> None:
 
 def test_events_of_no_payment_of_ours_are_acknowledged_and_logged(app, client, caplog) -> None:
     triggered = event("payment_intent.succeeded", intent("pi_from_stripe_trigger", None, status="succeeded"))
-    with caplog.at_level("INFO", logger="flask_psp_connector.events"):
+    with caplog.at_level("INFO", logger="flask_psp_connector.webhooks.events"):
         assert post_event(client, triggered).status_code == 200
     assert triggered["id"] in caplog.text and "no payment of ours" in caplog.text
     [receipt] = store(app).recent_events()
@@ -311,7 +320,7 @@ def test_stripe_unreachable_during_a_needed_look_up_is_5xx_then_retried(app, cli
 def test_malformed_objects_are_acknowledged_and_logged(app, client, caplog, obj) -> None:
     _, payment_id, pi = stored_payment(app)
     obj = {**obj, "metadata": {"ct_payment_id": payment_id}, "payment_intent": pi}
-    with caplog.at_level("WARNING", logger="flask_psp_connector.events"):
+    with caplog.at_level("WARNING", logger="flask_psp_connector.webhooks.events"):
         assert post_event(client, event("charge.refund.updated" if obj["object"] == "refund" else "payment_intent.succeeded", obj)).status_code == 200
     assert "malformed" in caplog.text
     assert summary(store(app).get_payment(payment_id)) == [("Authorization", "Initial", pi, 3000)]

@@ -6,8 +6,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,10 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from flask_psp_connector.platforms.local import LocalPlatform
-
-from flask_psp_connector.model import TransactionDraft, TransactionState
-from flask_psp_connector.model import TransactionType as T
-from flask_psp_connector.platforms import PaymentDraft
+from flask_psp_connector.domain.model import TransactionDraft, TransactionState
+from flask_psp_connector.domain.model import TransactionType as T
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.ports import PaymentDraft
 
 from .conftest import _reset_postgres, open_checkout
 from .server_support import gunicorn

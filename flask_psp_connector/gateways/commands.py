@@ -8,8 +8,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ..errors import PSPError
-from .callbacks import deliver_due
+from flask_psp_connector.errors import PSPError
+from flask_psp_connector.gateways.delivery import deliver_due
 
 gateways_cli = AppGroup("gateways", help="External payment gateways (Commerce Layer).")
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from ..errors import PlatformUnavailable
-from ..platforms.local import LocalPlatform
-from ..platforms.local_schema import GatewayCallbackRow, GatewayRequestRow, utcnow
+from flask_psp_connector.errors import PlatformUnavailable
+from flask_psp_connector.platforms.embedded.schema import GatewayCallbackRow, GatewayRequestRow, utcnow
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 
 _requests = GatewayRequestRow.__table__
 _callbacks = GatewayCallbackRow.__table__
@@ -167,7 +167,7 @@ class GatewayStore:
         with self._read() as connection:
             depth, oldest = connection.execute(query).one()
         if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=timezone.utc)
+            oldest = oldest.replace(tzinfo=UTC)
         return depth, oldest
 
     def callback(self, action_id: str) -> Callback | None:

@@ -17,7 +17,7 @@ Never used with real keys: it runs on 127.0.0.1 and accepts any ``sk_test_`` key
 
 from __future__ import annotations
 
-from .server import free_port, main, running_stripe_double
+from flask_psp_connector.testing.server import free_port, main, running_stripe_double
 
 #: The sandbox's keys: any ``sk_test_`` key of 12+ characters works with the double (the
 #: Stripe CLI refuses shorter ones).

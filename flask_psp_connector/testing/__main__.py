@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY as SANDBOX_KEY
+from flask_psp_connector.testing import SANDBOX_PUBLISHABLE_KEY
+from flask_psp_connector.testing import SANDBOX_SECRET_KEY as SANDBOX_KEY
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -19,7 +20,7 @@ def run(argv: list[str] | None = None) -> None:
         import localstripe  # noqa: F401
     except ImportError:
         sys.exit("The Stripe API double needs the sandbox extra: pip install 'flask-psp-connector[sandbox]'")
-    from .server import main
+    from flask_psp_connector.testing.server import main
 
     base = f"http://127.0.0.1:{args.port}"
     print(f"""Stripe API double on {base} (test data in memory only; Ctrl+C stops it).

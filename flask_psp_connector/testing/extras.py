@@ -7,9 +7,18 @@ import re
 import time
 from typing import Any
 
-from .ledger import API_VERSION, StripeError, ledger, listed, missing, new_id, public, stamped
-from .methods import ensure_customer
-from .params import merge_metadata, only
+from flask_psp_connector.testing.ledger import (
+    API_VERSION,
+    StripeError,
+    ledger,
+    listed,
+    missing,
+    new_id,
+    public,
+    stamped,
+)
+from flask_psp_connector.testing.methods import ensure_customer
+from flask_psp_connector.testing.params import merge_metadata, only
 
 _SEARCH_CLAUSE = re.compile(r"^metadata\['([^'\\]+)'\]:'([^'\\]*)'$")
 #: What a Payment Element shows of a saved card.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ledger import StripeError, missing
+from flask_psp_connector.testing.ledger import StripeError, missing
 
 
 def payment_method(method_id: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ledger import StripeError
+from flask_psp_connector.testing.ledger import StripeError
 
 
 def only(params: dict[str, Any], allowed: set[str]) -> None:

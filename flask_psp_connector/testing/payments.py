@@ -25,12 +25,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .cards import AUTHENTICATION_REQUIRED, DECLINE_AFTER_AUTHENTICATION, DECLINES, Decline
-from .ledger import StripeError, ledger, listed, missing, new_id, public, stamped
-from .methods import (FAILING_IBANS, ensure_customer, iban_of, method_details, method_from_data, method_object,
-                      number_of, payment_method)
-from .params import amount_param, choice, flag, merge_metadata, only
-from .refunds import open_dispute_if_any
+from flask_psp_connector.testing.cards import (
+    AUTHENTICATION_REQUIRED,
+    DECLINE_AFTER_AUTHENTICATION,
+    DECLINES,
+    Decline,
+)
+from flask_psp_connector.testing.ledger import StripeError, ledger, listed, missing, new_id, public, stamped
+from flask_psp_connector.testing.methods import (
+    FAILING_IBANS,
+    ensure_customer,
+    iban_of,
+    method_details,
+    method_from_data,
+    method_object,
+    number_of,
+    payment_method,
+)
+from flask_psp_connector.testing.params import amount_param, choice, flag, merge_metadata, only
+from flask_psp_connector.testing.refunds import open_dispute_if_any
 
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .cards import DISPUTES
-from .ledger import StripeError, ledger, listed, missing, new_id, public, stamped
-from .methods import number_of
-from .params import amount_param, choice, flag, merge_metadata, only
+from flask_psp_connector.testing.cards import DISPUTES
+from flask_psp_connector.testing.ledger import StripeError, ledger, listed, missing, new_id, public, stamped
+from flask_psp_connector.testing.methods import number_of
+from flask_psp_connector.testing.params import amount_param, choice, flag, merge_metadata, only
 
 _REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 

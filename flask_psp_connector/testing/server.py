@@ -29,9 +29,9 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from . import extras, payments, refunds
-from .cards import TEST_PAYMENT_METHODS, brand
-from .ledger import Registration, StripeError, ledger, new_id, public
+from flask_psp_connector.testing import extras, payments, refunds
+from flask_psp_connector.testing.cards import TEST_PAYMENT_METHODS, brand
+from flask_psp_connector.testing.ledger import Registration, StripeError, ledger, new_id, public
 
 
 def free_port() -> int:
