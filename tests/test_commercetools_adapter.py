@@ -13,13 +13,10 @@ from flask import Flask
 
 from flask_psp_connector import LineItemDraft, PSPConnector
 from flask_psp_connector.errors import ConfigurationError
-from flask_psp_connector.platforms.commercetools.platform import (
-    EVENT_CONTAINER,
-    FAILURE_CONTAINER,
-    PAYMENT_TYPE_KEY,
-    cart_from_json,
-    order_number,
-)
+from flask_psp_connector.platforms.commercetools.custom_types import PAYMENT_TYPE_KEY
+from flask_psp_connector.platforms.commercetools.inbox import EVENT_CONTAINER, FAILURE_CONTAINER
+from flask_psp_connector.platforms.commercetools.mapping import cart_from_json
+from flask_psp_connector.platforms.commercetools.orders import order_number
 from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 
 from .conftest import SHIPPING, STRIPE_API
@@ -334,7 +331,8 @@ def test_failures_during_a_webhook_are_5xx_apply_nothing_and_the_retry_applies(
      (lambda fake: (200, {}, "not json"), 502, "General"),
      (lambda fake: (200, {}, json.dumps({"id": "c", "version": 1, "lineItems": [{"quantity": 1.5}]})), 502, "General")],
 )
-def test_failures_on_checkout_routes_are_clear_and_write_nothing(client, stripe_mock, commercetools, answer, status, code) -> None:
+def test_failures_on_checkout_routes_are_clear_and_write_nothing(client, stripe_mock, commercetools, answer, status,
+                                                                 code) -> None:
     cart_id, session_id = checkout(commercetools)
     commercetools.on_next("GET", f"^/carts/{cart_id}$", answer)
     response = client.get("/payments", headers={"X-Session-Id": session_id})
@@ -490,7 +488,7 @@ def test_the_configured_scope_is_asked_for(make_app, stripe_mock, commercetools)
 
 @pytest.mark.parametrize("digits", [0, 2, 3, None])
 def test_cent_amounts_are_the_currencys_minor_units_whatever_fraction_digits_say(digits) -> None:
-    from flask_psp_connector.platforms.commercetools.platform import money_from_json
+    from flask_psp_connector.platforms.commercetools.mapping import money_from_json
 
     data = {"type": "centPrecision", "centAmount": 3000, "currencyCode": "EUR"}
     if digits is not None:
@@ -517,7 +515,7 @@ def test_a_settlement_concludes_nothing_yet_only_on_a_fresh_read(webhook_app, st
             key, cart_id, half, "checkout-stripe", pi, f"{pi}_secret_x",
             (TransactionDraft(TransactionType.AUTHORIZATION, TransactionState.INITIAL, half, pi),),
             cart_fingerprint=cart.fingerprint, cart_version=cart.version))
-    found_in_cart = platform._found_in_cart
+    found_in_cart = platform.payments.found_in_cart
 
     def and_meanwhile(*args: Any) -> Any:
         found = found_in_cart(*args)
@@ -526,9 +524,10 @@ def test_a_settlement_concludes_nothing_yet_only_on_a_fresh_read(webhook_app, st
             TransactionDraft(TransactionType.CHARGE, TransactionState.SUCCESS, half, "pi_b")])
         return found
 
-    monkeypatch.setattr(platform, "_found_in_cart", and_meanwhile)
+    monkeypatch.setattr(platform.payments, "found_in_cart", and_meanwhile)
     metadata = {"cart_id": cart_id, "ct_payment_id": "pay-a"}
     paid = intent("pi_a", "pay-a", status="succeeded", amount=1500, received=1500, metadata=metadata)
     assert post_event(client, event("payment_intent.succeeded", paid)).status_code == 200
     [order] = platform.client.get("/orders", where=f'cart(id="{cart_id}")')["results"]
     assert order["paymentState"] == "Paid"
+

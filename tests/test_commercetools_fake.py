@@ -25,13 +25,9 @@ import responses
 from flask import Flask
 
 from flask_psp_connector import Address, PSPConnector
-from flask_psp_connector.platforms.commercetools.platform import (
-    CUSTOM_TYPES,
-    TAX_REFERENCES_FIELD,
-    CommercetoolsPlatform,
-    address_json,
-    cart_from_json,
-)
+from flask_psp_connector.platforms.commercetools.custom_types import CUSTOM_TYPES, TAX_REFERENCES_FIELD
+from flask_psp_connector.platforms.commercetools.mapping import address_json, cart_from_json
+from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPlatform
 
 from .conftest import SECRET_KEY
 

@@ -8,8 +8,9 @@ below) implements ``/{projectKey}/payment-methods`` as commercetools documents i
 by id or key, delete at a version — and the checkout sessions, and forwards every other
 request to the mock. The mock also never sets an ordered cart to Ordered and orders a
 cart again: the front does what commercetools does there (the cart reads Ordered, a
-second order of it is refused), which the connector relies on to order a cart once. Customers, custom types, products, carts, payments and orders are
-the mock's own; Stripe is the local Stripe double.
+second order of it is refused), which the connector relies on to order a cart once.
+Customers, custom types, products, carts, payments and orders are the mock's own; Stripe
+is the local Stripe double.
 
 Where the mock differs from commercetools and the front leaves it so (it does not
 reject duplicate payment keys, ignores ``interfaceId`` on payment creation, and answers a
@@ -34,7 +35,8 @@ from flask import Flask, Response, request
 
 from flask_psp_connector import PSPConnector
 from flask_psp_connector.errors import InvalidOperation, ResourceNotFound
-from flask_psp_connector.platforms.commercetools.platform import STRIPE_CUSTOMER_FIELD, CommercetoolsPlatform
+from flask_psp_connector.platforms.commercetools.custom_types import STRIPE_CUSTOMER_FIELD
+from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPlatform
 from flask_psp_connector.testing import free_port
 
 from .browser_support import serving, wait_for

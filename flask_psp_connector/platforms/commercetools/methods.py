@@ -12,24 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
 from typing import Any
 
+from flask_psp_connector.auth.oauth_client import JSON
 from flask_psp_connector.domain.model import SavedPaymentMethod
 from flask_psp_connector.errors import ResourceNotFound
-from flask_psp_connector.platforms.commercetools.client import (
-    JSON,
-    CommercetoolsAPIError,
-    CommercetoolsClient,
-    segment,
-)
+from flask_psp_connector.platforms.commercetools.client import CommercetoolsAPIError, CommercetoolsClient, segment
+from flask_psp_connector.platforms.commercetools.mapping import quoted, timestamp
+from flask_psp_connector.platforms.commercetools.resources import valid_id
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _NAME = re.compile(r"^(?P<brand>\S*) \*{4}(?P<last4>\d{0,4})(?: (?P<month>\d{1,2})/(?P<year>\d{4}))?$")
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def method_key(customer_id: str, token: str) -> str:
@@ -45,9 +37,9 @@ def label(brand: str, last4: str, exp_month: int | None, exp_year: int | None) -
 
 def saved_method(data: JSON) -> SavedPaymentMethod:
     """A domain SavedPaymentMethod from a commercetools PaymentMethod."""
-    name = data.get("name") if isinstance(data.get("name"), dict) else {}
+    raw = data.get("name")
+    name: JSON = raw if isinstance(raw, dict) else {}
     parsed = _NAME.match(str(name.get("en") or ""))
-    created = data.get("createdAt")
     return SavedPaymentMethod(
         id=data["id"],
         customer_id=(data.get("customer") or {}).get("id", ""),
@@ -56,7 +48,7 @@ def saved_method(data: JSON) -> SavedPaymentMethod:
         last4=parsed["last4"] if parsed else "",
         exp_month=int(parsed["month"]) if parsed and parsed["month"] else None,
         exp_year=int(parsed["year"]) if parsed and parsed["year"] else None,
-        created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None,
+        created_at=timestamp(data.get("createdAt")),
     )
 
 
@@ -72,21 +64,21 @@ class PaymentMethodStore:
         self.payment_interface = payment_interface
 
     def _query(self, customer_id: str, *conditions: str) -> list[JSON]:
-        where = " and ".join((f"customer(id={_quoted(customer_id)})",
-                              f"paymentInterface={_quoted(self.payment_interface)}",
+        where = " and ".join((f"customer(id={quoted(customer_id)})",
+                              f"paymentInterface={quoted(self.payment_interface)}",
                               'paymentMethodStatus="Active"', *conditions))
         answer = self.client.get("/payment-methods", where=where, sort="createdAt asc", limit="500")
         return [item for item in answer.get("results") or [] if isinstance(item, dict)]
 
     def list(self, customer_id: str) -> list[SavedPaymentMethod]:
         """The customer's active PaymentMethods of our interface, oldest first."""
-        if not _ID.match(customer_id):
+        if not valid_id(customer_id):
             return []
         return [saved_method(item) for item in self._query(customer_id)]
 
     def find(self, customer_id: str, token: str) -> SavedPaymentMethod | None:
         """The customer's PaymentMethod whose token value is ``token``, if any."""
-        found = self._query(customer_id, f"token(value={_quoted(token)})")
+        found = self._query(customer_id, f"token(value={quoted(token)})")
         return saved_method(found[0]) if found else None
 
     def record(self, customer_id: str, token: str, method: str, name: str) -> SavedPaymentMethod:
@@ -94,7 +86,7 @@ class PaymentMethodStore:
 
         :raises ResourceNotFound: when commercetools has no such customer.
         """
-        existing = self.find(customer_id, token) if _ID.match(customer_id) else None
+        existing = self.find(customer_id, token) if valid_id(customer_id) else None
         if existing is not None:
             return existing
         draft: dict[str, Any] = {
@@ -117,7 +109,7 @@ class PaymentMethodStore:
 
     def remove(self, customer_id: str, saved_id: str) -> SavedPaymentMethod | None:
         """Delete the PaymentMethod if it is this customer's and ours; ``None`` otherwise."""
-        if not _ID.match(saved_id):
+        if not valid_id(saved_id):
             return None
         try:
             data = self.client.get(f"/payment-methods/{segment(saved_id)}")
