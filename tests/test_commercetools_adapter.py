@@ -531,3 +531,22 @@ def test_a_settlement_concludes_nothing_yet_only_on_a_fresh_read(webhook_app, st
     [order] = platform.client.get("/orders", where=f'cart(id="{cart_id}")')["results"]
     assert order["paymentState"] == "Paid"
 
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [({"errors": [{"code": "DuplicateField"}], "error": "invalid_request"}, "DuplicateField"),
+     ({"errors": ["not an object"], "error": "invalid_scope"}, "invalid_scope"),
+     ({"errors": [], "error": "invalid_client"}, "invalid_client"),
+     ({"message": "no code"}, "General"),
+     ([{"code": "NotAnObject"}], "General")],
+)
+def test_commercetools_and_hantera_read_a_refusals_code_alike(body: Any, code: str) -> None:
+    from flask_psp_connector.gateways.hantera.client import HanteraClient
+    from flask_psp_connector.platforms.commercetools.client import CommercetoolsClient
+
+    refusal = requests.Response()
+    refusal.status_code, refusal._content = 400, json.dumps(body).encode()
+    ct = CommercetoolsClient(api_url=API, auth_url=AUTH, session_url=SESSIONS, project_key=PROJECT, client_id="c",
+                             client_secret="s")
+    hantera = HanteraClient(api_url="https://core.hantera.test", client_id="c", client_secret="s")
+    assert ct.error_code(refusal) == hantera.error_code(refusal) == code

@@ -92,9 +92,9 @@ class ClientCredentialsHTTP:
                               code=self.error_code(response))
 
     def error_code(self, response: requests.Response) -> str:
-        """The service's error code in a refusal, or ``General``."""
+        """The service's error code in a refusal: the first of its ``errors``, else its ``error``, else ``General``."""
         body = error_body(response)
-        return str(body.get("error") or "General")
+        return str(first_error(body).get("code") or body.get("error") or "General")
 
     def json(self, response: requests.Response) -> JSON:
         """The answer's JSON object; anything else is a :meth:`malformed` answer."""
@@ -160,3 +160,10 @@ def error_body(response: requests.Response) -> JSON:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def first_error(body: JSON) -> JSON:
+    """The first object of a refusal's ``errors`` list, or ``{}``."""
+    errors = body.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else None
+    return first if isinstance(first, dict) else {}

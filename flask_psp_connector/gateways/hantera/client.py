@@ -171,13 +171,6 @@ class HanteraClient(ClientCredentialsHTTP):
         except ValueError:
             raise self.malformed() from None
 
-    def error_code(self, response: requests.Response) -> str:
-        """Hantera's first error code, or ``General``."""
-        body = error_body(response)
-        errors = body.get("errors") if isinstance(body.get("errors"), list) else []
-        first = errors[0] if errors and isinstance(errors[0], dict) else {}
-        return str(first.get("code") or body.get("error") or "General")
-
     def error_for(self, response: requests.Response) -> PSPError:
         """The connector's error for a refusal: Hantera's message, code and status."""
         body = error_body(response)

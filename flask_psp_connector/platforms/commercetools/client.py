@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from flask_psp_connector.auth.oauth_client import JSON, ClientCredentialsHTTP, UpstreamAPIError, error_body
+from flask_psp_connector.auth.oauth_client import JSON, ClientCredentialsHTTP, UpstreamAPIError, error_body, first_error
 from flask_psp_connector.errors import ConcurrentModification, PSPError, ResourceNotFound
 
 
@@ -82,22 +82,15 @@ class CommercetoolsClient(ClientCredentialsHTTP):
         """The checkout session ``session_id`` from the session service."""
         return self.json(self.call("GET", f"{self.session_url}/{segment(session_id)}"))
 
-    def error_code(self, response: requests.Response) -> str:
-        """commercetools' first error code, or ``General``."""
-        body = error_body(response)
-        errors = body.get("errors") if isinstance(body.get("errors"), list) else []
-        first = errors[0] if errors and isinstance(errors[0], dict) else {}
-        return str(first.get("code") or body.get("error") or "General")
-
     def error_for(self, response: requests.Response) -> PSPError:
         """The connector's error for a refusal: commercetools' message, code and status."""
         body = error_body(response)
         code = self.error_code(response)
         message = str(body.get("message") or f"commercetools answered {response.status_code}.")
         fields = {}
-        errors = body.get("errors") if isinstance(body.get("errors"), list) else []
-        if errors and isinstance(errors[0], dict) and isinstance(errors[0].get("currentVersion"), int):
-            fields["currentVersion"] = errors[0]["currentVersion"]
+        current_version = first_error(body).get("currentVersion")
+        if isinstance(current_version, int):
+            fields["currentVersion"] = current_version
         if response.status_code == 404:
             return ResourceNotFound(message, code=code)
         if response.status_code == 409:
