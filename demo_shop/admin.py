@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from flask_psp_connector.domain.model import Payment
+from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError, ResourceNotFound
 from flask_psp_connector.processor.payments import PaymentAction, capturable, modify_payment, refundable
 

@@ -17,7 +17,7 @@ from flask_psp_connector.auth.guards import Introspector, JWKSCache, RemoteIntro
 from flask_psp_connector.auth.token_route import blp as token_blp
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
 from flask_psp_connector.cli import psp_cli
-from flask_psp_connector.domain.model import Payment
+from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError
 from flask_psp_connector.gateways.commercelayer import routes as commercelayer
 from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway

@@ -6,19 +6,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from flask_psp_connector.domain.model import (
-    Cart,
-    CheckoutSession,
-    Customer,
-    EventFailure,
-    EventReceipt,
-    Order,
-    Payment,
-    PaymentChanges,
-    SavedPaymentMethod,
-    TransactionDraft,
-)
+from flask_psp_connector.domain.inbox import EventFailure, EventReceipt
+from flask_psp_connector.domain.model import Cart, CheckoutSession, Customer, Order, SavedPaymentMethod
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import Payment, TransactionDraft
+from flask_psp_connector.domain.settle import PaymentChanges
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +86,14 @@ class CommercePlatform(Protocol):
         interface_id: str | None = None,
         method: str | None = None,
     ) -> Payment:
-        """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.domain.model.match_transaction`.
+        """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.domain.payment.match_transaction`.
 
         ``interface_id`` and ``method`` are set only when the payment has none yet.
         """
 
     def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
         """Record ``changes`` on the payment under its lock and, with ``changes.create_order``,
-        settle it against its cart (:func:`~flask_psp_connector.domain.model.settle`): place the
+        settle it against its cart (:func:`~flask_psp_connector.domain.settle.settle`): place the
         order, or mark the payment stale and record what ``changes.on_stale`` undid.
         Settlements of one cart's payments never run side by side.
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_psp_connector.domain.captures import capture_drafts, requested_multicapture
-from flask_psp_connector.domain.model import Payment, TransactionDraft
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import Payment, TransactionDraft
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
 from flask_psp_connector.errors import InvalidOperation, StripeAPIError
 from flask_psp_connector.ports import CommercePlatform
 from flask_psp_connector.processor.settlement import cancel_drafts, refund_state, refundable

@@ -17,18 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_psp_connector.domain.behavior import Behavior, resolve_behavior, tax_calculation
-from flask_psp_connector.domain.model import (
-    Cart,
-    CheckoutSession,
-    Customer,
-    Payment,
-    PaymentChanges,
-    StaleReason,
-    TransactionDraft,
-)
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
+from flask_psp_connector.domain.model import Cart, CheckoutSession, Customer
 from flask_psp_connector.domain.money import Money, from_stripe_amount
+from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionDraft
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
+from flask_psp_connector.domain.settle import PaymentChanges
 from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
 from flask_psp_connector.ports import CommercePlatform, PaymentDraft
 from flask_psp_connector.processor import customers

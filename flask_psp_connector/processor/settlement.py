@@ -1,9 +1,9 @@
 """What is paid is what is ordered: settling succeeded payments against their carts (no Flask here).
 
-A payment pays for the cart state it was created for (its :attr:`~.model.Cart.fingerprint`).
+A payment pays for the cart state it was created for (its :attr:`~flask_psp_connector.domain.model.Cart.fingerprint`).
 When it succeeds, every entry point (``/confirmPayments``, webhooks, reconcile, a shop's
 return or order page) settles it the same way, through the platform, under the payment's
-and then the cart's lock (:func:`~.model.settle`): the order is placed only if the
+and then the cart's lock (:func:`~flask_psp_connector.domain.settle.settle`): the order is placed only if the
 payment pays for the cart as it is now. A payment for a state the cart no longer has, or
 one that would pay the cart twice, is *stale*: it is marked so, and — per
 ``PSP_STALE_PAYMENTS`` — refunded (or, if only authorized, released) with a deterministic
@@ -19,16 +19,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask_psp_connector.domain.model import (
-    Cart,
-    Payment,
-    PaymentChanges,
-    StaleHandler,
-    StaleReason,
-    TransactionDraft,
-)
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
+from flask_psp_connector.domain.model import Cart
+from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionDraft
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
+from flask_psp_connector.domain.settle import PaymentChanges, StaleHandler
 from flask_psp_connector.errors import StripeAPIError
 from flask_psp_connector.observability import telemetry
 from flask_psp_connector.ports import CommercePlatform

@@ -17,23 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_psp_connector.domain.captures import capture_drafts, is_multicapture_charge, requested_multicapture
-from flask_psp_connector.domain.model import (
-    Address,
-    CartState,
-    EventReceipt,
-    EventStatus,
-    Payment,
-    PaymentChanges,
-    StaleHandler,
-    StaleReason,
-    TransactionDraft,
-    match_transaction,
-    recorded,
-    settle,
-)
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
+from flask_psp_connector.domain.inbox import EventReceipt, EventStatus
+from flask_psp_connector.domain.model import Address, CartState
 from flask_psp_connector.domain.money import Money, from_stripe_amount
+from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionDraft, match_transaction, recorded
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
+from flask_psp_connector.domain.settle import PaymentChanges, StaleHandler, settle
 from flask_psp_connector.errors import (
     ConcurrentModification,
     InvalidOperation,
