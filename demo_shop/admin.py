@@ -169,7 +169,7 @@ def operate(payment_id: str, operation: str) -> Response:
     verb = operation.capitalize() + (f" of {format_money(cent_amount, currency)}" if cent_amount else "")
     try:
         outcome = modify_payment(
-            state.platform, state.stripe, state.settings, found.id,
+            state.platform, state.stripe, state.options, found.id,
             PaymentAction(action, cent_amount, currency if cent_amount is not None else None),
         )
     except PSPError as exc:

@@ -39,7 +39,8 @@ from flask_psp_connector.processor.error_body import (
 from flask_psp_connector.processor.routes import blp as processor_blp
 from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
-from flask_psp_connector.settings import Settings, load_settings
+from flask_psp_connector.options import ConnectorOptions
+from flask_psp_connector.settings import Settings, connector_options, load_settings
 from flask_psp_connector.stripe.adapter import StripeGateway
 from flask_psp_connector.webhooks.events import EventProcessor
 from flask_psp_connector.webhooks.route import blp as webhooks_blp
@@ -50,6 +51,8 @@ class ConnectorState:
     """Everything the connector keeps per app, in ``app.extensions["psp_connector"]``."""
 
     settings: Settings
+    #: What the use cases are configured with, parsed once from ``settings``.
+    options: ConnectorOptions
     platform: CommercePlatform
     stripe: StripeGateway | None
     jwks: JWKSCache
@@ -66,7 +69,7 @@ class ConnectorState:
     def event_processor(self) -> EventProcessor:
         """What turns this app's Stripe events into transactions and orders."""
         return EventProcessor(self.platform, self.stripe, self.gateway_events,
-                              stale_policy=self.settings["PSP_STALE_PAYMENTS"])
+                              stale_policy=self.options.stale_policy)
 
 
 class _Api(flask_smorest.Api):
@@ -131,6 +134,7 @@ class PSPConnector:
             clients = ClientRegistry(platform, token_ttl=settings["PSP_TOKEN_TTL"])
         state = ConnectorState(
             settings=settings,
+            options=connector_options(settings),
             platform=platform,
             stripe=self._stripe or _stripe_gateway(settings),
             jwks=JWKSCache(settings["CTP_JWKS_URL"]),
@@ -208,7 +212,7 @@ class PSPConnector:
         :raises ResourceNotFound: if there is no such payment.
         """
         state = current_app.extensions["psp_connector"]
-        return settle_payment(state.platform, state.stripe, state.settings["PSP_STALE_PAYMENTS"], payment_id)
+        return settle_payment(state.platform, state.stripe, state.options.stale_policy, payment_id)
 
     @staticmethod
     def api_blueprints(app: Flask) -> list[Blueprint]:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_psp_connector.domain.behavior import parse_behavior_rules, parse_element_options
+from flask_psp_connector.domain.behavior import Behavior, parse_behavior_rules, parse_element_options
 from flask_psp_connector.errors import ConfigurationError
+from flask_psp_connector.options import ConnectorOptions
 
 Parser = Callable[[Any], Any]
 
@@ -344,3 +345,29 @@ def load_settings(
             if not values[key]:
                 raise ConfigurationError(key, "is required with HANTERA_API_URL")
     return Settings(values)
+
+
+def connector_options(settings: Mapping[str, Any]) -> ConnectorOptions:
+    """The typed options the use cases take, from validated settings (see :func:`load_settings`)."""
+    return ConnectorOptions(
+        behavior=Behavior(
+            flow_type=settings["STRIPE_PAYMENT_FLOW"],
+            capture_method=settings["STRIPE_CAPTURE_METHOD"],
+            setup_future_usage=settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"],
+            collect_billing_address=settings["STRIPE_COLLECT_BILLING_ADDRESS"],
+        ),
+        behavior_rules=settings["STRIPE_PAYMENT_BEHAVIOR_RULES"],
+        project_key=settings["CTP_PROJECT_KEY"],
+        payment_interface=settings["PAYMENT_INTERFACE"],
+        multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"],
+        stale_policy=settings["PSP_STALE_PAYMENTS"],
+        layout=settings["STRIPE_LAYOUT"],
+        payment_element_options=settings["STRIPE_BEHAVIOR_PAYMENT_ELEMENT"],
+        payment_element_appearance=settings["STRIPE_APPEARANCE_PAYMENT_ELEMENT"],
+        express_checkout_appearance=settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT"],
+        express_element_options=settings["STRIPE_EXPRESS_ELEMENT_OPTIONS"],
+        saved_methods_features=json.loads(settings["STRIPE_SAVED_PAYMENT_METHODS_CONFIG"] or "{}"),
+        environment=settings["MOCK_ENVIRONMENT"],
+        publishable_key=settings["STRIPE_PUBLISHABLE_KEY"],
+        health_check_timeout=settings["HEALTH_CHECK_TIMEOUT"] / 1000,
+    )

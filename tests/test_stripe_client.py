@@ -8,8 +8,9 @@ import pytest
 import requests
 import responses
 
+from flask_psp_connector.domain.stripe_status import charge_id
 from flask_psp_connector.errors import StripeAPIError
-from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway, charge_id
+from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway
 
 from .conftest import STRIPE_API
 
