@@ -27,6 +27,7 @@ from flask_psp_connector.http.cors import cors_headers
 from flask_psp_connector.http.docs import blp as docs_blp
 from flask_psp_connector.http.guards import reject_hostile_input
 from flask_psp_connector.observability.monitoring import init_monitoring
+from flask_psp_connector.options import ConnectorOptions, connector_options
 from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPlatform
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
@@ -39,8 +40,7 @@ from flask_psp_connector.processor.error_body import (
 from flask_psp_connector.processor.routes import blp as processor_blp
 from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
-from flask_psp_connector.options import ConnectorOptions
-from flask_psp_connector.settings import Settings, connector_options, load_settings
+from flask_psp_connector.settings import Settings, load_settings
 from flask_psp_connector.stripe.adapter import StripeGateway
 from flask_psp_connector.webhooks.events import EventProcessor
 from flask_psp_connector.webhooks.route import blp as webhooks_blp

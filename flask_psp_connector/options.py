@@ -1,12 +1,13 @@
 """What the use cases are configured with: typed, parsed once from the settings.
 
 The extension builds one :class:`ConnectorOptions` per app (see
-:func:`flask_psp_connector.settings.connector_options`); use cases never read a
+:func:`connector_options`); use cases never read a
 configuration key themselves.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ class ConnectorOptions:
 
     JSON-valued options (layout, appearances, element options) are kept as the validated
     text they were given, since they are handed to the browser unchanged. Built once per
-    app from the settings (:func:`flask_psp_connector.settings.connector_options`).
+    app from the settings (:func:`connector_options`).
     """
 
     #: The global behaviour, before any rule: every cart gets it unless a rule says otherwise.
@@ -53,3 +54,29 @@ class ConnectorOptions:
     publishable_key: str
     #: Seconds the status report waits for its checks.
     health_check_timeout: float
+
+
+def connector_options(settings: Mapping[str, Any]) -> ConnectorOptions:
+    """The typed options the use cases take, from validated settings (see :func:`load_settings`)."""
+    return ConnectorOptions(
+        behavior=Behavior(
+            flow_type=settings["STRIPE_PAYMENT_FLOW"],
+            capture_method=settings["STRIPE_CAPTURE_METHOD"],
+            setup_future_usage=settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"],
+            collect_billing_address=settings["STRIPE_COLLECT_BILLING_ADDRESS"],
+        ),
+        behavior_rules=settings["STRIPE_PAYMENT_BEHAVIOR_RULES"],
+        project_key=settings["CTP_PROJECT_KEY"],
+        payment_interface=settings["PAYMENT_INTERFACE"],
+        multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"],
+        stale_policy=settings["PSP_STALE_PAYMENTS"],
+        layout=settings["STRIPE_LAYOUT"],
+        payment_element_options=settings["STRIPE_BEHAVIOR_PAYMENT_ELEMENT"],
+        payment_element_appearance=settings["STRIPE_APPEARANCE_PAYMENT_ELEMENT"],
+        express_checkout_appearance=settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT"],
+        express_element_options=settings["STRIPE_EXPRESS_ELEMENT_OPTIONS"],
+        saved_methods_features=json.loads(settings["STRIPE_SAVED_PAYMENT_METHODS_CONFIG"] or "{}"),
+        environment=settings["MOCK_ENVIRONMENT"],
+        publishable_key=settings["STRIPE_PUBLISHABLE_KEY"],
+        health_check_timeout=settings["HEALTH_CHECK_TIMEOUT"] / 1000,
+    )

@@ -100,6 +100,7 @@ def to_stripe_amount(money: Money) -> int:
     """
     code = money.currency_code
     shift = stripe_exponent(code) - money.fraction_digits
+    amount: int
     if shift >= 0:
         amount = money.cent_amount * 10**shift
     else:

@@ -43,7 +43,7 @@ class RefundStatus(enum.StrEnum):
     CANCELED = "canceled"
 
 
-_REFUND_STATES = {
+_REFUND_STATES: dict[str, TransactionState] = {
     RefundStatus.SUCCEEDED: TransactionState.SUCCESS,
     RefundStatus.PENDING: TransactionState.PENDING,
     RefundStatus.REQUIRES_ACTION: TransactionState.PENDING,
@@ -54,7 +54,7 @@ _REFUND_STATES = {
 
 def refund_state(status: str | None) -> TransactionState:
     """The transaction state of a Stripe Refund's ``status`` (an unknown one is still pending)."""
-    return _REFUND_STATES.get(status or "", TransactionState.PENDING)  # type: ignore[call-overload]
+    return _REFUND_STATES.get(status or "", TransactionState.PENDING)
 
 
 def charge_id(payment_intent: Mapping[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 import stripe
@@ -20,6 +20,18 @@ import stripe
 from flask_psp_connector.http.outbound import EnvironmentSettings, untrusting
 from flask_psp_connector.observability import telemetry
 from flask_psp_connector.stripe.errors import redact_stripe_logs, translated_errors
+
+if TYPE_CHECKING:
+    from stripe.params import (
+        CustomerCreateParams,
+        CustomerSessionCreateParams,
+        DisputeListParams,
+        PaymentIntentCaptureParams,
+        PaymentIntentCreateParams,
+        RefundCreateParams,
+        WebhookEndpointCreateParams,
+        WebhookEndpointUpdateParams,
+    )
 
 #: The Stripe API version every request is made with.
 STRIPE_API_VERSION = "2026-10-28.endive"
@@ -105,7 +117,7 @@ class StripeGateway:
             params["hooks"] = {"inputs": {"tax": {"calculation": tax_calculation}}}
         with translated_errors():
             intent = self._client.v1.payment_intents.create(
-                params=params, options={"idempotency_key": idempotency_key}
+                params=cast("PaymentIntentCreateParams", params), options={"idempotency_key": idempotency_key}
             )
         return intent.to_dict()
 
@@ -123,7 +135,7 @@ class StripeGateway:
             params["final_capture"] = False
         with translated_errors():
             intent = self._client.v1.payment_intents.capture(
-                payment_intent_id, params=params, options={"idempotency_key": idempotency_key}
+                payment_intent_id, params=cast("PaymentIntentCaptureParams", params), options={"idempotency_key": idempotency_key}
             )
         return intent.to_dict()
 
@@ -143,7 +155,8 @@ class StripeGateway:
         if metadata:
             params["metadata"] = metadata
         with translated_errors():
-            refund = self._client.v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+            refund = self._client.v1.refunds.create(params=cast("RefundCreateParams", params),
+                                                    options={"idempotency_key": idempotency_key})
         return refund.to_dict()
 
     def authorize_payment_method(
@@ -183,7 +196,7 @@ class StripeGateway:
         with translated_errors():
             try:
                 intent = self._client.v1.payment_intents.create(
-                    params=params, options={"idempotency_key": idempotency_key}
+                    params=cast("PaymentIntentCreateParams", params), options={"idempotency_key": idempotency_key}
                 )
             except stripe.CardError as exc:
                 declined = getattr(exc.error, "payment_intent", None)
@@ -231,7 +244,8 @@ class StripeGateway:
         if name:
             params["name"] = name
         with translated_errors():
-            customer = self._client.v1.customers.create(params=params, options={"idempotency_key": idempotency_key})
+            customer = self._client.v1.customers.create(params=cast("CustomerCreateParams", params),
+                                                        options={"idempotency_key": idempotency_key})
         return customer.to_dict()
 
     def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
@@ -258,7 +272,7 @@ class StripeGateway:
         params = {"customer": customer_id,
                   "components": {"payment_element": {"enabled": True, "features": dict(features)}}}
         with translated_errors():
-            return self._client.v1.customer_sessions.create(params=params).to_dict()
+            return self._client.v1.customer_sessions.create(params=cast("CustomerSessionCreateParams", params)).to_dict()
 
     def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
         """Read a PaymentMethod (type, card brand and last digits, customer, allow_redisplay)."""
@@ -320,7 +334,7 @@ class StripeGateway:
         if created_since is not None:
             params["created"] = {"gte": created_since}
         with translated_errors():
-            page = self._client.v1.disputes.list(params=params)
+            page = self._client.v1.disputes.list(params=cast("DisputeListParams", params))
             return [dispute.to_dict() for dispute in page.auto_paging_iter()]
 
     def list_capture_transactions(self, *, created_since: int) -> list[dict[str, Any]]:
@@ -339,13 +353,14 @@ class StripeGateway:
     def update_webhook_endpoint(self, endpoint_id: str, **params: Any) -> dict[str, Any]:
         """Change a webhook endpoint's url, events or disabled flag."""
         with translated_errors():
-            return self._client.v1.webhook_endpoints.update(endpoint_id, params=params).to_dict()
+            endpoint = self._client.v1.webhook_endpoints.update(endpoint_id, params=cast("WebhookEndpointUpdateParams", params))
+        return endpoint.to_dict()
 
     def create_webhook_endpoint(self, url: str, events: Sequence[str], *, metadata: dict[str, str]) -> dict[str, Any]:
         """Create a webhook endpoint; the answer holds its signing secret, shown only now."""
         params = {"url": url, "enabled_events": list(events), "api_version": STRIPE_API_VERSION, "metadata": metadata}
         with translated_errors():
-            endpoint = self._client.v1.webhook_endpoints.create(params=params)
+            endpoint = self._client.v1.webhook_endpoints.create(params=cast("WebhookEndpointCreateParams", params))
         return endpoint.to_dict()
 
     def list_webhook_endpoints(self) -> list[dict[str, Any]]:

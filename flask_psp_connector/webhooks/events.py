@@ -384,7 +384,8 @@ def _logged(event: Event, receipt: EventReceipt, level: int = logging.INFO) -> E
 
 def _payment_ref(obj: Event) -> PaymentRef:
     """How the event's object names our payment: metadata id and PaymentIntent id."""
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    given = obj.get("metadata")
+    metadata = given if isinstance(given, dict) else {}
     candidate = metadata.get("ct_payment_id")
     intent = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     if isinstance(intent, dict):

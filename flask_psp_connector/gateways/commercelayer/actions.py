@@ -275,15 +275,15 @@ class CommerceLayerGateway:
                 raise
             return _stripe_failure(exc, None, amount)
         status = refund.get("status")
-        refunded = stripe_amount_like(amount, refund.get("amount"), refund.get("currency") or amount.currency_code)
+        refunded_now = stripe_amount_like(amount, refund.get("amount"), refund.get("currency") or amount.currency_code)
         meta = {"stripe_status": status, "stripe_payment_intent": request.payment_intent_id}
         state = refund_state(status)
         if state == TransactionState.PENDING:
-            return success(refund["id"], refunded, meta, action_id=refund["id"])
+            return success(refund["id"], refunded_now, meta, action_id=refund["id"])
         if state == TransactionState.FAILURE:
-            return failure(422, refund["id"], refunded, refund.get("failure_reason") or "refund_failed",
+            return failure(422, refund["id"], refunded_now, refund.get("failure_reason") or "refund_failed",
                            f"Stripe reports the refund as {status}.")
-        return success(refund["id"], refunded, meta)
+        return success(refund["id"], refunded_now, meta)
 
     def _customer_token(self, request: TokenRequest) -> Answer:
         stripe = self._stripe()
