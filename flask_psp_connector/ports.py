@@ -1,5 +1,6 @@
-"""The ports: what the use cases need from wherever carts live (:class:`CommercePlatform`)
-and from Stripe (:class:`StripePort`), and the drafts they hand to the platform.
+"""The ports: what the use cases need from wherever carts live (:class:`CommercePlatform`),
+from Stripe (:class:`StripePort`) and, for the external gateways, from where their answers
+are kept (:class:`AnswerStore`); and the values that cross them.
 
 Stripe objects cross the port as plain dicts in Stripe's own shape; amounts are in
 Stripe's unit (see :func:`~flask_psp_connector.domain.money.to_stripe_amount`).
@@ -287,3 +288,48 @@ class StripePort(Protocol):
 
     def ping(self) -> None:
         """Make the cheapest authenticated call; raise if Stripe cannot be reached with our key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer of an external gateway's route: status and JSON body.
+
+    :param action_id: set on an asynchronous answer (202), settled later by a callback.
+    """
+
+    status: int
+    body: dict[str, Any]
+    action_id: str | None = None
+
+
+class CallbackSettlement:
+    """What :meth:`AnswerStore.settle` did."""
+
+    ENQUEUED = "enqueued"
+    ALREADY_SETTLED = "already settled"
+    NOT_PENDING = "answered synchronously"
+    UNKNOWN = "no answer stored yet"
+
+
+class AnswerStore(Protocol):
+    """Where an external gateway keeps the answer it gave to each request, under the
+    request's key (also Stripe's idempotency key), and settles the asynchronous ones."""
+
+    def answer(self, key: str) -> Answer | None:
+        """The answer already given to the request ``key``, if any."""
+
+    def answers(self, *keys: str) -> dict[str, Answer]:
+        """The answers already given to any of ``keys``, in one read."""
+
+    def answers_starting_with(self, prefix: str) -> dict[str, Answer]:
+        """The answers kept for every key that starts with ``prefix``."""
+
+    def record_answer(self, key: str, answer: Answer) -> Answer:
+        """Keep ``answer`` for ``key`` unless one is already kept; return the one kept (first wins)."""
+
+    def replace_answer(self, key: str, answer: Answer) -> None:
+        """Keep ``answer`` for ``key`` in place of the one kept."""
+
+    def settle(self, key: str, url: str, payload: str) -> str:
+        """Mark the asynchronous answer of ``key`` settled and enqueue its callback to ``url``,
+        atomically; a second settlement changes nothing. Returns a :class:`CallbackSettlement` value."""

@@ -41,11 +41,10 @@ ALLOWED = (
     "flask_psp_connector.webhooks.events",
 )
 
-#: Each external gateway's own request parsing, answer store and platform client.
+#: Each external gateway's own request parsing, and the client of the platform it serves.
 GATEWAY_OWN = {
-    "gateways/commercelayer/actions.py": ("flask_psp_connector.gateways.commercelayer.payload",
-                                          "flask_psp_connector.gateways.store"),
-    "gateways/hantera/actions.py": ("flask_psp_connector.gateways.hantera.client", "flask_psp_connector.gateways.store"),
+    "gateways/commercelayer/actions.py": ("flask_psp_connector.gateways.commercelayer.payload",),
+    "gateways/hantera/actions.py": ("flask_psp_connector.gateways.hantera.client",),
 }
 
 

@@ -30,8 +30,7 @@ from flask_psp_connector.gateways.commercelayer.payload import (
     OperationRequest,
     TokenRequest,
 )
-from flask_psp_connector.gateways.store import Answer, GatewayStore, Settlement
-from flask_psp_connector.ports import StripePort
+from flask_psp_connector.ports import Answer, AnswerStore, CallbackSettlement, StripePort
 
 log = logging.getLogger("flask_psp_connector.gateways")
 
@@ -95,7 +94,7 @@ class CommerceLayerGateway:
     :param callback_url: the gateway's ``webhook_endpoint_url`` in Commerce Layer.
     """
 
-    def __init__(self, store: GatewayStore, stripe: StripePort | None, *, capture_method: str,
+    def __init__(self, store: AnswerStore, stripe: StripePort | None, *, capture_method: str,
                  callback_url: str) -> None:
         self.store = store
         self._stripe_gateway = stripe
@@ -155,7 +154,7 @@ class CommerceLayerGateway:
             return f"commercelayer: {obj.get('status')} concludes nothing"
         payload = json.dumps(body, separators=(",", ":"))
         result = self.store.settle(key, self.callback_url, payload)
-        if result == Settlement.UNKNOWN:
+        if result == CallbackSettlement.UNKNOWN:
             raise PSPError("The gateway's answer to this request is not stored yet.", status=503,
                            code="ServiceUnavailable")
         return f"commercelayer {obj['id']}: {result}"

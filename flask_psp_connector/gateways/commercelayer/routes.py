@@ -26,10 +26,11 @@ from flask_psp_connector.gateways.commercelayer.schemas import (
 )
 from flask_psp_connector.gateways.commercelayer.signature import SIGNATURE_HEADER, is_signed
 from flask_psp_connector.gateways.delivery import deliver
-from flask_psp_connector.gateways.store import Answer, GatewayStore, Settlement
+from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.guards import reject_hostile_input
 from flask_psp_connector.http.openapi import OwnErrorsBlueprint
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.ports import Answer, CallbackSettlement
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.stripe.adapter import StripeGateway
 
@@ -60,7 +61,7 @@ def settlement_hook(gateway: CommerceLayerGateway, secret: str) -> Callable[[dic
 
     def hook(event: dict[str, Any]) -> str | None:
         detail = gateway.settle_event(event)
-        if detail is not None and detail.endswith(Settlement.ENQUEUED) and has_request_context():
+        if detail is not None and detail.endswith(CallbackSettlement.ENQUEUED) and has_request_context():
             action_id = event["data"]["object"]["id"]
 
             @after_this_request

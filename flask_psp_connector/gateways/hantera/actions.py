@@ -28,8 +28,7 @@ from flask_psp_connector.gateways.hantera.client import (
     HanteraCart,
     HanteraClient,
 )
-from flask_psp_connector.gateways.store import Answer, GatewayStore
-from flask_psp_connector.ports import StripePort
+from flask_psp_connector.ports import Answer, AnswerStore, StripePort
 
 log = logging.getLogger("flask_psp_connector.gateways")
 
@@ -54,7 +53,7 @@ class HanteraGateway:
     :param number_prefix: the prefix of the payment numbers Hantera generates.
     """
 
-    def __init__(self, store: GatewayStore, stripe: StripePort | None, client: HanteraClient, *,
+    def __init__(self, store: AnswerStore, stripe: StripePort | None, client: HanteraClient, *,
                  capture_method: str, number_prefix: str) -> None:
         self.store = store
         self.client = client
