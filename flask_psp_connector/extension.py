@@ -23,6 +23,7 @@ from flask_psp_connector.gateways.commercelayer import routes as commercelayer
 from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway
 from flask_psp_connector.gateways.hantera import routes as hantera
 from flask_psp_connector.gateways.hantera.actions import HanteraGateway
+from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.cors import cors_headers
 from flask_psp_connector.http.docs import blp as docs_blp
 from flask_psp_connector.http.guards import reject_hostile_input
@@ -60,8 +61,8 @@ class ConnectorState:
     clients: ClientRegistry | None
     api: flask_smorest.Api
     authorization_server: Any = None
-    commercelayer: CommerceLayerGateway | None = None
-    hantera: HanteraGateway | None = None
+    commercelayer: CommerceLayerGateway[GatewayStore] | None = None
+    hantera: HanteraGateway[GatewayStore] | None = None
     #: The embedded store the external gateways keep their answers in, when one is configured.
     gateway_store: LocalPlatform | None = None
     gateway_events: Callable[[dict[str, Any]], str | None] | None = None

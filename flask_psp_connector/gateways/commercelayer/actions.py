@@ -19,7 +19,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from flask_psp_connector.domain.money import Money, from_stripe_amount, stripe_amount_like
 from flask_psp_connector.domain.payment import TransactionState
@@ -33,6 +33,10 @@ from flask_psp_connector.gateways.commercelayer.payload import (
 from flask_psp_connector.ports import Answer, AnswerStore, CallbackSettlement, StripePort
 
 log = logging.getLogger("flask_psp_connector.gateways")
+
+#: Where the answers are kept: any :class:`~flask_psp_connector.ports.AnswerStore`, whose own type
+#: the gateway keeps, so the outbox side reads its callbacks through ``gateway.store``.
+Store = TypeVar("Store", bound=AnswerStore)
 
 #: Metadata marking the Stripe objects this gateway created, and the request they answer.
 GATEWAY_MARK, REQUEST_KEY = "psp_gateway", "cl_request_key"
@@ -85,7 +89,7 @@ def request_key(action: str, *parts: object) -> str:
     return "-".join(["cl", action, *map(_key_part, parts)])
 
 
-class CommerceLayerGateway:
+class CommerceLayerGateway(Generic[Store]):
     """The gateway's actions.
 
     :param store: where answers and callbacks are kept.
@@ -94,7 +98,7 @@ class CommerceLayerGateway:
     :param callback_url: the gateway's ``webhook_endpoint_url`` in Commerce Layer.
     """
 
-    def __init__(self, store: AnswerStore, stripe: StripePort | None, *, capture_method: str,
+    def __init__(self, store: Store, stripe: StripePort | None, *, capture_method: str,
                  callback_url: str) -> None:
         self.store = store
         self._stripe_gateway = stripe

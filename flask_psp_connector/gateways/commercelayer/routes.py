@@ -46,7 +46,7 @@ _HEADER = {"in": "header", "name": SIGNATURE_HEADER, "required": True, "schema":
 
 
 def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: StripeGateway | None,
-                 settings: Settings) -> CommerceLayerGateway:
+                 settings: Settings) -> CommerceLayerGateway[GatewayStore]:
     """Register the routes under ``PSP_GATEWAY_URL_PREFIX`` and return the gateway."""
     api.spec.components.security_scheme(
         "commerceLayerSignature", {"type": "apiKey", "in": "header", "name": SIGNATURE_HEADER})
@@ -55,7 +55,7 @@ def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: Stripe
                                 callback_url=settings["COMMERCELAYER_CALLBACK_URL"])
 
 
-def settlement_hook(gateway: CommerceLayerGateway, secret: str) -> Callable[[dict[str, Any]], str | None]:
+def settlement_hook(gateway: CommerceLayerGateway[GatewayStore], secret: str) -> Callable[[dict[str, Any]], str | None]:
     """The webhook pipeline's hook: settle the gateway's asynchronous actions, and try the
     new callback once the webhook's response is sent (the outbox keeps it until accepted)."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from flask_psp_connector.domain.money import Money, from_major, from_stripe_amount, stripe_amount_like
 from flask_psp_connector.domain.stripe_status import AUTHORIZED_STATUSES, UNCONFIRMED_STATUSES, IntentStatus
@@ -32,6 +32,10 @@ from flask_psp_connector.ports import Answer, AnswerStore, StripePort
 
 log = logging.getLogger("flask_psp_connector.gateways")
 
+#: Where the answers are kept: any :class:`~flask_psp_connector.ports.AnswerStore`, whose own type
+#: the gateway keeps, so the outbox side reads its callbacks through ``gateway.store``.
+Store = TypeVar("Store", bound=AnswerStore)
+
 #: Metadata marking the PaymentIntents this flow created, and the cart they pay.
 GATEWAY_MARK, MARK_VALUE, CART_KEY = "psp_gateway", "hantera", "hantera_cart_id"
 
@@ -43,7 +47,7 @@ class HanteraRefusal(PSPError):
     code = "invalid_state"
 
 
-class HanteraGateway:
+class HanteraGateway(Generic[Store]):
     """The flow's actions.
 
     :param store: where the cart's PaymentIntent and each completion are kept.
@@ -53,7 +57,7 @@ class HanteraGateway:
     :param number_prefix: the prefix of the payment numbers Hantera generates.
     """
 
-    def __init__(self, store: AnswerStore, stripe: StripePort | None, client: HanteraClient, *,
+    def __init__(self, store: Store, stripe: StripePort | None, client: HanteraClient, *,
                  capture_method: str, number_prefix: str) -> None:
         self.store = store
         self.client = client
