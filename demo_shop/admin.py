@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError, ResourceNotFound
-from flask_psp_connector.processor.payments import PaymentAction, capturable, modify_payment, refundable
+from flask_psp_connector.processor.operations import PaymentAction, capturable, modify_payment, refundable
 
 from .cart import psp
 from .forms import ActionForm, AmountForm, LoginForm

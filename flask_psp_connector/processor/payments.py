@@ -28,9 +28,6 @@ from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFo
 from flask_psp_connector.options import STALE_REFUND, ConnectorOptions
 from flask_psp_connector.ports import CommercePlatform, PaymentDraft, StripePort
 from flask_psp_connector.processor import customers
-
-# Merchant operations live in their own module; these names stay importable from here.
-from flask_psp_connector.processor.operations import PaymentAction, capturable, modify_payment, refundable  # noqa: F401
 from flask_psp_connector.processor.settlement import stale_handler, supersede_earlier_intents
 
 log = logging.getLogger("flask_psp_connector.processor.payments")

@@ -17,7 +17,7 @@ from flask_psp_connector.auth.guards import require_jwt, require_oauth2, require
 from flask_psp_connector.errors import PSPError, ValidationFailed
 from flask_psp_connector.http.cors import resolve_origins
 from flask_psp_connector.observability import telemetry
-from flask_psp_connector.processor import customers, express, payments
+from flask_psp_connector.processor import customers, express, operations, payments
 from flask_psp_connector.processor.health import check_status, webhook_health
 from flask_psp_connector.processor.schemas import (
     ConfigElementResponseSchema,
@@ -276,12 +276,12 @@ def modify_payment(body: dict[str, Any], payment_id: str) -> dict[str, Any]:
     telemetry.annotate(payment_id=payment_id)
     action = body["actions"][0]
     amount = action.get("amount")
-    outcome = payments.modify_payment(
+    outcome = operations.modify_payment(
         _state().platform,
         _stripe(),
         _state().options,
         payment_id,
-        payments.PaymentAction(
+        operations.PaymentAction(
             action["action"],
             amount["centAmount"] if amount else None,
             amount["currencyCode"] if amount else None,
