@@ -41,10 +41,10 @@ ALLOWED = (
     "flask_psp_connector.webhooks.events",
 )
 
-#: Each external gateway's own request parsing, and the client of the platform it serves.
+#: Each external gateway's own request parsing, or the port of the platform it serves.
 GATEWAY_OWN = {
     "gateways/commercelayer/actions.py": ("flask_psp_connector.gateways.commercelayer.payload",),
-    "gateways/hantera/actions.py": ("flask_psp_connector.gateways.hantera.client",),
+    "gateways/hantera/actions.py": ("flask_psp_connector.gateways.hantera.port",),
 }
 
 

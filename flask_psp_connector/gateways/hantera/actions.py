@@ -21,13 +21,7 @@ from typing import Any, Generic, TypeVar
 from flask_psp_connector.domain.money import Money, from_major, from_stripe_amount, stripe_amount_like
 from flask_psp_connector.domain.stripe_status import AUTHORIZED_STATUSES, UNCONFIRMED_STATUSES, IntentStatus
 from flask_psp_connector.errors import InvalidOperation, PSPError, StripeAPIError
-from flask_psp_connector.gateways.hantera.client import (
-    COMPLETED,
-    OPEN,
-    HanteraAPIError,
-    HanteraCart,
-    HanteraClient,
-)
+from flask_psp_connector.gateways.hantera.port import COMPLETED, OPEN, HanteraAPIError, HanteraCart, HanteraPort
 from flask_psp_connector.ports import Answer, AnswerStore, StripePort
 
 log = logging.getLogger("flask_psp_connector.gateways")
@@ -57,7 +51,7 @@ class HanteraGateway(Generic[Store]):
     :param number_prefix: the prefix of the payment numbers Hantera generates.
     """
 
-    def __init__(self, store: Store, stripe: StripePort | None, client: HanteraClient, *,
+    def __init__(self, store: Store, stripe: StripePort | None, client: HanteraPort, *,
                  capture_method: str, number_prefix: str) -> None:
         self.store = store
         self.client = client
