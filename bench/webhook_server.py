@@ -3,7 +3,7 @@
 from flask import Flask, Response, abort, request
 
 from flask_psp_connector import PSPConnector
-from flask_psp_connector.stripe.adapter import WebhookSignatureError, verify_webhook
+from flask_psp_connector.stripe.signature import WebhookSignatureError, verify_webhook
 
 
 def create_app() -> Flask:

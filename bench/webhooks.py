@@ -35,8 +35,9 @@ import stripe
 from sqlalchemy import create_engine, text
 
 from flask_psp_connector import LineItemDraft
-from flask_psp_connector.domain.model import Address, TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.domain.model import Address
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.platforms.embedded.schema import Base
 from flask_psp_connector.platforms.embedded.store import LocalPlatform, normalize_database_url
 from flask_psp_connector.ports import PaymentDraft

@@ -17,9 +17,9 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from flask_psp_connector.domain.model import Payment
+from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError, ResourceNotFound
-from flask_psp_connector.processor.payments import PaymentAction, capturable, modify_payment, refundable
+from flask_psp_connector.processor.operations import PaymentAction, capturable, modify_payment, refundable
 
 from .cart import psp
 from .forms import ActionForm, AmountForm, LoginForm
@@ -169,7 +169,7 @@ def operate(payment_id: str, operation: str) -> Response:
     verb = operation.capitalize() + (f" of {format_money(cent_amount, currency)}" if cent_amount else "")
     try:
         outcome = modify_payment(
-            state.platform, state.stripe, state.settings, found.id,
+            state.platform, state.stripe, state.options, found.id,
             PaymentAction(action, cent_amount, currency if cent_amount is not None else None),
         )
     except PSPError as exc:

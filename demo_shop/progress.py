@@ -11,15 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from flask_psp_connector.domain.model import (
-    Cart,
-    Order,
-    Payment,
-    StaleReason,
-    TransactionState,
-    TransactionType,
-)
-from flask_psp_connector.domain.model import settle as settlement_of
+from flask_psp_connector.domain.model import Cart, Order
+from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionState, TransactionType
+from flask_psp_connector.domain.settle import settle as settlement_of
 
 from .cart import psp
 from .money import format_money

@@ -17,16 +17,18 @@ from flask_psp_connector.auth.guards import Introspector, JWKSCache, RemoteIntro
 from flask_psp_connector.auth.token_route import blp as token_blp
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
 from flask_psp_connector.cli import psp_cli
-from flask_psp_connector.domain.model import Payment
+from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError
 from flask_psp_connector.gateways.commercelayer import routes as commercelayer
 from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway
 from flask_psp_connector.gateways.hantera import routes as hantera
 from flask_psp_connector.gateways.hantera.actions import HanteraGateway
+from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.cors import cors_headers
 from flask_psp_connector.http.docs import blp as docs_blp
 from flask_psp_connector.http.guards import reject_hostile_input
 from flask_psp_connector.observability.monitoring import init_monitoring
+from flask_psp_connector.options import ConnectorOptions, connector_options
 from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPlatform
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
@@ -50,6 +52,8 @@ class ConnectorState:
     """Everything the connector keeps per app, in ``app.extensions["psp_connector"]``."""
 
     settings: Settings
+    #: What the use cases are configured with, parsed once from ``settings``.
+    options: ConnectorOptions
     platform: CommercePlatform
     stripe: StripeGateway | None
     jwks: JWKSCache
@@ -57,8 +61,8 @@ class ConnectorState:
     clients: ClientRegistry | None
     api: flask_smorest.Api
     authorization_server: Any = None
-    commercelayer: CommerceLayerGateway | None = None
-    hantera: HanteraGateway | None = None
+    commercelayer: CommerceLayerGateway[GatewayStore] | None = None
+    hantera: HanteraGateway[GatewayStore] | None = None
     #: The embedded store the external gateways keep their answers in, when one is configured.
     gateway_store: LocalPlatform | None = None
     gateway_events: Callable[[dict[str, Any]], str | None] | None = None
@@ -66,7 +70,7 @@ class ConnectorState:
     def event_processor(self) -> EventProcessor:
         """What turns this app's Stripe events into transactions and orders."""
         return EventProcessor(self.platform, self.stripe, self.gateway_events,
-                              stale_policy=self.settings["PSP_STALE_PAYMENTS"])
+                              stale_policy=self.options.stale_policy)
 
 
 class _Api(flask_smorest.Api):
@@ -131,6 +135,7 @@ class PSPConnector:
             clients = ClientRegistry(platform, token_ttl=settings["PSP_TOKEN_TTL"])
         state = ConnectorState(
             settings=settings,
+            options=connector_options(settings),
             platform=platform,
             stripe=self._stripe or _stripe_gateway(settings),
             jwks=JWKSCache(settings["CTP_JWKS_URL"]),
@@ -208,7 +213,7 @@ class PSPConnector:
         :raises ResourceNotFound: if there is no such payment.
         """
         state = current_app.extensions["psp_connector"]
-        return settle_payment(state.platform, state.stripe, state.settings["PSP_STALE_PAYMENTS"], payment_id)
+        return settle_payment(state.platform, state.stripe, state.options.stale_policy, payment_id)
 
     @staticmethod
     def api_blueprints(app: Flask) -> list[Blueprint]:

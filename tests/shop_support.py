@@ -11,14 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from demo_shop import create_app
-from flask_psp_connector.domain.model import (
-    Cart,
-    Payment,
-    TransactionDraft,
-    TransactionState,
-    TransactionType,
-)
+from flask_psp_connector.domain.model import Cart
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import Payment, TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.ports import PaymentDraft
 
 from .conftest import SECRET_KEY

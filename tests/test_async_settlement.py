@@ -16,7 +16,7 @@ import requests
 import stripe
 from flask import Flask
 
-from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 
 from .conftest import open_checkout
 from .webhook_support import SECRETS, post_event

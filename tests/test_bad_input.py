@@ -14,8 +14,8 @@ import pytest
 import responses
 from flask import Flask
 
-from flask_psp_connector.domain.model import Payment, TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import Payment, TransactionDraft, TransactionState, TransactionType
 
 from .conftest import STRIPE_API, bearer, open_checkout
 

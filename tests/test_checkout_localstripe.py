@@ -13,7 +13,7 @@ import requests
 import stripe
 from flask import Flask
 
-from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 
 from .conftest import bearer, open_checkout
 

@@ -12,7 +12,7 @@ import requests
 import responses
 from flask import Flask
 
-from flask_psp_connector.domain.model import TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION
 
 from .conftest import SECRET_KEY, STRIPE_API, bearer, open_checkout

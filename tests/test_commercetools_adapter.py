@@ -502,8 +502,8 @@ def test_a_settlement_concludes_nothing_yet_only_on_a_fresh_read(webhook_app, st
                                                                  monkeypatch) -> None:
     """Two payments share a cart's total; the second succeeds after the first's webhook read
     the cart: the first still places the order (on a fresh read), not "not paid yet"."""
-    from flask_psp_connector.domain.model import TransactionDraft, TransactionState, TransactionType
     from flask_psp_connector.domain.money import Money
+    from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
     from flask_psp_connector.ports import PaymentDraft
 
     client = webhook_app.test_client()

@@ -13,7 +13,7 @@ import pytest
 import responses
 from flask import Flask
 
-from flask_psp_connector.domain.model import TransactionType
+from flask_psp_connector.domain.payment import TransactionType
 
 from .conftest import AppFactory, open_checkout
 from .conftest import bearer as oauth_bearer

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from flask_psp_connector.gateways.store import Answer, GatewayStore, Settlement
+from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.platforms.embedded.schema import utcnow
+from flask_psp_connector.ports import Answer, CallbackSettlement
 
 
 def test_concurrent_answers_for_one_key_keep_the_first(platform) -> None:
@@ -29,12 +30,12 @@ def test_concurrent_answers_for_one_key_keep_the_first(platform) -> None:
 
 def test_settle_enqueues_one_callback_and_claim_is_exclusive(platform) -> None:
     store = GatewayStore(platform)
-    assert store.settle("unknown", "https://cl.test/cb", "{}") == Settlement.UNKNOWN
+    assert store.settle("unknown", "https://cl.test/cb", "{}") == CallbackSettlement.UNKNOWN
     store.record_answer("sync", Answer(200, {}))
-    assert store.settle("sync", "https://cl.test/cb", "{}") == Settlement.NOT_PENDING
+    assert store.settle("sync", "https://cl.test/cb", "{}") == CallbackSettlement.NOT_PENDING
     store.record_answer("async", Answer(202, {}, action_id="pi_1"))
-    assert store.settle("async", "https://cl.test/cb", '{"a":1}') == Settlement.ENQUEUED
-    assert store.settle("async", "https://cl.test/cb", '{"a":2}') == Settlement.ALREADY_SETTLED
+    assert store.settle("async", "https://cl.test/cb", '{"a":1}') == CallbackSettlement.ENQUEUED
+    assert store.settle("async", "https://cl.test/cb", '{"a":2}') == CallbackSettlement.ALREADY_SETTLED
     now = utcnow()
     [due] = store.due_callbacks(now)
     assert (due.action_id, due.payload, due.attempts) == ("pi_1", '{"a":1}', 0)

@@ -6,25 +6,21 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flask_psp_connector.domain.model import (
+from flask_psp_connector.domain.model import Address, Cart, CartState, LineItem
+from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import (
     ALLOWED_TRANSITIONS,
-    Address,
     AddTransaction,
-    Cart,
-    CartState,
     ChangeState,
-    LineItem,
     Payment,
-    Settlement,
     StaleReason,
     Transaction,
     TransactionDraft,
     TransactionState,
     TransactionType,
     match_transaction,
-    settle,
 )
-from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.settle import Settlement, settle
 
 S, T = TransactionState, TransactionType
 EUR10 = Money.of(1000, "EUR")

@@ -2,7 +2,13 @@
 
 import pytest
 
-from flask_psp_connector.domain.money import Money, from_stripe_amount, iso_fraction_digits, stripe_exponent
+from flask_psp_connector.domain.money import (
+    Money,
+    from_stripe_amount,
+    iso_fraction_digits,
+    stripe_amount_like,
+    stripe_exponent,
+)
 from flask_psp_connector.errors import InvalidOperation
 
 
@@ -59,5 +65,11 @@ def test_currency_code_is_validated_and_upper_cased() -> None:
         Money(1, "EURO", 2)
 
 
-def test_commercetools_shape() -> None:
-    assert Money.of(1000, "JPY").to_dict() == {"centAmount": 1000, "currencyCode": "JPY", "fractionDigits": 0}
+def test_a_stripe_amount_takes_the_precision_and_currency_of_the_amount_it_is_like() -> None:
+    three_digits = Money(12_340, "EUR", 3)
+    assert stripe_amount_like(three_digits, 1234) == Money(12_340, "EUR", 3)
+    assert stripe_amount_like(three_digits, None) == Money(0, "EUR", 3)
+    assert stripe_amount_like(Money.of(0, "EUR"), 500, "usd") == Money(500, "USD", 2)
+    assert stripe_amount_like(Money.of(0, "ISK"), 12_300) == Money(123, "ISK", 0)  # Stripe counts ISK in hundredths
+    with pytest.raises(InvalidOperation):
+        stripe_amount_like(Money.of(0, "ISK"), 12_345)

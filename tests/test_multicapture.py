@@ -17,7 +17,7 @@ import requests
 import stripe
 from flask import Flask
 
-from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 
 from .conftest import bearer, open_checkout
 from .webhook_support import SECRETS, post_event
@@ -155,8 +155,8 @@ def test_captures_settled_in_another_currency_add_up_to_what_was_captured() -> N
     from datetime import datetime
 
     from flask_psp_connector.domain.captures import capture_drafts, is_multicapture_charge
-    from flask_psp_connector.domain.model import Payment
     from flask_psp_connector.domain.money import Money
+    from flask_psp_connector.domain.payment import Payment
 
     payment = Payment(id="p", version=1, cart_id="c", amount_planned=Money.of(3000, "EUR"), payment_interface="x",
                       interface_id="pi_1", method=None, transactions=(), created_at=datetime.now(UTC))

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from demo_shop import create_app
 from flask_psp_connector import Address, LineItemDraft
-from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 from flask_psp_connector.sandbox import SECRET_KEY, sandbox_config
 from flask_psp_connector.testing import free_port
 

@@ -12,7 +12,7 @@ import pytest
 import stripe
 
 from demo_shop import create_app
-from flask_psp_connector.domain.model import Payment
+from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.sandbox import SECRET_KEY, sandbox_config
 from flask_psp_connector.testing import free_port
 

@@ -1,9 +1,14 @@
 """Configuration: one place, app.config before the environment, bad values fail at start-up."""
 
+from dataclasses import FrozenInstanceError, replace
+
 import pytest
 from flask import Flask
 
 from flask_psp_connector import ConfigurationError, PSPConnector
+from flask_psp_connector.domain.behavior import Behavior, resolve_behavior
+from flask_psp_connector.domain.model import Cart, CartState
+from flask_psp_connector.options import connector_options
 from flask_psp_connector.settings import SETTINGS, load_settings
 
 
@@ -131,3 +136,28 @@ def test_the_readme_holds_the_generated_configuration_reference() -> None:
                                    "http://127.0.0.1:8420/v1/"])
 def test_the_stripe_api_base_may_name_v1_or_not(given) -> None:
     assert load_settings({"STRIPE_API_BASE": given}, testing=True)["STRIPE_API_BASE"] == "http://127.0.0.1:8420"
+
+
+def test_the_use_cases_options_are_the_settings_parsed_once() -> None:
+    settings = load_settings({
+        "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_CAPTURE_METHOD": "manual", "STRIPE_PAYMENT_FLOW": "pi_first",
+        "STRIPE_SAVED_PAYMENT_METHODS_CONFIG": '{"payment_method_save":"enabled","payment_method_save_usage":"off_session"}',
+        "STRIPE_PAYMENT_BEHAVIOR_RULES": '{"MX":{"captureMethod":"automatic"}}', "HEALTH_CHECK_TIMEOUT": "2500",
+        "STRIPE_ENABLE_MULTI_OPERATIONS": "true", "PSP_STALE_PAYMENTS": "flag", "CTP_PROJECT_KEY": "shop",
+    }, environ={})
+    options = connector_options(settings)
+    assert options.behavior == Behavior("pi_first", "manual", "off_session", "auto")
+    assert options.behavior_rules == {"MX": {"captureMethod": "automatic"}}
+    assert options.saved_methods_features == {"payment_method_save": "enabled", "payment_method_save_usage": "off_session"}
+    assert options.health_check_timeout == 2.5
+    assert (options.multicapture, options.stale_policy, options.project_key) == (True, "flag", "shop")
+    with pytest.raises(FrozenInstanceError):
+        options.stale_policy = "refund"  # type: ignore[misc]
+
+
+def test_a_rule_overrides_the_options_behaviour_for_its_carts_only() -> None:
+    defaults = Behavior("deferred", "automatic", "off_session", "auto")
+    rules = {"MX": {"captureMethod": "manual", "flowType": "pi_first"}}
+    mexican = Cart("c1", 1, "MXN", (), 0, 0, CartState.ACTIVE, country="MX")
+    assert resolve_behavior(defaults, rules, mexican) == Behavior("pi_first", "manual", None, "auto")
+    assert resolve_behavior(defaults, rules, replace(mexican, country="DE")) == defaults

@@ -13,7 +13,8 @@ from demo_shop.catalog import PRODUCTS
 from demo_shop.money import format_money, parse_amount
 from demo_shop.pricing import quote
 from demo_shop.security import content_security_policy
-from flask_psp_connector.domain.model import CartState, TransactionState, TransactionType
+from flask_psp_connector.domain.model import CartState
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 
 from .conftest import SECRET_KEY, STRIPE_API
 from .shop_support import (

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from demo_shop.accounts import accounts_table
 from flask_psp_connector import LineItemDraft
-from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 
 from .conftest import STRIPE_API
 from .shop_support import Browser, add_payment, audit, build_shop, checkout_form, store

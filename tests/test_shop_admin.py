@@ -10,7 +10,7 @@ import pytest
 import responses
 from flask import Flask
 
-from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 
 from .conftest import STRIPE_API

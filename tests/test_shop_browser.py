@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from demo_shop import create_app
 from demo_shop.money import format_money
-from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 from flask_psp_connector.sandbox import init_sandbox, register_webhooks, sandbox_config
 from flask_psp_connector.testing import free_port
 

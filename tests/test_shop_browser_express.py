@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from demo_shop import create_app
-from flask_psp_connector.domain.model import TransactionState, TransactionType
+from flask_psp_connector.domain.payment import TransactionState, TransactionType
 from flask_psp_connector.sandbox import sandbox_config
 from flask_psp_connector.testing import free_port
 

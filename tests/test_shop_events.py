@@ -30,8 +30,8 @@ def text(response: Any) -> str:
 
 
 def test_a_failed_event_is_shown_and_replayed_through_the_same_path_as_the_command(admin, shop) -> None:
-    from flask_psp_connector.domain.model import TransactionState as S
-    from flask_psp_connector.domain.model import TransactionType as T
+    from flask_psp_connector.domain.payment import TransactionState as S
+    from flask_psp_connector.domain.payment import TransactionType as T
 
     payment = add_payment(shop, paid_cart(Browser(shop)), states=((T.AUTHORIZATION, S.SUCCESS), (T.CHARGE, S.SUCCESS)))
     refunded = event("charge.refunded", charge(payment.interface_id, refunds=[refund("re_admin", payment.interface_id, 500)]))

@@ -8,7 +8,7 @@ import pytest
 import responses
 from flask import Flask
 
-from flask_psp_connector.domain.model import StaleReason, TransactionState, TransactionType
+from flask_psp_connector.domain.payment import StaleReason, TransactionState, TransactionType
 
 from .conftest import STRIPE_API
 from .shop_support import ADMIN_PASSWORD, Browser, add_payment, build_shop, paid_cart, store

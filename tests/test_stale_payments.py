@@ -19,8 +19,8 @@ import stripe
 from flask import Flask
 
 from flask_psp_connector import LineItemDraft, PSPConnector
-from flask_psp_connector.domain.model import StaleReason, TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import StaleReason, TransactionDraft, TransactionState, TransactionType
 
 from .conftest import SHIPPING, open_checkout
 from .webhook_support import SECRETS, event, post_event, summary

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import insert
 
 from flask_psp_connector import Address, LineItemDraft
-from flask_psp_connector.domain.model import CartState, TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.domain.model import CartState
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, ResourceNotFound
 from flask_psp_connector.platforms.embedded import store as local_module
 from flask_psp_connector.platforms.embedded.schema import TransactionRow

@@ -25,7 +25,7 @@ import requests
 import stripe
 
 from demo_shop import create_app
-from flask_psp_connector.domain.model import Payment
+from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.sandbox import SECRET_KEY, sandbox_config, trigger_command
 from flask_psp_connector.testing import free_port

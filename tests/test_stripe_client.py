@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import requests
 import responses
 
+from flask_psp_connector.domain.stripe_status import charge_id
 from flask_psp_connector.errors import StripeAPIError
-from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway, charge_id
+from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway
 
 from .conftest import STRIPE_API
 
@@ -76,3 +79,16 @@ def test_api_base_override(stripe_mock) -> None:
     gateway = StripeGateway("sk_test_adapter", api_base="http://127.0.0.1:9", max_network_retries=0)
     stripe_mock.add(responses.GET, "http://127.0.0.1:9/v1/payment_intents/pi_1", json={"id": "pi_1"})
     assert gateway.retrieve_payment_intent("pi_1")["id"] == "pi_1"
+
+
+def test_importing_the_adapter_leaves_stripe_python_alone() -> None:
+    """App info and log redaction are set when a gateway is made, not by an import."""
+    probe = (
+        "import logging, stripe\n"
+        "import flask_psp_connector.stripe.adapter as adapter\n"
+        "print(stripe.app_info is None, len(logging.getLogger('stripe').filters))\n"
+        "adapter.StripeGateway('sk_test_probe'); adapter.StripeGateway('sk_test_probe')\n"
+        "print(stripe.app_info['name'], len(logging.getLogger('stripe').filters))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert output[:2] == ["True 0", "flask-psp-connector 1"]

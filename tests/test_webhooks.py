@@ -14,7 +14,8 @@ import responses
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from flask_psp_connector.domain.model import CartState, EventStatus
+from flask_psp_connector.domain.inbox import EventStatus
+from flask_psp_connector.domain.model import CartState
 from flask_psp_connector.platforms.embedded import store as local_module
 from flask_psp_connector.platforms.embedded.schema import StripeEventRow, TransactionRow
 from flask_psp_connector.webhooks.events import EventProcessor

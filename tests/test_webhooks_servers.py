@@ -15,8 +15,8 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from flask_psp_connector.domain.model import TransactionDraft, TransactionState
-from flask_psp_connector.domain.model import TransactionType as T
+from flask_psp_connector.domain.payment import TransactionDraft, TransactionState
+from flask_psp_connector.domain.payment import TransactionType as T
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.ports import PaymentDraft
 

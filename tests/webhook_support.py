@@ -11,8 +11,8 @@ import stripe
 from flask import Flask
 
 from flask_psp_connector import LineItemDraft
-from flask_psp_connector.domain.model import TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.ports import PaymentDraft
 
 SECRETS = ("whsec_test_current", "whsec_test_previous")

@@ -88,24 +88,24 @@ def matching_rule(rules: Mapping[str, Mapping[str, str]], cart: Cart) -> Mapping
     return next((rules[key] for key in candidates if key and key in rules), {})
 
 
-def resolve_behavior(settings: Mapping[str, Any], cart: Cart) -> Behavior:
-    """The behaviour for ``cart``: its rule's fields over the global settings.
+def resolve_behavior(defaults: Behavior, rules: Mapping[str, Mapping[str, str]], cart: Cart) -> Behavior:
+    """The behaviour for ``cart``: its rule's fields over the global ``defaults``.
 
     A rule's ``setupFutureUsage`` of ``none`` (or empty) omits setup_future_usage; the
     ``pi_first`` flow always omits it, as upstream does (the PaymentIntent exists before
     the shopper could choose to save the method).
     """
-    rule = matching_rule(settings["STRIPE_PAYMENT_BEHAVIOR_RULES"], cart)
-    flow = rule.get("flowType") or settings["STRIPE_PAYMENT_FLOW"]
+    rule = matching_rule(rules, cart)
+    flow = rule.get("flowType") or defaults.flow_type
     if "setupFutureUsage" in rule:
         usage = rule["setupFutureUsage"] if rule["setupFutureUsage"] in ("off_session", "on_session") else None
     else:
-        usage = settings["STRIPE_PAYMENT_INTENT_SETUP_FUTURE_USAGE"]
+        usage = defaults.setup_future_usage
     return Behavior(
         flow_type=flow,
-        capture_method=rule.get("captureMethod") or settings["STRIPE_CAPTURE_METHOD"],
+        capture_method=rule.get("captureMethod") or defaults.capture_method,
         setup_future_usage=None if flow == "pi_first" else usage,
-        collect_billing_address=rule.get("collectBillingAddress") or settings["STRIPE_COLLECT_BILLING_ADDRESS"],
+        collect_billing_address=rule.get("collectBillingAddress") or defaults.collect_billing_address,
     )
 
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask_psp_connector.domain.model import Payment, TransactionDraft
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
 from flask_psp_connector.domain.money import from_stripe_amount
+from flask_psp_connector.domain.payment import (
+    Payment,
+    TransactionDraft,
+)
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
 
 #: Balance transaction types that move captured money in (Stripe names both).
 _CAPTURE_TYPES = ("charge", "payment")
@@ -62,5 +65,5 @@ def capture_drafts(
     return [
         TransactionDraft(Type.CHARGE, State.SUCCESS,
                          from_stripe_amount(amount, planned.currency_code, planned.fraction_digits), str(t["id"]))
-        for t, amount in zip(captures, amounts)
+        for t, amount in zip(captures, amounts, strict=True)
     ]

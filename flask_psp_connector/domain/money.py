@@ -91,14 +91,6 @@ class Money:
         """The amount in major units, exact (``Decimal("12.34")`` for 1234 EUR cents)."""
         return Decimal(self.cent_amount).scaleb(-self.fraction_digits)
 
-    def to_dict(self) -> dict[str, int | str]:
-        """The commercetools JSON shape of this amount."""
-        return {
-            "centAmount": self.cent_amount,
-            "currencyCode": self.currency_code,
-            "fractionDigits": self.fraction_digits,
-        }
-
 
 def to_stripe_amount(money: Money) -> int:
     """Convert ``money`` to Stripe's unit, refusing what Stripe would reject or round.
@@ -108,6 +100,7 @@ def to_stripe_amount(money: Money) -> int:
     """
     code = money.currency_code
     shift = stripe_exponent(code) - money.fraction_digits
+    amount: int
     if shift >= 0:
         amount = money.cent_amount * 10**shift
     else:
@@ -138,6 +131,15 @@ def from_stripe_amount(amount: int, currency: str, fraction_digits: int | None =
     if remainder:
         raise InvalidOperation(f"Stripe amount {amount} {code} has more precision than {digits} digits.")
     return Money(cent_amount, code, digits)
+
+
+def stripe_amount_like(like: Money, amount: int | None, currency: str | None = None) -> Money:
+    """A Stripe amount (``None`` counts as 0) at the precision of ``like``: in its
+    fraction digits, and in its currency unless Stripe names one.
+
+    :raises InvalidOperation: when the amount does not fit that precision exactly.
+    """
+    return from_stripe_amount(amount or 0, currency or like.currency_code, like.fraction_digits)
 
 
 def from_major(amount: Decimal | int, currency: str) -> Money:

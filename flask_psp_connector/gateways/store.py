@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from flask_psp_connector.errors import PlatformUnavailable
 from flask_psp_connector.platforms.embedded.schema import GatewayCallbackRow, GatewayRequestRow, utcnow
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.ports import Answer, CallbackSettlement
 
 _requests = GatewayRequestRow.__table__
 _callbacks = GatewayCallbackRow.__table__
@@ -36,18 +37,6 @@ _RECORD_ANSWER = {
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP answer of a gateway route: status and JSON body.
-
-    :param action_id: set on an asynchronous answer (202), settled later by a callback.
-    """
-
-    status: int
-    body: dict[str, Any]
-    action_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Callback:
     """One signed POST still owed to the platform."""
 
@@ -57,15 +46,6 @@ class Callback:
     attempts: int
     next_attempt_at: datetime
     last_error: str
-
-
-class Settlement:
-    """What :meth:`GatewayStore.settle` did."""
-
-    ENQUEUED = "enqueued"
-    ALREADY_SETTLED = "already settled"
-    NOT_PENDING = "answered synchronously"
-    UNKNOWN = "no answer stored yet"
 
 
 class GatewayStore:
@@ -128,7 +108,7 @@ class GatewayStore:
         """Mark the asynchronous answer of ``key`` settled and enqueue its callback, in one
         transaction; a second settlement changes nothing.
 
-        :returns: one of the :class:`Settlement` values.
+        :returns: one of the :class:`~flask_psp_connector.ports.CallbackSettlement` values.
         """
         now = utcnow()
         with self._platform.db_session(write=True) as session:
@@ -137,17 +117,17 @@ class GatewayStore:
                 .where(_requests.c.key == key).with_for_update()
             ).first()
             if row is None:
-                return Settlement.UNKNOWN
+                return CallbackSettlement.UNKNOWN
             if row.action_id is None:
-                return Settlement.NOT_PENDING
+                return CallbackSettlement.NOT_PENDING
             if row.settled_at is not None:
-                return Settlement.ALREADY_SETTLED
+                return CallbackSettlement.ALREADY_SETTLED
             session.execute(update(_requests).where(_requests.c.key == key).values(settled_at=now))
             session.execute(_insert(session, _callbacks).values(
                 action_id=row.action_id, url=url, payload=payload, attempts=0, next_attempt_at=now,
                 last_error="", created_at=now,
             ).on_conflict_do_nothing())
-        return Settlement.ENQUEUED
+        return CallbackSettlement.ENQUEUED
 
     def due_callbacks(self, now: datetime, limit: int = 100) -> list[Callback]:
         """Undelivered callbacks whose next attempt is due, oldest first."""

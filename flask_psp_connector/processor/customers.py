@@ -8,16 +8,16 @@ saved cards behind it.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from flask_psp_connector.domain.model import Customer, SavedPaymentMethod
+from flask_psp_connector.domain.stripe_status import PAID_STATUSES
 from flask_psp_connector.errors import StripeAPIError
-from flask_psp_connector.ports import CommercePlatform
-from flask_psp_connector.stripe.adapter import StripeGateway
+from flask_psp_connector.options import ConnectorOptions
+from flask_psp_connector.ports import CommercePlatform, StripePort
 
 log = logging.getLogger("flask_psp_connector.processor.customers")
 
@@ -32,7 +32,7 @@ def _belongs_to(stripe_customer: Mapping[str, Any], customer: Customer) -> bool:
     return not stripe_customer.get("deleted") and metadata.get(CUSTOMER_METADATA_KEY) == customer.id
 
 
-def find_or_create_stripe_customer(platform: CommercePlatform, stripe: StripeGateway, customer: Customer) -> str:
+def find_or_create_stripe_customer(platform: CommercePlatform, stripe: StripePort, customer: Customer) -> str:
     """The id of the Stripe Customer of ``customer``, created (and linked) if there is none.
 
     1. The stored id, if that Stripe Customer exists, is not deleted and names this
@@ -66,13 +66,8 @@ def find_or_create_stripe_customer(platform: CommercePlatform, stripe: StripeGat
     return str(found["id"])
 
 
-def saved_methods_features(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The CustomerSession ``payment_element.features`` (STRIPE_SAVED_PAYMENT_METHODS_CONFIG)."""
-    return json.loads(settings["STRIPE_SAVED_PAYMENT_METHODS_CONFIG"] or "{}")
-
-
 def customer_session(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], cart_id: str
+    platform: CommercePlatform, stripe: StripePort, options: ConnectorOptions, cart_id: str
 ) -> dict[str, str] | None:
     """``{stripeCustomerId, ephemeralKey, sessionId}`` for the cart's customer; ``None`` for guests.
 
@@ -87,20 +82,12 @@ def customer_session(
         return None
     stripe_customer_id = find_or_create_stripe_customer(platform, stripe, customer)
     ephemeral_key = stripe.create_ephemeral_key(stripe_customer_id)
-    session = stripe.create_customer_session(stripe_customer_id, saved_methods_features(settings))
+    session = stripe.create_customer_session(stripe_customer_id, options.saved_methods_features)
     return {
         "stripeCustomerId": stripe_customer_id,
         "ephemeralKey": ephemeral_key["secret"],
         "sessionId": session["client_secret"],
     }
-
-
-def linked_stripe_customer(platform: CommercePlatform, customer_id: str | None) -> str | None:
-    """The Stripe Customer already linked to our customer (no Stripe call), if any."""
-    if not customer_id:
-        return None
-    customer = platform.get_customer(customer_id)
-    return None if customer is None else customer.stripe_customer_id
 
 
 def _payment_method_of(intent: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
@@ -111,7 +98,7 @@ def _payment_method_of(intent: Mapping[str, Any]) -> tuple[str | None, dict[str,
 
 
 def record_saved_payment_method(
-    platform: CommercePlatform, stripe: StripeGateway, intent: Mapping[str, Any]
+    platform: CommercePlatform, stripe: StripePort, intent: Mapping[str, Any]
 ) -> SavedPaymentMethod | None:
     """Record the payment method of a paid PaymentIntent if its buyer chose to save it.
 
@@ -128,7 +115,7 @@ def record_saved_payment_method(
     payment_method_id, method = _payment_method_of(intent)
     if not stripe_customer_id or not customer_id or not payment_method_id:
         return None
-    if intent.get("status") not in ("succeeded", "requires_capture", "processing"):
+    if intent.get("status") not in PAID_STATUSES:
         return None
     customer = platform.get_customer(customer_id)
     if customer is None or customer.stripe_customer_id != stripe_customer_id:
@@ -156,7 +143,7 @@ def record_saved_payment_method(
 
 
 def remove_saved_payment_method(
-    platform: CommercePlatform, stripe: StripeGateway, customer_id: str, saved_id: str
+    platform: CommercePlatform, stripe: StripePort, customer_id: str, saved_id: str
 ) -> SavedPaymentMethod | None:
     """Detach one of the customer's saved methods at Stripe and delete its record.
 

@@ -7,30 +7,30 @@ method on it; the PaymentIntent is then created for that same cart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from flask_psp_connector.domain.model import Cart
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.options import ConnectorOptions
 from flask_psp_connector.ports import CommercePlatform
 from flask_psp_connector.processor.payments import amount_to_pay
 
 
-def express_config(settings: Mapping[str, Any]) -> dict[str, Any]:
+def express_config(options: ConnectorOptions) -> dict[str, Any]:
     """Upstream's ``ConfigResponse`` for a page that has no checkout session yet.
 
-    The appearance is STRIPE_APPEARANCE_EXPRESS_CHECKOUT, else the Payment Element's.
+    The appearance is the Express Checkout Element's, else the Payment Element's.
     """
     body: dict[str, Any] = {
-        "environment": settings["MOCK_ENVIRONMENT"],
-        "publishableKey": settings["STRIPE_PUBLISHABLE_KEY"],
-        "captureMethod": settings["STRIPE_CAPTURE_METHOD"],
+        "environment": options.environment,
+        "publishableKey": options.publishable_key,
+        "captureMethod": options.behavior.capture_method,
     }
-    appearance = settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT"] or settings["STRIPE_APPEARANCE_PAYMENT_ELEMENT"]
+    appearance = options.express_checkout_appearance or options.payment_element_appearance
     if appearance is not None:
         body["appearance"] = appearance
-    if settings["STRIPE_EXPRESS_ELEMENT_OPTIONS"] is not None:
-        body["expressElementOptions"] = settings["STRIPE_EXPRESS_ELEMENT_OPTIONS"]
+    if options.express_element_options is not None:
+        body["expressElementOptions"] = options.express_element_options
     return body
 
 

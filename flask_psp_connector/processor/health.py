@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
 
-from flask_psp_connector import __version__
+from flask_psp_connector.ports import CommercePlatform
 
 log = logging.getLogger("flask_psp_connector.processor.health")
 
@@ -20,7 +20,7 @@ class CheckFailed(Exception):
     """A check's own account of what is wrong (shown as its message)."""
 
 
-def webhook_health(platform: Any) -> str:
+def webhook_health(platform: CommercePlatform) -> str:
     """Whether Stripe events are being applied: down while an event failed in the last hour
     and has not succeeded since; otherwise when the last one was received.
 
@@ -63,7 +63,7 @@ def check_status(checks: dict[str, Callable[[], str | None]], *, timeout: float)
     return {
         "status": overall,
         "timestamp": datetime.now(UTC).isoformat(),
-        "version": __version__,
+        "version": version("flask-psp-connector"),
         "metadata": {"name": "flask-psp-connector", "stripe": version("stripe")},
         "checks": results,
     }

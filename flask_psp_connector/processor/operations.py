@@ -9,19 +9,18 @@ With multicapture, every capture is recorded by its balance transaction (see
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from flask_psp_connector.domain.captures import capture_drafts, requested_multicapture
-from flask_psp_connector.domain.model import Payment, TransactionDraft
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
 from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import Payment, TransactionDraft
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
+from flask_psp_connector.domain.stripe_status import charge_id, refund_state
 from flask_psp_connector.errors import InvalidOperation, StripeAPIError
-from flask_psp_connector.ports import CommercePlatform
-from flask_psp_connector.processor.settlement import cancel_drafts, refund_state, refundable
-from flask_psp_connector.stripe.adapter import StripeGateway, charge_id
+from flask_psp_connector.options import ConnectorOptions
+from flask_psp_connector.ports import CommercePlatform, StripePort
+from flask_psp_connector.processor.settlement import cancel_drafts, refundable
 
 log = logging.getLogger("flask_psp_connector.processor.payments")
 
@@ -44,8 +43,8 @@ class PaymentAction:
 
 def modify_payment(
     platform: CommercePlatform,
-    stripe: StripeGateway,
-    settings: Mapping[str, Any],
+    stripe: StripePort,
+    options: ConnectorOptions,
     payment_id: str,
     action: PaymentAction,
 ) -> str:
@@ -76,7 +75,7 @@ def modify_payment(
     if operation is None:
         raise InvalidOperation("Operation not supported.")
     try:
-        return operation(platform, stripe, settings, payment, amount)
+        return operation(platform, stripe, options, payment, amount)
     except StripeAPIError as exc:
         log.warning("Stripe refused %s on payment %s: %s (%s)", action.action, payment.id, exc.code, exc.message)
         return REJECTED
@@ -112,9 +111,9 @@ def capturable(payment: Payment, *, multicapture: bool) -> int:
 
 
 def _capture(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
+    platform: CommercePlatform, stripe: StripePort, options: ConnectorOptions, payment: Payment, amount: Money | None
 ) -> str:
-    multicapture = settings["STRIPE_ENABLE_MULTI_OPERATIONS"]
+    multicapture = options.multicapture
     available = capturable(payment, multicapture=multicapture)
     money = _checked(amount, payment.amount_planned.with_amount(available), "capture", "capturable")
     captured = payment.total(Type.CHARGE, State.SUCCESS, State.PENDING)
@@ -137,7 +136,7 @@ def _capture(
 
 
 def _cancel(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
+    platform: CommercePlatform, stripe: StripePort, options: ConnectorOptions, payment: Payment, amount: Money | None
 ) -> str:
     if payment.has(Type.CHARGE, State.SUCCESS, State.PENDING):
         raise InvalidOperation("A captured payment cannot be cancelled; refund it instead.")
@@ -147,7 +146,7 @@ def _cancel(
 
 
 def _refund(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
+    platform: CommercePlatform, stripe: StripePort, options: ConnectorOptions, payment: Payment, amount: Money | None
 ) -> str:
     money = _checked(amount, payment.amount_planned.with_amount(refundable(payment)), "refund", "refundable")
     refunded = payment.total(Type.REFUND, State.SUCCESS, State.PENDING)
@@ -162,12 +161,12 @@ def _refund(
 
 
 def _reverse(
-    platform: CommercePlatform, stripe: StripeGateway, settings: Mapping[str, Any], payment: Payment, amount: Money | None
+    platform: CommercePlatform, stripe: StripePort, options: ConnectorOptions, payment: Payment, amount: Money | None
 ) -> str:
     live = (State.SUCCESS, State.PENDING)
     reverted = payment.has(Type.REFUND, *live) or payment.has(Type.CANCEL_AUTHORIZATION, *live)
     if payment.has(Type.CHARGE, State.SUCCESS) and not reverted:
-        return _refund(platform, stripe, settings, payment, payment.amount_planned.with_amount(refundable(payment)))
+        return _refund(platform, stripe, options, payment, payment.amount_planned.with_amount(refundable(payment)))
     if payment.has(Type.AUTHORIZATION, State.SUCCESS) and not reverted:
-        return _cancel(platform, stripe, settings, payment, None)
+        return _cancel(platform, stripe, options, payment, None)
     raise InvalidOperation("There is no successful payment transaction to reverse.")

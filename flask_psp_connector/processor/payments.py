@@ -17,26 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_psp_connector.domain.behavior import Behavior, resolve_behavior, tax_calculation
-from flask_psp_connector.domain.model import (
-    Cart,
-    CheckoutSession,
-    Customer,
-    Payment,
-    PaymentChanges,
-    StaleReason,
-    TransactionDraft,
-)
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
-from flask_psp_connector.domain.money import Money, from_stripe_amount
+from flask_psp_connector.domain.model import Cart, CheckoutSession, Customer
+from flask_psp_connector.domain.money import Money, stripe_amount_like
+from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionDraft
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
+from flask_psp_connector.domain.settle import PaymentChanges
+from flask_psp_connector.domain.stripe_status import PAID_STATUSES, IntentStatus
 from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
-from flask_psp_connector.ports import CommercePlatform, PaymentDraft
+from flask_psp_connector.options import STALE_REFUND, ConnectorOptions
+from flask_psp_connector.ports import CommercePlatform, PaymentDraft, StripePort
 from flask_psp_connector.processor import customers
-
-# Merchant operations live in their own module; these names stay importable from here.
-from flask_psp_connector.processor.operations import PaymentAction, capturable, modify_payment, refundable  # noqa: F401
 from flask_psp_connector.processor.settlement import stale_handler, supersede_earlier_intents
-from flask_psp_connector.stripe.adapter import StripeGateway
 
 log = logging.getLogger("flask_psp_connector.processor.payments")
 
@@ -63,20 +55,20 @@ def amount_to_pay(cart: Cart, payments: Iterable[Payment]) -> Money:
 
 
 def config_element(
-    platform: CommercePlatform, settings: Mapping[str, Any], session: CheckoutSession, component: str
+    platform: CommercePlatform, options: ConnectorOptions, session: CheckoutSession, component: str
 ) -> dict[str, Any]:
     """What the browser needs to render the Payment (or Express Checkout) Element."""
     cart, payments = platform.get_cart_and_payments(session.cart_id)
     amount = amount_to_pay(cart, payments)
     express = component.lower().startswith("express")
-    behavior = resolve_behavior(settings, cart)
-    appearance = settings["STRIPE_APPEARANCE_EXPRESS_CHECKOUT" if express else "STRIPE_APPEARANCE_PAYMENT_ELEMENT"]
+    behavior = resolve_behavior(options.behavior, options.behavior_rules, cart)
+    appearance = options.express_checkout_appearance if express else options.payment_element_appearance
     body: dict[str, Any] = {
         "cartInfo": {"amount": amount.cent_amount, "currency": amount.currency_code},
         "captureMethod": behavior.capture_method,
-        "layout": settings["STRIPE_LAYOUT"],
+        "layout": options.layout,
         "collectBillingAddress": behavior.collect_billing_address,
-        "paymentElementOptions": settings["STRIPE_BEHAVIOR_PAYMENT_ELEMENT"],
+        "paymentElementOptions": options.payment_element_options,
         "flowType": behavior.flow_type,
     }
     if appearance is not None:
@@ -128,11 +120,11 @@ class _IntentCustomer:
         return f"customer={self.customer};sfu={self.setup_future_usage or ''}" if self.customer else ""
 
 
-def _intent_variant(for_whom: _IntentCustomer, behavior: Behavior, settings: Mapping[str, Any], tax: str | None) -> str:
+def _intent_variant(for_whom: _IntentCustomer, behavior: Behavior, options: ConnectorOptions, tax: str | None) -> str:
     """Everything a PaymentIntent was made with beyond the cart state; only what differs
     from the defaults is named, so the payment ids of plain checkouts stay as they were."""
     parts = [for_whom.variant] if for_whom.variant else []
-    if behavior.capture_method != settings["STRIPE_CAPTURE_METHOD"]:
+    if behavior.capture_method != options.behavior.capture_method:
         parts.append(f"capture={behavior.capture_method}")
     if tax:
         parts.append(f"tax={tax}")
@@ -140,7 +132,7 @@ def _intent_variant(for_whom: _IntentCustomer, behavior: Behavior, settings: Map
 
 
 def _intent_customer(
-    platform: CommercePlatform, stripe: StripeGateway, behavior: Behavior, cart: Cart,
+    platform: CommercePlatform, stripe: StripePort, behavior: Behavior, cart: Cart,
     express: bool, express_customer_session: bool,
 ) -> _IntentCustomer:
     """Upstream's rule: a known customer's PaymentIntent gets their Stripe Customer and
@@ -157,8 +149,8 @@ def _intent_customer(
 
 def create_payment(
     platform: CommercePlatform,
-    stripe: StripeGateway,
-    settings: Mapping[str, Any],
+    stripe: StripePort,
+    options: ConnectorOptions,
     session: CheckoutSession,
     *,
     express: bool = False,
@@ -184,15 +176,15 @@ def create_payment(
     cart, payments = platform.get_cart_and_payments(session.cart_id)
     amount = amount_to_pay(cart, payments)
     supersede_earlier_intents(platform, stripe, cart, payments)
-    behavior = resolve_behavior(settings, cart)
+    behavior = resolve_behavior(options.behavior, options.behavior_rules, cart)
     for_whom = _intent_customer(platform, stripe, behavior, cart, express, express_customer_session)
     tax = tax_calculation(cart)
-    variant = _intent_variant(for_whom, behavior, settings, tax)
+    variant = _intent_variant(for_whom, behavior, options, tax)
     payment = next((p for p in reversed(payments) if _is_reusable(p, cart, amount, variant)), None)
     if payment is None:
         state = f"{cart.id}:{cart.version}:{len(payments)}" + (f":{variant}" if variant else "")
         payment_id = str(uuid.uuid5(_PAYMENT_NAMESPACE, state))
-        metadata = {"cart_id": cart.id, "ct_project_key": settings["CTP_PROJECT_KEY"], "ct_payment_id": payment_id}
+        metadata = {"cart_id": cart.id, "ct_project_key": options.project_key, "ct_payment_id": payment_id}
         if cart.customer_id:
             metadata["ct_customer_id"] = cart.customer_id
         capture_method = behavior.capture_method
@@ -202,7 +194,7 @@ def create_payment(
             capture_method=capture_method,
             metadata=metadata,
             idempotency_key=f"psp-payment-intent-{payment_id}",
-            multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"] and capture_method == "manual",
+            multicapture=options.multicapture and capture_method == "manual",
             customer=for_whom.customer,
             setup_future_usage=for_whom.setup_future_usage,
             tax_calculation=tax,
@@ -212,7 +204,7 @@ def create_payment(
                 id=payment_id,
                 cart_id=cart.id,
                 amount_planned=amount,
-                payment_interface=settings["PAYMENT_INTERFACE"],
+                payment_interface=options.payment_interface,
                 interface_id=intent["id"],
                 client_secret=intent.get("client_secret"),
                 transactions=(TransactionDraft(Type.AUTHORIZATION, State.INITIAL, amount, intent["id"]),),
@@ -258,12 +250,12 @@ class StalePayment(ConfirmationRejected):
 
 def confirm_payment(
     platform: CommercePlatform,
-    stripe: StripeGateway,
+    stripe: StripePort,
     session: CheckoutSession,
     payment_id: str,
     payment_intent_id: str,
     *,
-    stale_policy: str = "refund",
+    stale_policy: str = STALE_REFUND,
 ) -> str:
     """Check the PaymentIntent against our payment, record what Stripe says and settle
     the payment against its cart (see :mod:`~flask_psp_connector.processor.settlement`).
@@ -277,29 +269,28 @@ def confirm_payment(
         raise ConfirmationRejected(f"Payment {payment_id} does not belong to the session's cart.")
     intent = stripe.retrieve_payment_intent(payment_intent_id)
     status = intent.get("status")
-    if status not in ("succeeded", "requires_capture", "processing"):
+    if status not in PAID_STATUSES:
         raise ConfirmationRejected(f"PaymentIntent status is {status}.")
     if (intent.get("metadata") or {}).get("ct_payment_id") != payment.id:
         raise ConfirmationRejected("PaymentIntent belongs to another payment.")
     planned = payment.amount_planned
     if intent.get("amount") != planned.to_stripe() or str(intent.get("currency", "")).upper() != planned.currency_code:
         raise ConfirmationRejected("PaymentIntent amount or currency differs from the payment.")
-    if status == "processing":
+    if status == IntentStatus.PROCESSING:
         drafts = [TransactionDraft(Type.AUTHORIZATION, State.PENDING, planned, intent["id"])]
     else:
         drafts = [TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, planned, intent["id"])]
-        if status == "succeeded":
-            received = intent.get("amount_received") or intent["amount"]
-            charged = from_stripe_amount(received, planned.currency_code, planned.fraction_digits)
+        if status == IntentStatus.SUCCEEDED:
+            charged = stripe_amount_like(planned, intent.get("amount_received") or intent["amount"])
             drafts.append(TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"]))
-    changes = PaymentChanges(tuple(drafts), interface_id=intent["id"], create_order=status != "processing",
+    changes = PaymentChanges(tuple(drafts), interface_id=intent["id"], create_order=status != IntentStatus.PROCESSING,
                              on_stale=stale_handler(stripe, stale_policy))
     recorded = platform.apply_changes(payment.id, changes, cart_id=session.cart_id)
     if recorded.stale_reason is not None:
         raise StalePayment(recorded)
     if intent.get("customer"):
         _remember_saved_method(platform, stripe, intent)
-    return PENDING if status == "processing" else APPROVED
+    return PENDING if status == IntentStatus.PROCESSING else APPROVED
 
 
 def _payment_of_session(platform: CommercePlatform, session: CheckoutSession, payment_id: str) -> Payment:
@@ -312,7 +303,7 @@ def _payment_of_session(platform: CommercePlatform, session: CheckoutSession, pa
     return found if found is not None else platform.get_payment(payment_id)
 
 
-def _remember_saved_method(platform: CommercePlatform, stripe: StripeGateway, intent: Mapping[str, Any]) -> None:
+def _remember_saved_method(platform: CommercePlatform, stripe: StripePort, intent: Mapping[str, Any]) -> None:
     """Record the payment method the buyer chose to save; a failure here never undoes the payment."""
     try:
         customers.record_saved_payment_method(platform, stripe, intent)

@@ -17,7 +17,7 @@ from flask_psp_connector.auth.guards import require_jwt, require_oauth2, require
 from flask_psp_connector.errors import PSPError, ValidationFailed
 from flask_psp_connector.http.cors import resolve_origins
 from flask_psp_connector.observability import telemetry
-from flask_psp_connector.processor import customers, express, payments
+from flask_psp_connector.processor import customers, express, operations, payments
 from flask_psp_connector.processor.health import check_status, webhook_health
 from flask_psp_connector.processor.schemas import (
     ConfigElementResponseSchema,
@@ -75,7 +75,7 @@ def _return_url() -> str:
 @require_session
 def config_element(payment_component: str) -> dict[str, Any]:
     """Cart amount and Payment Element settings for the session's cart."""
-    return payments.config_element(_state().platform, _state().settings, g.psp_session, payment_component)
+    return payments.config_element(_state().platform, _state().options, g.psp_session, payment_component)
 
 
 def _header_flag(name: str, accepted: tuple[str, ...]) -> bool:
@@ -98,7 +98,7 @@ def _create_payment() -> dict[str, Any]:
     result = payments.create_payment(
         _state().platform,
         _stripe(),
-        _state().settings,
+        _state().options,
         g.psp_session,
         express=express,
         express_customer_session=express_customer_session,
@@ -163,7 +163,7 @@ def confirm_payment(body: dict[str, Any], payment_id: str) -> Any:
     try:
         outcome = payments.confirm_payment(
             _state().platform, _stripe(), g.psp_session, payment_id, body["paymentIntent"],
-            stale_policy=_state().settings["PSP_STALE_PAYMENTS"],
+            stale_policy=_state().options.stale_policy,
         )
     except payments.StalePayment as exc:
         current_app.logger.warning("Payment %s paid for a cart state that is gone: %s", payment_id, exc.message)
@@ -184,7 +184,7 @@ def confirm_payment(body: dict[str, Any], payment_id: str) -> Any:
 def customer_session() -> Any:
     """The Stripe Customer (found or created) and a CustomerSession for the cart's customer; 204 for guests."""
     state = _state()
-    body = customers.customer_session(state.platform, _stripe(), state.settings, g.psp_session.cart_id)
+    body = customers.customer_session(state.platform, _stripe(), state.options, g.psp_session.cart_id)
     return Response(status=204) if body is None else body
 
 
@@ -210,7 +210,7 @@ def express_config() -> Any:
     origins = resolve_origins(_state().settings["ALLOWED_ORIGINS"])
     if origins and request.headers.get("Origin") not in origins:
         return jsonify(error="Forbidden", message="CORS origin not allowed."), 403
-    return express.express_config(_state().settings)
+    return express.express_config(_state().options)
 
 
 def _config() -> dict[str, Any]:
@@ -262,7 +262,7 @@ def status() -> dict[str, Any]:
     checks = {"Commerce platform": state.platform.check_health, "Webhooks": lambda: webhook_health(state.platform)}
     if state.stripe is not None:
         checks["Stripe"] = state.stripe.ping
-    return check_status(checks, timeout=state.settings["HEALTH_CHECK_TIMEOUT"] / 1000)
+    return check_status(checks, timeout=state.options.health_check_timeout)
 
 
 @blp.route("/operations/payment-intents/<payment_id>", methods=["POST"])
@@ -276,12 +276,12 @@ def modify_payment(body: dict[str, Any], payment_id: str) -> dict[str, Any]:
     telemetry.annotate(payment_id=payment_id)
     action = body["actions"][0]
     amount = action.get("amount")
-    outcome = payments.modify_payment(
+    outcome = operations.modify_payment(
         _state().platform,
         _stripe(),
-        _state().settings,
+        _state().options,
         payment_id,
-        payments.PaymentAction(
+        operations.PaymentAction(
             action["action"],
             amount["centAmount"] if amount else None,
             amount["currencyCode"] if amount else None,

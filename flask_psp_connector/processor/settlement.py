@@ -1,9 +1,9 @@
 """What is paid is what is ordered: settling succeeded payments against their carts (no Flask here).
 
-A payment pays for the cart state it was created for (its :attr:`~.model.Cart.fingerprint`).
+A payment pays for the cart state it was created for (its :attr:`~flask_psp_connector.domain.model.Cart.fingerprint`).
 When it succeeds, every entry point (``/confirmPayments``, webhooks, reconcile, a shop's
 return or order page) settles it the same way, through the platform, under the payment's
-and then the cart's lock (:func:`~.model.settle`): the order is placed only if the
+and then the cart's lock (:func:`~flask_psp_connector.domain.settle.settle`): the order is placed only if the
 payment pays for the cart as it is now. A payment for a state the cart no longer has, or
 one that would pay the cart twice, is *stale*: it is marked so, and — per
 ``PSP_STALE_PAYMENTS`` — refunded (or, if only authorized, released) with a deterministic
@@ -19,39 +19,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask_psp_connector.domain.model import (
-    Cart,
-    Payment,
-    PaymentChanges,
-    StaleHandler,
-    StaleReason,
-    TransactionDraft,
-)
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
+from flask_psp_connector.domain.model import Cart
+from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionDraft
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
+from flask_psp_connector.domain.settle import PaymentChanges, StaleHandler
+from flask_psp_connector.domain.stripe_status import IntentStatus, refund_state
 from flask_psp_connector.errors import StripeAPIError
 from flask_psp_connector.observability import telemetry
-from flask_psp_connector.ports import CommercePlatform
-from flask_psp_connector.stripe.adapter import StripeGateway
+from flask_psp_connector.options import STALE_REFUND
+from flask_psp_connector.ports import CommercePlatform, StripePort
 
 log = logging.getLogger("flask_psp_connector.processor.settlement")
-
-#: ``PSP_STALE_PAYMENTS`` values.
-REFUND, FLAG = "refund", "flag"
-
-_REFUND_STATES = {
-    "succeeded": State.SUCCESS,
-    "pending": State.PENDING,
-    "requires_action": State.PENDING,
-    "failed": State.FAILURE,
-    "canceled": State.FAILURE,
-}
-
-
-def refund_state(status: str | None) -> State:
-    """The transaction state of a Stripe Refund's ``status``."""
-    return _REFUND_STATES.get(status or "", State.PENDING)
-
 
 def refundable(payment: Payment) -> int:
     """Minor units charged and not yet refunded (or being refunded)."""
@@ -67,7 +46,7 @@ def cancel_drafts(payment: Payment, intent_id: str) -> tuple[TransactionDraft, .
     )
 
 
-def stale_handler(stripe: StripeGateway | None, policy: str) -> StaleHandler:
+def stale_handler(stripe: StripePort | None, policy: str) -> StaleHandler:
     """What undoes a stale payment under ``policy``: a refund of what it charged, a release
     of what it only authorized, or nothing (``flag``: the merchant decides).
 
@@ -80,7 +59,7 @@ def stale_handler(stripe: StripeGateway | None, policy: str) -> StaleHandler:
     def undo(payment: Payment, reason: StaleReason) -> tuple[TransactionDraft, ...]:
         if payment.stale_reason is None:  # found stale just now, not again
             telemetry.record_payment("flagged")
-        if policy != REFUND or stripe is None or not payment.interface_id:
+        if policy != STALE_REFUND or stripe is None or not payment.interface_id:
             log.warning("Payment %s is stale (%s): flagged for the merchant.", payment.id, reason.value)
             return ()
         try:
@@ -105,13 +84,13 @@ def stale_handler(stripe: StripeGateway | None, policy: str) -> StaleHandler:
     return undo
 
 
-def settle_payment(platform: CommercePlatform, stripe: StripeGateway | None, policy: str, payment_id: str) -> Payment:
+def settle_payment(platform: CommercePlatform, stripe: StripePort | None, policy: str, payment_id: str) -> Payment:
     """Settle a payment already recorded as succeeded (idempotent): its order, or undo it as stale."""
     return platform.apply_changes(payment_id, PaymentChanges(create_order=True, on_stale=stale_handler(stripe, policy)))
 
 
 def supersede_earlier_intents(
-    platform: CommercePlatform, stripe: StripeGateway, cart: Cart, payments: Iterable[Payment]
+    platform: CommercePlatform, stripe: StripePort, cart: Cart, payments: Iterable[Payment]
 ) -> None:
     """Cancel at Stripe the PaymentIntents nobody has confirmed yet that were made for an
     earlier state of ``cart``, and record them as superseded.
@@ -133,7 +112,7 @@ def supersede_earlier_intents(
             log.info("PaymentIntent %s of superseded payment %s not cancelled: %s", payment.interface_id,
                      payment.id, exc.code)
             continue
-        if intent.get("status") != "canceled":
+        if intent.get("status") != IntentStatus.CANCELED:
             continue
         platform.apply_changes(payment.id, PaymentChanges(cancel_drafts(payment, intent["id"]),
                                                           stale_reason=StaleReason.SUPERSEDED))

@@ -1,124 +1,40 @@
-"""The Stripe adapter: the one module that imports ``stripe``.
+"""The Stripe adapter: :class:`StripeGateway` implements :class:`~flask_psp_connector.ports.StripePort`.
 
-Every call goes through :class:`StripeGateway`, which pins the API version, applies
-timeouts and network retries, and turns ``stripe.*`` exceptions into
-:class:`~flask_psp_connector.errors.StripeAPIError`. Results are plain dicts, so no
-Stripe object leaks into the rest of the connector.
+Only this package (``flask_psp_connector.stripe``) imports ``stripe``. Every call goes
+through :class:`StripeGateway`, which pins the API version, applies timeouts and network
+retries, and turns ``stripe.*`` exceptions into
+:class:`~flask_psp_connector.errors.StripeAPIError` (see :mod:`.errors`). Results are
+plain dicts, so no Stripe object leaks into the rest of the connector. Webhook signatures
+are checked in :mod:`.signature`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Mapping, Sequence
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 import stripe
 
-from flask_psp_connector import __version__
-from flask_psp_connector.errors import StripeAPIError, redact
 from flask_psp_connector.http.outbound import EnvironmentSettings, untrusting
 from flask_psp_connector.observability import telemetry
+from flask_psp_connector.stripe.errors import redact_stripe_logs, translated_errors
+
+if TYPE_CHECKING:
+    from stripe.params import (
+        CustomerCreateParams,
+        CustomerSessionCreateParams,
+        DisputeListParams,
+        PaymentIntentCaptureParams,
+        PaymentIntentCreateParams,
+        RefundCreateParams,
+        WebhookEndpointCreateParams,
+        WebhookEndpointUpdateParams,
+    )
 
 #: The Stripe API version every request is made with.
 STRIPE_API_VERSION = "2026-10-28.endive"
-
-stripe.set_app_info("flask-psp-connector", version=__version__, url="https://pypi.org/project/flask-psp-connector/")
-
-
-class _RedactSecrets(logging.Filter):
-    """stripe-python logs Stripe's error messages, which may quote a key: mask them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage()), ()
-        return True
-
-
-logging.getLogger("stripe").addFilter(_RedactSecrets())
-
-
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    try:
-        yield
-    except stripe.StripeError as exc:
-        error = exc.error
-        transient = isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError)) or (
-            exc.http_status is not None and exc.http_status >= 500
-        )
-        raise StripeAPIError(
-            exc.user_message or "Stripe could not process the request.",
-            code=getattr(error, "code", None) or exc.code,
-            status=exc.http_status or 502,
-            decline_code=getattr(error, "decline_code", None),
-            transient=transient,
-        ) from None
-
-
-class WebhookSignatureError(Exception):
-    """A webhook payload is not a Stripe event signed with one of our secrets."""
-
-
-def verify_webhook(payload: bytes, header: str, secrets: Sequence[str], *, tolerance: int = 300) -> dict[str, Any]:
-    """Check the ``Stripe-Signature`` header on the raw body and return the event.
-
-    Any of ``secrets`` may have signed it (several are accepted during a rotation); the
-    HMAC comparison is constant-time (stripe-python's ``verify_header``).
-
-    :raises WebhookSignatureError: bad or expired signature, or a body that is not an event.
-    """
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WebhookSignatureError("The payload is not UTF-8.") from None
-    # stripe-python only refuses old timestamps; one from the future is refused too.
-    signed_at = _signed_at(header)
-    if signed_at is not None and signed_at > time.time() + tolerance:
-        raise WebhookSignatureError("Timestamp outside the tolerance zone")
-    failure = "No signing secret matched."
-    for secret in secrets:
-        try:
-            stripe.WebhookSignature.verify_header(text, header, secret, tolerance)
-            break
-        except stripe.SignatureVerificationError as exc:
-            failure = str(exc.user_message or exc)
-            if "tolerance" in failure:  # the signature matched this secret; only the time is wrong
-                raise WebhookSignatureError(failure) from None
-    else:
-        raise WebhookSignatureError(failure)
-    try:
-        event = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-        raise WebhookSignatureError("The payload is not JSON.") from None
-    if not (
-        isinstance(event, dict)
-        and isinstance(event.get("id"), str)
-        and isinstance(event.get("type"), str)
-        and isinstance(event.get("data"), dict)
-        and isinstance(event["data"].get("object"), dict)
-    ):
-        raise WebhookSignatureError("The payload is not a Stripe event.")
-    return event
-
-
-def _signed_at(header: str) -> int | None:
-    """The ``t=`` timestamp of a ``Stripe-Signature`` header, if it has a readable one."""
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t" and value.isascii() and value.isdigit():
-            return int(value)
-    return None
-
-
-def charge_id(payment_intent: dict[str, Any]) -> str | None:
-    """Return ``latest_charge`` as an id, whether Stripe sent an id or an expanded object."""
-    charge = payment_intent.get("latest_charge")
-    if isinstance(charge, dict):
-        return charge.get("id")
-    return charge
 
 
 def _requests_client(api_base: str, timeout: int) -> stripe.HTTPClient:
@@ -149,6 +65,11 @@ class StripeGateway:
         payment_method_types: tuple[str, ...] = (),
         http_client: stripe.HTTPClient | None = None,
     ) -> None:
+        # stripe-python keeps its app info and loggers per process: set them when a gateway
+        # is made, never merely because this module was imported.
+        stripe.set_app_info("flask-psp-connector", version=version("flask-psp-connector"),
+                            url="https://pypi.org/project/flask-psp-connector/")
+        redact_stripe_logs()
         self._client = stripe.StripeClient(
             secret_key,
             stripe_version=STRIPE_API_VERSION,
@@ -194,15 +115,15 @@ class StripeGateway:
             params["setup_future_usage"] = setup_future_usage
         if tax_calculation:
             params["hooks"] = {"inputs": {"tax": {"calculation": tax_calculation}}}
-        with _translated_errors():
+        with translated_errors():
             intent = self._client.v1.payment_intents.create(
-                params=params, options={"idempotency_key": idempotency_key}
+                params=cast("PaymentIntentCreateParams", params), options={"idempotency_key": idempotency_key}
             )
         return intent.to_dict()
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         """Read a PaymentIntent as Stripe holds it now."""
-        with _translated_errors():
+        with translated_errors():
             return self._client.v1.payment_intents.retrieve(payment_intent_id).to_dict()
 
     def capture_payment_intent(
@@ -212,15 +133,15 @@ class StripeGateway:
         params: dict[str, Any] = {"amount_to_capture": amount}
         if not final:
             params["final_capture"] = False
-        with _translated_errors():
+        with translated_errors():
             intent = self._client.v1.payment_intents.capture(
-                payment_intent_id, params=params, options={"idempotency_key": idempotency_key}
+                payment_intent_id, params=cast("PaymentIntentCaptureParams", params), options={"idempotency_key": idempotency_key}
             )
         return intent.to_dict()
 
     def cancel_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> dict[str, Any]:
         """Cancel a PaymentIntent that has not been captured."""
-        with _translated_errors():
+        with translated_errors():
             intent = self._client.v1.payment_intents.cancel(
                 payment_intent_id, options={"idempotency_key": idempotency_key}
             )
@@ -233,8 +154,9 @@ class StripeGateway:
         params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount}
         if metadata:
             params["metadata"] = metadata
-        with _translated_errors():
-            refund = self._client.v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+        with translated_errors():
+            refund = self._client.v1.refunds.create(params=cast("RefundCreateParams", params),
+                                                    options={"idempotency_key": idempotency_key})
         return refund.to_dict()
 
     def authorize_payment_method(
@@ -271,10 +193,10 @@ class StripeGateway:
             params["return_url"] = return_url
         if customer:
             params["customer"] = customer
-        with _translated_errors():
+        with translated_errors():
             try:
                 intent = self._client.v1.payment_intents.create(
-                    params=params, options={"idempotency_key": idempotency_key}
+                    params=cast("PaymentIntentCreateParams", params), options={"idempotency_key": idempotency_key}
                 )
             except stripe.CardError as exc:
                 declined = getattr(exc.error, "payment_intent", None)
@@ -287,7 +209,7 @@ class StripeGateway:
         self, payment_intent_id: str, metadata: dict[str, str], *, idempotency_key: str
     ) -> dict[str, Any]:
         """Add ``metadata`` keys to a PaymentIntent (others are kept)."""
-        with _translated_errors():
+        with translated_errors():
             intent = self._client.v1.payment_intents.update(
                 payment_intent_id, params={"metadata": metadata}, options={"idempotency_key": idempotency_key}
             )
@@ -297,7 +219,7 @@ class StripeGateway:
         self, payment_intent_id: str, amount: int, currency: str, *, idempotency_key: str
     ) -> dict[str, Any]:
         """Change the amount (Stripe's unit) of a PaymentIntent not confirmed yet."""
-        with _translated_errors():
+        with translated_errors():
             intent = self._client.v1.payment_intents.update(
                 payment_intent_id, params={"amount": amount, "currency": currency.lower()},
                 options={"idempotency_key": idempotency_key},
@@ -306,7 +228,7 @@ class StripeGateway:
 
     def confirm_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> dict[str, Any]:
         """Confirm a PaymentIntent that already has its payment method."""
-        with _translated_errors():
+        with translated_errors():
             intent = self._client.v1.payment_intents.confirm(
                 payment_intent_id, options={"idempotency_key": idempotency_key}
             )
@@ -321,48 +243,50 @@ class StripeGateway:
             params["email"] = email
         if name:
             params["name"] = name
-        with _translated_errors():
-            customer = self._client.v1.customers.create(params=params, options={"idempotency_key": idempotency_key})
+        with translated_errors():
+            customer = self._client.v1.customers.create(params=cast("CustomerCreateParams", params),
+                                                        options={"idempotency_key": idempotency_key})
         return customer.to_dict()
 
     def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
         """Read a Customer; a deleted one comes back as ``{"id": ..., "deleted": True}``."""
-        with _translated_errors():
+        with translated_errors():
             return self._client.v1.customers.retrieve(customer_id).to_dict()
 
     def search_customers(self, query: str, *, limit: int = 10) -> list[dict[str, Any]]:
         """Customers matching a Stripe search ``query`` (first page only)."""
-        with _translated_errors():
+        with translated_errors():
             page = self._client.v1.customers.search(params={"query": query, "limit": limit})
         return [customer.to_dict() for customer in page.data]
 
     def create_ephemeral_key(self, customer_id: str) -> dict[str, Any]:
         """An ephemeral key for the Customer, made with the pinned API version (Stripe requires one)."""
-        with _translated_errors():
+        with translated_errors():
             key = self._client.v1.ephemeral_keys.create(
                 params={"customer": customer_id}, options={"stripe_version": STRIPE_API_VERSION}
             )
         return key.to_dict()
 
-    def create_customer_session(self, customer_id: str, features: dict[str, Any]) -> dict[str, Any]:
+    def create_customer_session(self, customer_id: str, features: Mapping[str, Any]) -> dict[str, Any]:
         """A CustomerSession enabling the Payment Element with ``features`` (saved methods)."""
-        params = {"customer": customer_id, "components": {"payment_element": {"enabled": True, "features": features}}}
-        with _translated_errors():
-            return self._client.v1.customer_sessions.create(params=params).to_dict()
+        params = {"customer": customer_id,
+                  "components": {"payment_element": {"enabled": True, "features": dict(features)}}}
+        with translated_errors():
+            return self._client.v1.customer_sessions.create(params=cast("CustomerSessionCreateParams", params)).to_dict()
 
     def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
         """Read a PaymentMethod (type, card brand and last digits, customer, allow_redisplay)."""
-        with _translated_errors():
+        with translated_errors():
             return self._client.v1.payment_methods.retrieve(payment_method_id).to_dict()
 
     def detach_payment_method(self, payment_method_id: str) -> dict[str, Any]:
         """Detach a PaymentMethod from its Customer; it can no longer be used."""
-        with _translated_errors():
+        with translated_errors():
             return self._client.v1.payment_methods.detach(payment_method_id).to_dict()
 
     def attach_payment_method(self, payment_method_id: str, customer_id: str, *, idempotency_key: str) -> dict[str, Any]:
         """Attach a PaymentMethod to a Customer, for later payments."""
-        with _translated_errors():
+        with translated_errors():
             method = self._client.v1.payment_methods.attach(
                 payment_method_id, params={"customer": customer_id}, options={"idempotency_key": idempotency_key}
             )
@@ -370,35 +294,35 @@ class StripeGateway:
 
     def retrieve_charge(self, charge: str) -> dict[str, Any]:
         """Read a Charge (for its shipping and billing details)."""
-        with _translated_errors():
+        with translated_errors():
             return self._client.v1.charges.retrieve(charge).to_dict()
 
     def list_balance_transactions(self, source: str) -> list[dict[str, Any]]:
         """Every balance transaction of a charge (one per capture with multicapture), newest first."""
-        with _translated_errors():
+        with translated_errors():
             page = self._client.v1.balance_transactions.list(params={"source": source, "limit": 100})
             return [transaction.to_dict() for transaction in page.auto_paging_iter()]
 
     def list_refunds(self, charge: str) -> list[dict[str, Any]]:
         """Every refund of a charge (a ``charge.refunded`` event no longer embeds them)."""
-        with _translated_errors():
+        with translated_errors():
             page = self._client.v1.refunds.list(params={"charge": charge, "limit": 100})
             return [refund.to_dict() for refund in page.auto_paging_iter()]
 
     def retrieve_event(self, event_id: str) -> dict[str, Any]:
         """Read an event again (``flask psp events replay``)."""
-        with _translated_errors():
+        with translated_errors():
             return self._client.v1.events.retrieve(event_id).to_dict()
 
     def list_payment_intents(self, *, created_since: int) -> list[dict[str, Any]]:
         """PaymentIntents created at or after a Unix time, newest first (reconciliation)."""
-        with _translated_errors():
+        with translated_errors():
             page = self._client.v1.payment_intents.list(params={"created": {"gte": created_since}, "limit": 100})
             return [intent.to_dict() for intent in page.auto_paging_iter()]
 
     def list_refunds_since(self, created_since: int) -> list[dict[str, Any]]:
         """Refunds created at or after a Unix time (reconciliation)."""
-        with _translated_errors():
+        with translated_errors():
             page = self._client.v1.refunds.list(params={"created": {"gte": created_since}, "limit": 100})
             return [refund.to_dict() for refund in page.auto_paging_iter()]
 
@@ -409,47 +333,48 @@ class StripeGateway:
             params["charge"] = charge
         if created_since is not None:
             params["created"] = {"gte": created_since}
-        with _translated_errors():
-            page = self._client.v1.disputes.list(params=params)
+        with translated_errors():
+            page = self._client.v1.disputes.list(params=cast("DisputeListParams", params))
             return [dispute.to_dict() for dispute in page.auto_paging_iter()]
 
     def list_capture_transactions(self, *, created_since: int) -> list[dict[str, Any]]:
         """Balance transactions of captured money (type ``charge``) since a Unix time, each
         with its charge expanded in ``source`` (reconciliation)."""
-        with _translated_errors():
+        with translated_errors():
             page = self._client.v1.balance_transactions.list(
                 params={"type": "charge", "created": {"gte": created_since}, "limit": 100, "expand": ["data.source"]})
             return [transaction.to_dict() for transaction in page.auto_paging_iter()]
 
     def retrieve_webhook_endpoint(self, endpoint_id: str) -> dict[str, Any]:
         """Read a webhook endpoint."""
-        with _translated_errors():
+        with translated_errors():
             return self._client.v1.webhook_endpoints.retrieve(endpoint_id).to_dict()
 
     def update_webhook_endpoint(self, endpoint_id: str, **params: Any) -> dict[str, Any]:
         """Change a webhook endpoint's url, events or disabled flag."""
-        with _translated_errors():
-            return self._client.v1.webhook_endpoints.update(endpoint_id, params=params).to_dict()
+        with translated_errors():
+            endpoint = self._client.v1.webhook_endpoints.update(endpoint_id, params=cast("WebhookEndpointUpdateParams", params))
+        return endpoint.to_dict()
 
     def create_webhook_endpoint(self, url: str, events: Sequence[str], *, metadata: dict[str, str]) -> dict[str, Any]:
         """Create a webhook endpoint; the answer holds its signing secret, shown only now."""
         params = {"url": url, "enabled_events": list(events), "api_version": STRIPE_API_VERSION, "metadata": metadata}
-        with _translated_errors():
-            endpoint = self._client.v1.webhook_endpoints.create(params=params)
+        with translated_errors():
+            endpoint = self._client.v1.webhook_endpoints.create(params=cast("WebhookEndpointCreateParams", params))
         return endpoint.to_dict()
 
     def list_webhook_endpoints(self) -> list[dict[str, Any]]:
         """Every webhook endpoint of the account."""
-        with _translated_errors():
+        with translated_errors():
             page = self._client.v1.webhook_endpoints.list(params={"limit": 100})
             return [endpoint.to_dict() for endpoint in page.auto_paging_iter()]
 
     def delete_webhook_endpoint(self, endpoint_id: str) -> None:
         """Delete a webhook endpoint."""
-        with _translated_errors():
+        with translated_errors():
             self._client.v1.webhook_endpoints.delete(endpoint_id)
 
     def ping(self) -> None:
         """Make the cheapest authenticated call; raises :class:`StripeAPIError` on failure."""
-        with _translated_errors():
+        with translated_errors():
             self._client.v1.customers.list(params={"limit": 1})

@@ -17,23 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_psp_connector.domain.captures import capture_drafts, is_multicapture_charge, requested_multicapture
-from flask_psp_connector.domain.model import (
-    Address,
-    CartState,
-    EventReceipt,
-    EventStatus,
-    Payment,
-    PaymentChanges,
-    StaleHandler,
-    StaleReason,
-    TransactionDraft,
-    match_transaction,
-    recorded,
-    settle,
-)
-from flask_psp_connector.domain.model import TransactionState as State
-from flask_psp_connector.domain.model import TransactionType as Type
-from flask_psp_connector.domain.money import Money, from_stripe_amount
+from flask_psp_connector.domain.inbox import EventReceipt, EventStatus
+from flask_psp_connector.domain.model import Address, CartState
+from flask_psp_connector.domain.money import stripe_amount_like
+from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionDraft, match_transaction, recorded
+from flask_psp_connector.domain.payment import TransactionState as State
+from flask_psp_connector.domain.payment import TransactionType as Type
+from flask_psp_connector.domain.settle import PaymentChanges, StaleHandler, settle
+from flask_psp_connector.domain.stripe_status import charge_id, refund_state
 from flask_psp_connector.errors import (
     ConcurrentModification,
     InvalidOperation,
@@ -42,21 +33,15 @@ from flask_psp_connector.errors import (
     StripeAPIError,
 )
 from flask_psp_connector.observability import telemetry
-from flask_psp_connector.ports import CommercePlatform, PaymentRef
+from flask_psp_connector.options import STALE_REFUND
+from flask_psp_connector.ports import CommercePlatform, PaymentRef, StripePort
 from flask_psp_connector.processor import customers
-from flask_psp_connector.processor.settlement import refund_state, stale_handler
-from flask_psp_connector.stripe.adapter import StripeGateway, charge_id
+from flask_psp_connector.processor.settlement import stale_handler
 
 log = logging.getLogger("flask_psp_connector.webhooks.events")
 
 Plan = Callable[[Payment], PaymentChanges]
 Event = dict[str, Any]
-
-
-def _money(payment: Payment, amount: int | None, currency: str | None) -> Money:
-    """A Stripe amount in the payment's precision (the payment's currency if none is given)."""
-    planned = payment.amount_planned
-    return from_stripe_amount(amount or 0, (currency or planned.currency_code).upper(), planned.fraction_digits)
 
 
 def _address(details: dict[str, Any] | None) -> Address | None:
@@ -96,11 +81,13 @@ def _intent_succeeded(intent: Event, ship_to: Callable[[], Address | None] | Non
     ``captures``: the balance transactions of a multicapture PaymentIntent, each one Charge."""
 
     def plan(payment: Payment) -> PaymentChanges:
+        planned, currency = payment.amount_planned, intent.get("currency")
         received = intent.get("amount_received") or intent.get("amount")
         authorization = TransactionDraft(Type.AUTHORIZATION, State.SUCCESS,
-                                         _money(payment, intent.get("amount"), intent.get("currency")), intent["id"])
+                                         stripe_amount_like(planned, intent.get("amount"), currency), intent["id"])
         if captures is None:
-            charges = [TransactionDraft(Type.CHARGE, State.SUCCESS, _money(payment, received, intent.get("currency")), intent["id"])]
+            charged = stripe_amount_like(planned, received, currency)
+            charges = [TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"])]
         else:
             charges = capture_drafts(payment, captures, intent.get("amount_received"))
         return PaymentChanges(
@@ -118,7 +105,7 @@ def _intent_succeeded(intent: Event, ship_to: Callable[[], Address | None] | Non
 def _intent_state(state: State, *, cancelled: bool = False) -> Callable[[Event], Plan]:
     def handler(intent: Event) -> Plan:
         def plan(payment: Payment) -> PaymentChanges:
-            amount = _money(payment, intent.get("amount"), intent.get("currency"))
+            amount = stripe_amount_like(payment.amount_planned, intent.get("amount"), intent.get("currency"))
             if state == State.FAILURE and not cancelled and payment.has(Type.CHARGE, State.SUCCESS):
                 # A failed attempt reported after the payment succeeded is history, not news.
                 return PaymentChanges()
@@ -136,7 +123,7 @@ def _charge_succeeded(charge: Event, on_stale: StaleHandler) -> Plan:
     """An authorization (captured now or later): settled against the cart like a payment."""
 
     def plan(payment: Payment) -> PaymentChanges:
-        amount = _money(payment, charge.get("amount"), charge.get("currency"))
+        amount = stripe_amount_like(payment.amount_planned, charge.get("amount"), charge.get("currency"))
         pi = charge.get("payment_intent") or payment.interface_id or charge["id"]
         method = (charge.get("payment_method_details") or {}).get("type")
         return PaymentChanges((TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, amount, pi),), interface_id=pi,
@@ -158,7 +145,7 @@ def _refunds(refunds: list[Event]) -> Plan:
     def plan(payment: Payment) -> PaymentChanges:
         return PaymentChanges(tuple(
             TransactionDraft(Type.REFUND, refund_state(r.get("status")),
-                             _money(payment, r.get("amount"), r.get("currency")), r["id"])
+                             stripe_amount_like(payment.amount_planned, r.get("amount"), r.get("currency")), r["id"])
             for r in refunds
         ))
 
@@ -170,7 +157,7 @@ def _dispute(dispute: Event) -> Plan:
     state = State.SUCCESS if status == "lost" else State.FAILURE if status in ("won", "warning_closed") else State.PENDING
 
     def plan(payment: Payment) -> PaymentChanges:
-        amount = _money(payment, dispute.get("amount"), dispute.get("currency"))
+        amount = stripe_amount_like(payment.amount_planned, dispute.get("amount"), dispute.get("currency"))
         return PaymentChanges((TransactionDraft(Type.CHARGEBACK, state, amount, dispute["id"]),))
 
     return plan
@@ -217,10 +204,10 @@ class EventProcessor:
     def __init__(
         self,
         platform: CommercePlatform,
-        stripe: StripeGateway | None,
+        stripe: StripePort | None,
         gateway_events: Callable[[Event], str | None] | None = None,
         *,
-        stale_policy: str = "refund",
+        stale_policy: str = STALE_REFUND,
     ) -> None:
         self.platform = platform
         self.stripe = stripe
@@ -379,7 +366,7 @@ class EventProcessor:
 
         return ship_to
 
-    def _stripe(self) -> StripeGateway:
+    def _stripe(self) -> StripePort:
         if self.stripe is None:
             raise PSPError("Stripe is not configured (STRIPE_SECRET_KEY).", status=503, code="ServiceUnavailable")
         return self.stripe
@@ -397,7 +384,8 @@ def _logged(event: Event, receipt: EventReceipt, level: int = logging.INFO) -> E
 
 def _payment_ref(obj: Event) -> PaymentRef:
     """How the event's object names our payment: metadata id and PaymentIntent id."""
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    given = obj.get("metadata")
+    metadata = given if isinstance(given, dict) else {}
     candidate = metadata.get("ct_payment_id")
     intent = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     if isinstance(intent, dict):

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_psp_connector.domain.captures import is_multicapture_charge
-from flask_psp_connector.ports import PaymentRef
-from flask_psp_connector.stripe.adapter import StripeGateway, charge_id
+from flask_psp_connector.domain.stripe_status import IntentStatus, charge_id
+from flask_psp_connector.ports import PaymentRef, StripePort
 from flask_psp_connector.webhooks.events import Event, EventProcessor
 
 #: The event a PaymentIntent's status implies.
 _STATUS_EVENTS = {
-    "succeeded": "payment_intent.succeeded",
-    "processing": "payment_intent.processing",
-    "canceled": "payment_intent.canceled",
-    "requires_capture": "charge.succeeded",
+    IntentStatus.SUCCEEDED: "payment_intent.succeeded",
+    IntentStatus.PROCESSING: "payment_intent.processing",
+    IntentStatus.CANCELED: "payment_intent.canceled",
+    IntentStatus.REQUIRES_CAPTURE: "charge.succeeded",
 }
 
 
@@ -49,7 +49,7 @@ def status_event(intent: Event) -> Event | None:
     return {"id": f"reconcile_{intent['id']}_{intent['status']}", "type": event_type, "data": {"object": obj}}
 
 
-def charge_events(stripe: StripeGateway, intent: Event) -> list[Event]:
+def charge_events(stripe: StripePort, intent: Event) -> list[Event]:
     """Synthetic events for the captures, refunds and disputes of the intent's charge."""
     found = charge_id(intent)
     if not found:
@@ -72,7 +72,7 @@ def charge_events(stripe: StripeGateway, intent: Event) -> list[Event]:
     return events
 
 
-def touched_intents(stripe: StripeGateway, since: int) -> Iterator[Event]:
+def touched_intents(stripe: StripePort, since: int) -> Iterator[Event]:
     """PaymentIntents created since ``since``, then the older ones refunded, disputed or captured since then."""
     seen: set[str] = set()
     for intent in stripe.list_payment_intents(created_since=since):
@@ -107,7 +107,7 @@ class Change:
         return f"{self.intent_id} ({self.status}) {self.kind}: {'added' if applied else 'missing'} {', '.join(self.missing)}"
 
 
-def reconcile(processor: EventProcessor, stripe: StripeGateway, since: int, *, apply: bool,
+def reconcile(processor: EventProcessor, stripe: StripePort, since: int, *, apply: bool,
               report: Callable[[Change], None]) -> int:
     """Report (and with ``apply``, record) what our payments lack; returns how many payments change."""
     changed = 0

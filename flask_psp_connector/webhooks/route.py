@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from flask_psp_connector.errors import AuthError, PSPError
 from flask_psp_connector.observability import telemetry
-from flask_psp_connector.stripe.adapter import WebhookSignatureError, verify_webhook
+from flask_psp_connector.stripe.signature import WebhookSignatureError, verify_webhook
 from flask_psp_connector.webhooks.validation import event_problem
 
 blp = Blueprint("webhooks", __name__, description="Stripe webhook events")

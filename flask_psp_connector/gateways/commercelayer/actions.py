@@ -19,26 +19,28 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from flask_psp_connector.domain.money import Money, from_stripe_amount
+from flask_psp_connector.domain.money import Money, from_stripe_amount, stripe_amount_like
+from flask_psp_connector.domain.payment import TransactionState
+from flask_psp_connector.domain.stripe_status import AWAITING_STATUSES, IntentStatus, refund_state
 from flask_psp_connector.errors import PSPError, StripeAPIError
 from flask_psp_connector.gateways.commercelayer.payload import (
     AuthorizeRequest,
     OperationRequest,
     TokenRequest,
 )
-from flask_psp_connector.gateways.store import Answer, GatewayStore, Settlement
-from flask_psp_connector.stripe.adapter import StripeGateway
+from flask_psp_connector.ports import Answer, AnswerStore, CallbackSettlement, StripePort
 
 log = logging.getLogger("flask_psp_connector.gateways")
+
+#: Where the answers are kept: any :class:`~flask_psp_connector.ports.AnswerStore`, whose own type
+#: the gateway keeps, so the outbox side reads its callbacks through ``gateway.store``.
+Store = TypeVar("Store", bound=AnswerStore)
 
 #: Metadata marking the Stripe objects this gateway created, and the request they answer.
 GATEWAY_MARK, REQUEST_KEY = "psp_gateway", "cl_request_key"
 MARK_VALUE = "commercelayer"
-
-_PENDING = ("requires_action", "processing")
-
 
 class GatewayRefusal(PSPError):
     """Stripe's state makes the request impossible (e.g. voiding a captured payment)."""
@@ -87,12 +89,7 @@ def request_key(action: str, *parts: object) -> str:
     return "-".join(["cl", action, *map(_key_part, parts)])
 
 
-def _money(amount: int | None, currency: str, like: Money) -> Money:
-    """A Stripe amount in the request's minor units."""
-    return from_stripe_amount(amount or 0, currency.upper(), like.fraction_digits)
-
-
-class CommerceLayerGateway:
+class CommerceLayerGateway(Generic[Store]):
     """The gateway's actions.
 
     :param store: where answers and callbacks are kept.
@@ -101,7 +98,7 @@ class CommerceLayerGateway:
     :param callback_url: the gateway's ``webhook_endpoint_url`` in Commerce Layer.
     """
 
-    def __init__(self, store: GatewayStore, stripe: StripeGateway | None, *, capture_method: str,
+    def __init__(self, store: Store, stripe: StripePort | None, *, capture_method: str,
                  callback_url: str) -> None:
         self.store = store
         self._stripe_gateway = stripe
@@ -161,7 +158,7 @@ class CommerceLayerGateway:
             return f"commercelayer: {obj.get('status')} concludes nothing"
         payload = json.dumps(body, separators=(",", ":"))
         result = self.store.settle(key, self.callback_url, payload)
-        if result == Settlement.UNKNOWN:
+        if result == CallbackSettlement.UNKNOWN:
             raise PSPError("The gateway's answer to this request is not stored yet.", status=503,
                            code="ServiceUnavailable")
         return f"commercelayer {obj['id']}: {result}"
@@ -206,9 +203,9 @@ class CommerceLayerGateway:
         owner = (intent.get("metadata") or {}).get(REQUEST_KEY)
         if owner not in (None, key):
             raise GatewayRefusal(f"PaymentIntent {intent['id']} already answers another request.", code="token_in_use")
-        if intent.get("status") in ("requires_confirmation", *_PENDING) and owner is None:
+        if intent.get("status") in (IntentStatus.REQUIRES_CONFIRMATION, *AWAITING_STATUSES) and owner is None:
             intent = stripe.update_payment_intent_metadata(intent["id"], metadata, idempotency_key=f"{key}-mark")
-        if intent.get("status") == "requires_confirmation":
+        if intent.get("status") == IntentStatus.REQUIRES_CONFIRMATION:
             intent = stripe.confirm_payment_intent(intent["id"], idempotency_key=f"{key}-confirm")
         return intent
 
@@ -225,18 +222,18 @@ class CommerceLayerGateway:
                 raise
             intent = stripe.retrieve_payment_intent(pi)
             status = intent.get("status")
-            received = _money(intent.get("amount_received", intent.get("amount")), intent["currency"], amount)
-            if status == "succeeded" and received == amount:
+            received = stripe_amount_like(amount, intent.get("amount_received", intent.get("amount")), intent["currency"])
+            if status == IntentStatus.SUCCEEDED and received == amount:
                 return success(pi, received, {"stripe_status": status, "already_captured": True})
-            if status == "succeeded":
+            if status == IntentStatus.SUCCEEDED:
                 raise GatewayRefusal(f"The authorization was already captured for {received.cent_amount}.",
                                      code="already_captured") from None
-            if status == "canceled":
+            if status == IntentStatus.CANCELED:
                 raise GatewayRefusal("The authorization was voided; it cannot be captured.", code="voided") from None
             return _stripe_failure(exc, pi, amount)
-        if intent.get("status") == "canceled":
+        if intent.get("status") == IntentStatus.CANCELED:
             raise GatewayRefusal("The authorization was voided; it cannot be captured.", code="voided")
-        received = _money(intent.get("amount_received") or amount.to_stripe(), intent["currency"], amount)
+        received = stripe_amount_like(amount, intent.get("amount_received") or amount.to_stripe(), intent["currency"])
         return success(pi, received, {"stripe_status": intent.get("status")})
 
     def _void(self, request: OperationRequest, key: str) -> Answer:
@@ -248,10 +245,10 @@ class CommerceLayerGateway:
                 raise
             intent = stripe.retrieve_payment_intent(pi)
             status = intent.get("status")
-            if status == "succeeded":
+            if status == IntentStatus.SUCCEEDED:
                 raise GatewayRefusal("The authorization was captured: refund the capture instead of voiding it.",
                                      code="already_captured") from None
-            if status != "canceled":
+            if status != IntentStatus.CANCELED:
                 return _stripe_failure(exc, pi, amount)
         return success(pi, amount, {"stripe_status": intent.get("status")})
 
@@ -281,14 +278,15 @@ class CommerceLayerGateway:
                 raise
             return _stripe_failure(exc, None, amount)
         status = refund.get("status")
-        refunded = _money(refund.get("amount"), refund.get("currency") or amount.currency_code, amount)
+        refunded_now = stripe_amount_like(amount, refund.get("amount"), refund.get("currency") or amount.currency_code)
         meta = {"stripe_status": status, "stripe_payment_intent": request.payment_intent_id}
-        if status in ("pending", "requires_action"):
-            return success(refund["id"], refunded, meta, action_id=refund["id"])
-        if status != "succeeded":
-            return failure(422, refund["id"], refunded, refund.get("failure_reason") or "refund_failed",
+        state = refund_state(status)
+        if state == TransactionState.PENDING:
+            return success(refund["id"], refunded_now, meta, action_id=refund["id"])
+        if state == TransactionState.FAILURE:
+            return failure(422, refund["id"], refunded_now, refund.get("failure_reason") or "refund_failed",
                            f"Stripe reports the refund as {status}.")
-        return success(refund["id"], refunded, meta)
+        return success(refund["id"], refunded_now, meta)
 
     def _customer_token(self, request: TokenRequest) -> Answer:
         stripe = self._stripe()
@@ -312,7 +310,7 @@ class CommerceLayerGateway:
             "customer_token": customer, "payment_source_token": request.payment_source_token,
             "metadata": {"cl_customer_id": request.customer_id}}})
 
-    def _stripe(self) -> StripeGateway:
+    def _stripe(self) -> StripePort:
         if self._stripe_gateway is None:
             raise PSPError("Stripe is not configured (STRIPE_SECRET_KEY).", status=503, code="ServiceUnavailable")
         return self._stripe_gateway
@@ -330,18 +328,19 @@ def _authorization_answer(intent: dict[str, Any], amount: Money) -> Answer:
     """Map the PaymentIntent's status to the protocol (see the reference's status table)."""
     pi, status = intent["id"], intent.get("status")
     metadata: dict[str, Any] = {"stripe_payment_intent": pi, "stripe_status": status}
-    if status == "requires_capture":
+    if status == IntentStatus.REQUIRES_CAPTURE:
         capturable = intent.get("amount_capturable") or intent["amount"]
-        return success(pi, _money(capturable, intent["currency"], amount), metadata)
-    if status == "succeeded":
-        return success(pi, _money(intent.get("amount_received") or intent["amount"], intent["currency"], amount), metadata)
-    if status in _PENDING:
-        if status == "requires_action":
+        return success(pi, stripe_amount_like(amount, capturable, intent["currency"]), metadata)
+    if status == IntentStatus.SUCCEEDED:
+        received = stripe_amount_like(amount, intent.get("amount_received") or intent["amount"], intent["currency"])
+        return success(pi, received, metadata)
+    if status in AWAITING_STATUSES:
+        if status == IntentStatus.REQUIRES_ACTION:
             # The storefront finishes the customer's authentication with Stripe.js.
             metadata["stripe_client_secret"] = intent.get("client_secret")
         return success(pi, amount, metadata, action_id=pi)
     error = intent.get("last_payment_error") or {}
-    if status == "requires_payment_method" and error:
+    if status == IntentStatus.REQUIRES_PAYMENT_METHOD and error:
         return failure(402, pi, amount, error.get("decline_code") or error.get("code") or "card_declined",
                        error.get("message") or "The payment was declined.")
     return failure(422, pi, amount, f"payment_intent_{status}", f"The PaymentIntent is {status}.")
@@ -351,18 +350,19 @@ def _callback_body(obj: dict[str, Any], event_type: str) -> dict[str, Any] | Non
     """The callback that Stripe's object concludes, or ``None`` while it is still pending."""
     status, currency = obj.get("status"), str(obj.get("currency") or "")
     if obj.get("object") == "refund":
-        amount = from_stripe_amount(obj.get("amount") or 0, currency.upper())
-        if status == "succeeded":
+        amount = from_stripe_amount(obj.get("amount") or 0, currency)
+        state = refund_state(status)
+        if state == TransactionState.SUCCESS:
             answer = success(obj["id"], amount, {"stripe_status": status})
-        elif status in ("failed", "canceled"):
+        elif state == TransactionState.FAILURE:
             answer = failure(422, obj["id"], amount, obj.get("failure_reason") or "refund_failed",
                              f"Stripe reports the refund as {status}.")
         else:
             return None
     elif obj.get("object") == "payment_intent":
-        amount = from_stripe_amount(obj.get("amount") or 0, currency.upper())
+        amount = from_stripe_amount(obj.get("amount") or 0, currency)
         failed = bool(obj.get("last_payment_error")) or event_type == "payment_intent.payment_failed"
-        if status in _PENDING or (status == "requires_payment_method" and not failed):
+        if status in AWAITING_STATUSES or (status == IntentStatus.REQUIRES_PAYMENT_METHOD and not failed):
             return None
         answer = _authorization_answer(obj, amount)
     else:

@@ -116,7 +116,8 @@ def authorize_request(doc: Document) -> AuthorizeRequest:
     if amount.cent_amount <= 0:
         raise PayloadError("The order's total_amount_with_taxes_cents must be positive.")
     customer = doc.related(order, "customer")
-    options = payment.attributes.get("options") if isinstance(payment.attributes.get("options"), dict) else {}
+    given = payment.attributes.get("options")
+    options = given if isinstance(given, dict) else {}
     return_url = options.get("return_url")
     return AuthorizeRequest(
         external_payment_id=payment.id,

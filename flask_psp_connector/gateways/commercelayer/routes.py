@@ -26,10 +26,11 @@ from flask_psp_connector.gateways.commercelayer.schemas import (
 )
 from flask_psp_connector.gateways.commercelayer.signature import SIGNATURE_HEADER, is_signed
 from flask_psp_connector.gateways.delivery import deliver
-from flask_psp_connector.gateways.store import Answer, GatewayStore, Settlement
+from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.guards import reject_hostile_input
 from flask_psp_connector.http.openapi import OwnErrorsBlueprint
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.ports import Answer, CallbackSettlement
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.stripe.adapter import StripeGateway
 
@@ -45,7 +46,7 @@ _HEADER = {"in": "header", "name": SIGNATURE_HEADER, "required": True, "schema":
 
 
 def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: StripeGateway | None,
-                 settings: Settings) -> CommerceLayerGateway:
+                 settings: Settings) -> CommerceLayerGateway[GatewayStore]:
     """Register the routes under ``PSP_GATEWAY_URL_PREFIX`` and return the gateway."""
     api.spec.components.security_scheme(
         "commerceLayerSignature", {"type": "apiKey", "in": "header", "name": SIGNATURE_HEADER})
@@ -54,13 +55,13 @@ def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: Stripe
                                 callback_url=settings["COMMERCELAYER_CALLBACK_URL"])
 
 
-def settlement_hook(gateway: CommerceLayerGateway, secret: str) -> Callable[[dict[str, Any]], str | None]:
+def settlement_hook(gateway: CommerceLayerGateway[GatewayStore], secret: str) -> Callable[[dict[str, Any]], str | None]:
     """The webhook pipeline's hook: settle the gateway's asynchronous actions, and try the
     new callback once the webhook's response is sent (the outbox keeps it until accepted)."""
 
     def hook(event: dict[str, Any]) -> str | None:
         detail = gateway.settle_event(event)
-        if detail is not None and detail.endswith(Settlement.ENQUEUED) and has_request_context():
+        if detail is not None and detail.endswith(CallbackSettlement.ENQUEUED) and has_request_context():
             action_id = event["data"]["object"]["id"]
 
             @after_this_request

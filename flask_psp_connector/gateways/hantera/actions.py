@@ -16,29 +16,22 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from flask_psp_connector.domain.money import Money, from_major, from_stripe_amount
+from flask_psp_connector.domain.money import Money, from_major, from_stripe_amount, stripe_amount_like
+from flask_psp_connector.domain.stripe_status import AUTHORIZED_STATUSES, UNCONFIRMED_STATUSES, IntentStatus
 from flask_psp_connector.errors import InvalidOperation, PSPError, StripeAPIError
-from flask_psp_connector.gateways.hantera.client import (
-    COMPLETED,
-    OPEN,
-    HanteraAPIError,
-    HanteraCart,
-    HanteraClient,
-)
-from flask_psp_connector.gateways.store import Answer, GatewayStore
-from flask_psp_connector.stripe.adapter import StripeGateway
+from flask_psp_connector.gateways.hantera.port import COMPLETED, OPEN, HanteraAPIError, HanteraCart, HanteraPort
+from flask_psp_connector.ports import Answer, AnswerStore, StripePort
 
 log = logging.getLogger("flask_psp_connector.gateways")
 
+#: Where the answers are kept: any :class:`~flask_psp_connector.ports.AnswerStore`, whose own type
+#: the gateway keeps, so the outbox side reads its callbacks through ``gateway.store``.
+Store = TypeVar("Store", bound=AnswerStore)
+
 #: Metadata marking the PaymentIntents this flow created, and the cart they pay.
 GATEWAY_MARK, MARK_VALUE, CART_KEY = "psp_gateway", "hantera", "hantera_cart_id"
-
-#: PaymentIntent statuses whose amount can still change.
-_UNCONFIRMED = ("requires_payment_method", "requires_confirmation", "requires_action")
-#: PaymentIntent statuses that mean the money is authorized (or already taken).
-_AUTHORIZED = ("requires_capture", "succeeded")
 
 
 class HanteraRefusal(PSPError):
@@ -48,7 +41,7 @@ class HanteraRefusal(PSPError):
     code = "invalid_state"
 
 
-class HanteraGateway:
+class HanteraGateway(Generic[Store]):
     """The flow's actions.
 
     :param store: where the cart's PaymentIntent and each completion are kept.
@@ -58,7 +51,7 @@ class HanteraGateway:
     :param number_prefix: the prefix of the payment numbers Hantera generates.
     """
 
-    def __init__(self, store: GatewayStore, stripe: StripeGateway | None, client: HanteraClient, *,
+    def __init__(self, store: Store, stripe: StripePort | None, client: HanteraPort, *,
                  capture_method: str, number_prefix: str) -> None:
         self.store = store
         self.client = client
@@ -115,9 +108,9 @@ class HanteraGateway:
             if exc.transient:
                 raise
             status = stripe.retrieve_payment_intent(intent_id).get("status")
-            if status == "canceled":
+            if status == IntentStatus.CANCELED:
                 return self._new_intent(cart, f"{key}-after-{intent_id}-{amount}-{currency}")
-            if status in _UNCONFIRMED:
+            if status in UNCONFIRMED_STATUSES:
                 raise
             raise HanteraRefusal(f"The cart's payment is {status}: its amount can no longer change.",
                                  code="payment_in_progress") from None
@@ -136,11 +129,11 @@ class HanteraGateway:
             raise HanteraRefusal("No payment was started for this cart.", status=404, code="payment_not_found")
         intent = self._stripe().retrieve_payment_intent(kept.body["payment_intent"])
         status = intent.get("status")
-        if status in _AUTHORIZED:
+        if status in AUTHORIZED_STATUSES:
             self.complete(intent)
             return {"cartState": COMPLETED, "paymentIntentStatus": status}
         error = intent.get("last_payment_error") or {}
-        if error and status == "requires_payment_method":
+        if error and status == IntentStatus.REQUIRES_PAYMENT_METHOD:
             raise HanteraRefusal(error.get("message") or "The payment was declined.", status=402,
                                  code=error.get("decline_code") or error.get("code") or "card_declined")
         return {"cartState": OPEN, "paymentIntentStatus": status}
@@ -182,7 +175,7 @@ class HanteraGateway:
         """Release an authorization (or refund a charge) that no longer pays its cart, so
         the next checkout of the cart starts a new PaymentIntent."""
         stripe, intent_id = self._stripe(), intent["id"]
-        if intent.get("status") == "requires_capture":
+        if intent.get("status") == IntentStatus.REQUIRES_CAPTURE:
             stripe.cancel_payment_intent(intent_id, idempotency_key=f"hantera-release-{intent_id}")
         else:
             stripe.create_refund(intent_id, intent.get("amount_received") or intent["amount"],
@@ -227,7 +220,7 @@ class HanteraGateway:
         metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
         if obj.get("object") != "payment_intent" or metadata.get(GATEWAY_MARK) != MARK_VALUE:
             return None
-        if obj.get("status") not in _AUTHORIZED or not metadata.get(CART_KEY):
+        if obj.get("status") not in AUTHORIZED_STATUSES or not metadata.get(CART_KEY):
             return f"hantera {obj['id']}: {obj.get('status')} completes nothing"
         try:
             return f"hantera {obj['id']}: {self.complete(obj)}"
@@ -273,8 +266,8 @@ class HanteraGateway:
     def _capture_at_stripe(self, intent: dict[str, Any], wanted: Money, key: str) -> Money:
         """Capture ``wanted``; one captured already for that very amount is a success."""
         stripe, intent_id = self._stripe(), intent["id"]
-        if intent.get("status") == "requires_capture":
-            capturable = _money(intent.get("amount_capturable") or intent["amount"], intent, wanted)
+        if intent.get("status") == IntentStatus.REQUIRES_CAPTURE:
+            capturable = stripe_amount_like(wanted, intent.get("amount_capturable") or intent["amount"], intent["currency"])
             if wanted.cent_amount > capturable.cent_amount:
                 raise HanteraRefusal(f"Only {capturable.to_major()} {capturable.currency_code} is authorized.",
                                      status=422, code="amount_too_large")
@@ -285,17 +278,17 @@ class HanteraGateway:
                 if exc.transient:
                     raise
                 intent = stripe.retrieve_payment_intent(intent_id)  # captured meanwhile?
-        if intent.get("status") != "succeeded":
+        if intent.get("status") != IntentStatus.SUCCEEDED:
             raise HanteraRefusal(f"The PaymentIntent is {intent.get('status')}: nothing can be captured.",
                                  code="not_capturable")
-        received = _money(intent.get("amount_received") or intent["amount"], intent, wanted)
+        received = stripe_amount_like(wanted, intent.get("amount_received") or intent["amount"], intent["currency"])
         if received != wanted:
             raise HanteraRefusal(
                 f"{received.to_major()} {received.currency_code} was captured already; a PaymentIntent is "
                 "captured once.", code="already_captured")
         return received
 
-    def _stripe(self) -> StripeGateway:
+    def _stripe(self) -> StripePort:
         if self._stripe_gateway is None:
             raise PSPError("Stripe is not configured (STRIPE_SECRET_KEY).", status=503, code="ServiceUnavailable")
         return self._stripe_gateway
@@ -313,13 +306,9 @@ def _checkout_answer(intent: dict[str, Any], cart: HanteraCart) -> Answer:
 
 def _authorized(intent: dict[str, Any], fraction_digits: int) -> Money:
     """What ``intent`` secures: the capturable amount, or what was received."""
-    amount = intent.get("amount_capturable") if intent.get("status") == "requires_capture" else None
+    amount = intent.get("amount_capturable") if intent.get("status") == IntentStatus.REQUIRES_CAPTURE else None
     return from_stripe_amount(amount or intent.get("amount_received") or intent["amount"],
                               str(intent["currency"]), fraction_digits)
-
-
-def _money(amount: int, intent: dict[str, Any], like: Money) -> Money:
-    return from_stripe_amount(amount, str(intent["currency"]), like.fraction_digits)
 
 
 def _capture_body(stored: dict[str, Any]) -> dict[str, Any]:

@@ -33,36 +33,19 @@ Assumed where Hantera's documentation is silent:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import requests
 
-from flask_psp_connector.auth.oauth_client import ClientCredentialsHTTP, UpstreamAPIError, error_body
+from flask_psp_connector.auth.oauth_client import ClientCredentialsHTTP, error_body
 from flask_psp_connector.domain.money import Money, from_major
 from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
+from flask_psp_connector.gateways.hantera.port import HanteraAPIError, HanteraCart
 from flask_psp_connector.platforms.commercetools.client import segment
 
 #: The payment's providerKey in Hantera.
 PROVIDER_KEY = "stripe"
-#: Cart states, as the Commerce app names them.
-OPEN, COMPLETED = "open", "completed"
-
-
-class HanteraAPIError(UpstreamAPIError):
-    """Hantera refused a call; keeps Hantera's error code and HTTP status."""
-
-
-@dataclass(frozen=True, slots=True)
-class HanteraCart:
-    """What the connector reads of a Hantera cart."""
-
-    cart_id: str
-    state: str
-    total: Money
-    cart_number: str
-    email: str
 
 
 class HanteraClient(ClientCredentialsHTTP):

@@ -93,7 +93,7 @@ class HanteraErrorsSchema(Schema):
 
 
 def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: StripeGateway | None,
-                 settings: Settings) -> HanteraGateway:
+                 settings: Settings) -> HanteraGateway[GatewayStore]:
     """Register the routes under ``{PSP_GATEWAY_URL_PREFIX}/hantera`` and return the flow."""
     api.spec.components.security_scheme("hanteraJob", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(blp, url_prefix=f"{settings['PSP_GATEWAY_URL_PREFIX']}/hantera")

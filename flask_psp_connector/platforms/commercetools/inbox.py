@@ -13,7 +13,7 @@ import re
 from dataclasses import replace
 
 from flask_psp_connector.auth.oauth_client import JSON
-from flask_psp_connector.domain.model import EventFailure, EventReceipt, EventStatus
+from flask_psp_connector.domain.inbox import EventFailure, EventReceipt, EventStatus
 from flask_psp_connector.errors import ConcurrentModification, ResourceNotFound
 from flask_psp_connector.platforms.commercetools.client import CommercetoolsClient, malformed
 from flask_psp_connector.platforms.commercetools.mapping import dig, integer, now, parsed, quoted, timestamp

@@ -14,27 +14,20 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask_psp_connector.auth.oauth_client import JSON
-from flask_psp_connector.domain.model import (
-    Address,
+from flask_psp_connector.domain.model import Address, Cart, CartState, CheckoutSession, Customer, LineItem, Order
+from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import (
     AddTransaction,
-    Cart,
-    CartState,
     ChangeState,
-    CheckoutSession,
-    Customer,
-    LineItem,
-    Order,
     Payment,
-    PaymentChanges,
     StaleReason,
     Transaction,
     TransactionDraft,
     TransactionState,
     TransactionType,
     match_transaction,
-    order_payment_state,
 )
-from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.settle import PaymentChanges, order_payment_state
 from flask_psp_connector.platforms.commercetools.client import malformed
 from flask_psp_connector.platforms.commercetools.custom_types import (
     CART_FINGERPRINT_FIELD,

@@ -12,7 +12,8 @@ import hashlib
 from collections.abc import Callable
 
 from flask_psp_connector.auth.oauth_client import JSON
-from flask_psp_connector.domain.model import Address, CartState, Order, OrderPaymentState, order_payment_state
+from flask_psp_connector.domain.model import Address, CartState, Order
+from flask_psp_connector.domain.settle import OrderPaymentState, order_payment_state
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation
 from flask_psp_connector.platforms.commercetools.client import CommercetoolsAPIError, CommercetoolsClient, segment
 from flask_psp_connector.platforms.commercetools.mapping import address_json, order_from_json, parsed, payments_of

@@ -15,14 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from flask_psp_connector.auth.oauth_client import JSON
-from flask_psp_connector.domain.model import (
-    Payment,
-    PaymentChanges,
-    Settlement,
-    StaleReason,
-    TransactionDraft,
-    settle,
-)
+from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionDraft
+from flask_psp_connector.domain.settle import PaymentChanges, Settlement, settle
 from flask_psp_connector.errors import ConcurrentModification, ResourceNotFound
 from flask_psp_connector.platforms.commercetools.client import CommercetoolsAPIError, CommercetoolsClient, malformed, segment
 from flask_psp_connector.platforms.commercetools.custom_types import (

@@ -19,7 +19,7 @@ What holds without a shared database transaction:
 
 * Every write names the resource version it was decided on. A 409 re-reads the
   resource, decides again on what is now stored and retries, a bounded number of times.
-* Transaction writes follow :func:`~flask_psp_connector.domain.model.match_transaction`: a
+* Transaction writes follow :func:`~flask_psp_connector.domain.payment.match_transaction`: a
   (type, interaction id) pair already recorded changes state only along an allowed
   transition, so writing the same effect twice is a no-op.
 * Stripe event ids are kept in an inbox of custom objects (container
@@ -40,19 +40,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from flask_psp_connector.domain.inbox import EventFailure, EventReceipt, EventStatus
 from flask_psp_connector.domain.model import (
     Cart,
     CheckoutSession,
     Customer,
-    EventFailure,
-    EventReceipt,
-    EventStatus,
     Order,
-    Payment,
-    PaymentChanges,
     SavedPaymentMethod,
-    TransactionDraft,
 )
+from flask_psp_connector.domain.payment import Payment, TransactionDraft
+from flask_psp_connector.domain.settle import PaymentChanges
 from flask_psp_connector.errors import ConcurrentModification, ResourceNotFound
 from flask_psp_connector.platforms.commercetools import custom_types
 from flask_psp_connector.platforms.commercetools.client import CommercetoolsAPIError, CommercetoolsClient
@@ -167,7 +164,7 @@ class CommercetoolsPlatform:
         interface_id: str | None = None,
         method: str | None = None,
     ) -> Payment:
-        """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.domain.model.match_transaction`."""
+        """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.domain.payment.match_transaction`."""
         return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
 
     def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:

@@ -44,32 +44,29 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from flask_psp_connector.domain.inbox import EventFailure, EventReceipt, EventStatus
 from flask_psp_connector.domain.model import (
     Address,
-    AddTransaction,
     Cart,
     CartState,
     CheckoutSession,
     Customer,
-    EventFailure,
-    EventReceipt,
-    EventStatus,
     LineItem,
     Order,
-    OrderPaymentState,
-    Payment,
-    PaymentChanges,
     SavedPaymentMethod,
+)
+from flask_psp_connector.domain.money import Money, iso_fraction_digits
+from flask_psp_connector.domain.payment import (
+    AddTransaction,
+    Payment,
     StaleReason,
     Transaction,
     TransactionDraft,
     TransactionState,
     TransactionType,
     match_transaction,
-    order_payment_state,
-    settle,
 )
-from flask_psp_connector.domain.money import Money, iso_fraction_digits
+from flask_psp_connector.domain.settle import OrderPaymentState, PaymentChanges, order_payment_state, settle
 from flask_psp_connector.errors import (
     ConcurrentModification,
     InvalidOperation,
