@@ -12,7 +12,6 @@ import flask_smorest
 from flask import Blueprint, Flask, current_app, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from flask_psp_connector import __version__
 from flask_psp_connector.auth.guards import Introspector, JWKSCache, RemoteIntrospector
 from flask_psp_connector.auth.token_route import blp as token_blp
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
@@ -41,6 +40,7 @@ from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
 from flask_psp_connector.settings import Settings, load_settings
 from flask_psp_connector.stripe.adapter import StripeGateway
+from flask_psp_connector.version import __version__
 from flask_psp_connector.webhooks.events import EventProcessor
 from flask_psp_connector.webhooks.route import blp as webhooks_blp
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
 
-from flask_psp_connector import __version__
+from flask_psp_connector.version import __version__
 
 log = logging.getLogger("flask_psp_connector.processor.health")
 

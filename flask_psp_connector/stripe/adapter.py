@@ -18,10 +18,10 @@ from typing import Any
 import requests
 import stripe
 
-from flask_psp_connector import __version__
 from flask_psp_connector.errors import StripeAPIError, redact
 from flask_psp_connector.http.outbound import EnvironmentSettings, untrusting
 from flask_psp_connector.observability import telemetry
+from flask_psp_connector.version import __version__
 
 #: The Stripe API version every request is made with.
 STRIPE_API_VERSION = "2026-10-28.endive"
