@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from demo_shop.connector import psp
+from demo_shop.money import format_money
 from flask_psp_connector.domain.model import (
     Cart,
     Order,
@@ -20,9 +22,6 @@ from flask_psp_connector.domain.model import (
     TransactionType,
 )
 from flask_psp_connector.domain.model import settle as settlement_of
-
-from .cart import psp
-from .money import format_money
 
 T, S = TransactionType, TransactionState
 
