@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from flask_psp_connector.auth.guards import Introspector, JWKSCache, RemoteIntrospector
 from flask_psp_connector.auth.token_route import blp as token_blp
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
-from flask_psp_connector.cli import psp_cli
+from flask_psp_connector.cli import psp_commands
 from flask_psp_connector.domain.model import Payment
 from flask_psp_connector.errors import PSPError
 from flask_psp_connector.gateways.commercelayer import routes as commercelayer
@@ -156,7 +156,7 @@ class PSPConnector:
         init_monitoring(app, _connector_request, settings["PSP_METRICS_PATH"], settings["PSP_METRICS_TOKEN"])
         app.register_error_handler(HTTPException, _handle_routing_error)
         app.before_request(_limit_body)
-        app.cli.add_command(psp_cli)
+        app.cli.add_command(psp_commands())
 
     @staticmethod
     def _init_gateways(app: Flask, state: ConnectorState) -> None:

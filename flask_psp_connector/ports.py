@@ -134,6 +134,9 @@ class CommercePlatform(Protocol):
     def stored_event(self, event_id: str) -> str | None:
         """The payload kept for a failed event, if any."""
 
+    def recent_events(self, limit: int = 50) -> list[EventReceipt]:
+        """The newest events received, newest first (for ``flask psp events list``)."""
+
     def create_order(self, cart_id: str) -> Order:
         """Turn the cart into an order, or return the order it already became."""
 
