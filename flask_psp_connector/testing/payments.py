@@ -104,7 +104,8 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
         "canceled_at": None, "cancellation_reason": None,
         "capture_method": choice(params.get("capture_method", "automatic_async"), _CAPTURE_METHODS, "capture_method"),
         "client_secret": f"{intent_id}_secret_{new_id('s')[2:]}",
-        "confirmation_method": choice(params.get("confirmation_method", "automatic"), ("automatic", "manual"), "confirmation_method"),
+        "confirmation_method": choice(params.get("confirmation_method", "automatic"), ("automatic", "manual"),
+                                      "confirmation_method"),
         "currency": str(params["currency"]).lower(), "customer": params.get("customer") or None,
         "description": params.get("description") or None, "last_payment_error": None, "latest_charge": None,
         "livemode": False, "metadata": merge_metadata({}, params.get("metadata") or {}), "next_action": None,
@@ -150,7 +151,8 @@ def update_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
     obj = intent(intent_id)
     only(params, _UPDATABLE)
     money = {"amount", "currency", "payment_method", "payment_method_data", "capture_method", "payment_method_types"}
-    if money & params.keys() and obj["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"):
+    changeable = ("requires_payment_method", "requires_confirmation", "requires_action", "requires_capture")
+    if money & params.keys() and obj["status"] not in changeable:
         raise StripeError(400, f"You cannot update this PaymentIntent because it has a status of {obj['status']}.",
                           code="payment_intent_unexpected_state", payment_intent=public(obj))
     previous: dict[str, Any] = {}

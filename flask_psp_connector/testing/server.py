@@ -157,7 +157,7 @@ def _api_key(request: Any) -> str:
     kind, _, value = request.headers.get("Authorization", "").partition(" ")
     if kind == "Basic":
         return base64.b64decode(value.encode()).decode(errors="replace").split(":")[0]
-    return value
+    return str(value)
 
 
 async def _fingerprint(request: Any) -> str:
@@ -169,7 +169,7 @@ async def _fingerprint(request: Any) -> str:
     return json.dumps([request.method, request.path, body], sort_keys=True)
 
 
-def _json(body: Any, status: int = 200, **headers: str) -> Any:
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
     from aiohttp import web
 
     return web.json_response(body, status=status, headers=headers, dumps=lambda x: json.dumps(x, indent=2))
@@ -178,7 +178,7 @@ def _json(body: Any, status: int = 200, **headers: str) -> Any:
 def _error(error: StripeError, request_id: str) -> Any:
     body = json.loads(json.dumps(error.body))
     body["error"]["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
-    return _json(body, error.status, **{"Request-Id": request_id})
+    return _json(body, error.status, {"Request-Id": request_id})
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def install_additions(app: Any) -> None:
                 params = await params_of(request)
                 ledger.request = {"id": request_id, "idempotency_key": request.headers.get("Idempotency-Key")}
                 try:
-                    return _json(route(found.groups(), params, request), **{"Request-Id": request_id})
+                    return _json(route(found.groups(), params, request), headers={"Request-Id": request_id})
                 finally:
                     ledger.request = {}
         return await handler(request)
@@ -242,8 +242,8 @@ def install_additions(app: Any) -> None:
             if kept["status"] is None:
                 return _error(StripeError(409, "There is currently another in-progress request using this "
                                           "idempotency key. Try again later.", type_="idempotency_error"), request_id)
-            return _json(kept["body"], kept["status"], **{"Idempotency-Key": key, "Idempotent-Replayed": "true",
-                                                          "Original-Request": kept["request_id"], "Request-Id": request_id})
+            return _json(kept["body"], kept["status"], {"Idempotency-Key": key, "Idempotent-Replayed": "true",
+                                                        "Original-Request": kept["request_id"], "Request-Id": request_id})
         _answers[slot] = {"fingerprint": fingerprint, "status": None, "request_id": request_id}
         try:
             answer = await dispatch(request, handler, request_id)
