@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from flask_psp_connector.testing import extras, payments, refunds
+from flask_psp_connector.testing import charges, extras, payments, refunds
 from flask_psp_connector.testing.cards import TEST_PAYMENT_METHODS, brand
 from flask_psp_connector.testing.ledger import Registration, StripeError, ledger, new_id, public
 
@@ -120,11 +120,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [(method, re.compile(f"^{path
     ("POST", f"/v1/payment_intents/{_ID}/cancel", _intent_answer(payments.cancel_intent)),
     ("POST", f"/v1/payment_intents/{_ID}/_authenticate", _intent_answer(payments.authenticate_intent)),
     ("POST", f"/v1/payment_intents/{_ID}/_settle", _intent_answer(payments.settle_intent)),
-    ("GET", "/v1/charges", _plain(payments.list_charges)),
-    ("GET", f"/v1/charges/{_ID}", _plain(payments.charge, with_params=False)),
-    ("POST", f"/v1/charges/{_ID}", _plain(payments.update_charge)),
-    ("GET", "/v1/balance_transactions", _expandable(payments.list_balance_transactions)),
-    ("GET", f"/v1/balance_transactions/{_ID}", _plain(payments.balance_transaction, with_params=False)),
+    ("GET", "/v1/charges", _plain(charges.list_charges)),
+    ("GET", f"/v1/charges/{_ID}", _plain(charges.charge, with_params=False)),
+    ("POST", f"/v1/charges/{_ID}", _plain(charges.update_charge)),
+    ("GET", "/v1/balance_transactions", _expandable(charges.list_balance_transactions)),
+    ("GET", f"/v1/balance_transactions/{_ID}", _plain(charges.balance_transaction, with_params=False)),
     ("POST", "/v1/refunds", _plain(refunds.create_refund)),
     ("GET", "/v1/refunds", _plain(refunds.list_refunds)),
     ("GET", f"/v1/refunds/{_ID}", _plain(refunds.refund, with_params=False)),
