@@ -14,6 +14,7 @@ the endpoint ran (2xx, and 402 card errors), not for requests refused before tha
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
@@ -294,8 +295,6 @@ def _patch_localstripe(resources: Any) -> None:
 
 
 async def _watch_parent(app: Any) -> None:
-    import asyncio
-
     parent = os.getppid()
 
     async def watch() -> None:
