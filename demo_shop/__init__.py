@@ -24,6 +24,7 @@ from demo_shop.account_pages import accounts_blueprint
 from demo_shop.accounts import signed_in
 from demo_shop.admin import admin_blueprint
 from demo_shop.cart import current_cart
+from demo_shop.connector import psp
 from demo_shop.express import express_blueprint
 from demo_shop.money import format_money
 from demo_shop.pricing import country_name
@@ -124,7 +125,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.config.setdefault("PSP_METRICS_PATH", os.environ.get("PSP_METRICS_PATH", "/metrics"))
     csrf = CSRFProtect(app)
-    PSPConnector(app)
+    psp.init_app(app)
     if not app.testing:
         # The shop shows the connector's INFO lines (payments, events, their outcome).
         configure_logging(app.extensions["psp_connector"].settings["PSP_LOG_FORMAT"])
