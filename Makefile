@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: run test bench
+.PHONY: run test lint bench
 
 # The official Stripe CLI (npm @stripe/cli, pinned in package.json): the tests drive the sandbox with it.
 NODE_TOOLS := node_modules/.installed
@@ -29,7 +29,13 @@ $(NODE_TOOLS): package.json
 run: $(VENV)/.installed-run
 	$(PYTHON) -m demo_shop
 
-test: $(VENV)/.installed $(NODE_TOOLS)
+# Lint (ruff, over the whole checkout) and types (mypy --strict on the package, as
+# pyproject.toml configures it) come first: `make test` fails on either before pytest runs.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check . scripts/update-settings-reference
+	$(VENV)/bin/mypy
+
+test: lint $(NODE_TOOLS)
 	scripts/ensure-postgres
 	scripts/ensure-promtool $(VENV)/bin
 	$(PYTHON) -m pytest

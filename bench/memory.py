@@ -1,7 +1,8 @@
 """Memory of the demo shop's web workers, served as the Procfile serves it.
 
-Initialises a SQLite store (the Procfile's ``release`` step), starts the Procfile's ``web`` command (``gunicorn --config gunicorn.conf.py
-"demo_shop:create_app()"``, 2 workers × 4 threads by default), sends 200 mixed requests
+Initialises a SQLite store (the Procfile's ``release`` step), starts the Procfile's ``web``
+command (``gunicorn --config gunicorn.conf.py "demo_shop:create_app()"``, 2 workers × 4
+threads by default), sends 200 mixed requests
 (shop pages, the connector's health and metrics, signed webhooks of no payment of ours)
 and prints, for the master and each worker, the resident set size (RSS), the
 proportional set size (PSS) and the unique set size (USS: the pages no other process

@@ -19,12 +19,22 @@ from flask import Flask, g
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from demo_shop import logins  # noqa: F401 -- before the connector: the shop's tables are created with the store's schema
+from demo_shop.account_pages import accounts_blueprint
+from demo_shop.accounts import signed_in
+from demo_shop.admin import admin_blueprint
+from demo_shop.cart import current_cart
+from demo_shop.connector import psp
+from demo_shop.express import express_blueprint
+from demo_shop.money import format_money
+from demo_shop.pricing import country_name
+from demo_shop.progress import words
+from demo_shop.security import init_security
+from demo_shop.throttle import DEFAULT_LIMITS, init_throttle
+from demo_shop.views import shop_blueprint
+from demo_shop.wellknown import wellknown_blueprint
 from flask_psp_connector import ConfigurationError, PSPConnector, PSPError
 from flask_psp_connector.observability.logs import configure_logging
-
-from .money import format_money
-from .pricing import country_name
-from .throttle import DEFAULT_LIMITS, init_throttle
 
 log = logging.getLogger("demo_shop")
 
@@ -113,38 +123,32 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                         app.instance_path)
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from . import accounts, logins  # noqa: F401 -- before the connector: their tables are created with the store's schema
-
     app.config.setdefault("PSP_METRICS_PATH", os.environ.get("PSP_METRICS_PATH", "/metrics"))
     csrf = CSRFProtect(app)
-    PSPConnector(app)
+    psp.init_app(app)
     if not app.testing:
         # The shop shows the connector's INFO lines (payments, events, their outcome).
         configure_logging(app.extensions["psp_connector"].settings["PSP_LOG_FORMAT"])
     for blueprint in PSPConnector.api_blueprints(app):
         csrf.exempt(blueprint)
 
-    from . import admin, express, progress, security, views, wellknown
-
-    security.init_security(app, sandbox=sandbox)
-    app.register_blueprint(views.bp)
-    app.register_blueprint(express.bp)
-    app.register_blueprint(accounts.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(wellknown.bp)
+    init_security(app, sandbox=sandbox)
+    app.register_blueprint(shop_blueprint())
+    app.register_blueprint(express_blueprint())
+    app.register_blueprint(accounts_blueprint())
+    app.register_blueprint(admin_blueprint())
+    app.register_blueprint(wellknown_blueprint())
     init_throttle(app)
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["country_name"] = country_name
-    app.jinja_env.filters["words"] = progress.words
-    app.context_processor(lambda: {"sandbox": sandbox, "cart_count": _cart_count, "signed_in": accounts.signed_in})
+    app.jinja_env.filters["words"] = words
+    app.context_processor(lambda: {"sandbox": sandbox, "cart_count": _cart_count, "signed_in": signed_in})
     return app
 
 
 def _cart_count() -> int:
     """Units in the session's cart, read once per request (for the header)."""
     if "cart_count" not in g:
-        from .cart import current_cart
-
         try:
             cart = current_cart()
         except PSPError:  # an error page must render even when the store is down

@@ -13,10 +13,9 @@ import logging
 import os
 from contextlib import ExitStack
 
+from demo_shop import create_app
+from demo_shop.log_redaction import RedactingFilter
 from flask_psp_connector.sandbox import sandbox_config, trigger_command
-
-from . import create_app
-from .log_redaction import RedactingFilter
 
 
 def main() -> None:
@@ -32,8 +31,8 @@ def main() -> None:
             config.setdefault("SHOP_ADMIN_PASSWORD", os.environ.get("SHOP_ADMIN_PASSWORD") or "sandbox")
             api = config["STRIPE_API_BASE"]
             print(f"Sandbox mode: payments go to a local Stripe double at {api}. Back office: {url}/admin")
-            print("Webhook signing secret: " + config["STRIPE_WEBHOOK_SIGNING_SECRET"]
-                  + (" (from STRIPE_WEBHOOK_SIGNING_SECRET)" if given else " (generated; set STRIPE_WEBHOOK_SIGNING_SECRET to keep one)"))
+            origin = "from STRIPE_WEBHOOK_SIGNING_SECRET" if given else "generated; set STRIPE_WEBHOOK_SIGNING_SECRET to keep one"
+            print(f"Webhook signing secret: {config['STRIPE_WEBHOOK_SIGNING_SECRET']} ({origin})")
             print(f"Send the shop a webhook with the Stripe CLI: {trigger_command(api)}", flush=True)
         # The development server logs request lines, and the return URL carries a client secret.
         logging.getLogger("werkzeug").addFilter(RedactingFilter())

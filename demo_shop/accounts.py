@@ -1,4 +1,4 @@
-"""Customer accounts: sign up, sign in, sign out and the account page.
+"""Customer accounts: the table, creating and checking accounts, and who is signed in.
 
 An account is a row of the shop's own table ``shop_accounts``, in the store's database:
 the email (unique, kept lower-cased), a password hash (werkzeug's scrypt) and the id of
@@ -9,8 +9,7 @@ the automatic set-up of a SQLite store) creates it too.
 The session holds the customer id, a fingerprint of the account's password hash (so a
 session stops working when the password changes) and the token of a server-side sign-in
 record (see :mod:`logins`), so signing out ends the session for every copy of the cookie.
-Signing in starts a new session and moves the cart to a new one of the customer's (see
-:func:`cart.copy_for_customer`). Sign-in and sign-up are rate-limited (see :mod:`throttle`).
+The pages that sign in, sign up and out are in :mod:`demo_shop.account_pages`.
 """
 
 from __future__ import annotations
@@ -24,27 +23,15 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, g, session
 from sqlalchemy import Column, DateTime, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import NotFound
 from werkzeug.security import check_password_hash, generate_password_hash
-from werkzeug.wrappers import Response
 
-from flask_psp_connector.domain.model import Customer
+from demo_shop.connector import psp
+from demo_shop.logins import login_is_active
+from demo_shop.tables import shop_metadata
 from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
-from flask_psp_connector.processor.customers import remove_saved_payment_method
-
-from .cart import copy_for_customer, current_cart, psp
-from .forms import ActionForm, SignInForm, SignUpForm
-from .logins import end_login, login_is_active, start_login
-from .next_url import safe_next_url
-from .progress import PAYMENT_STATES
-from .security import html_errors
-from .tables import shop_metadata
-
-bp = Blueprint("accounts", __name__)
-html_errors(bp)
 
 accounts_table = Table(
     "shop_accounts",
@@ -135,7 +122,8 @@ def authenticate(email: str, password: str) -> Account | None:
     return account if check_password_hash(account._password_hash, password) else None
 
 
-def _fingerprint(account: Account) -> str:
+def session_fingerprint(account: Account) -> str:
+    """What a signed-in session holds for ``account``: it stops working when the password changes."""
     key = str(current_app.secret_key).encode()
     return hmac.new(key, f"account:{account.id}:{account._password_hash}".encode(), hashlib.sha256).hexdigest()
 
@@ -152,7 +140,7 @@ def _session_account() -> Account | None:
     if not isinstance(customer_id, str) or not isinstance(token, str):
         return None
     account = _account_of_customer(customer_id)
-    if (account is None or not hmac.compare_digest(token, _fingerprint(account))
+    if (account is None or not hmac.compare_digest(token, session_fingerprint(account))
             or not login_is_active("customer", customer_id, session.get("login"))):
         session.pop("customer_id", None)
         session.pop("account", None)
@@ -178,120 +166,3 @@ def owns_cart(cart_id: str) -> bool:
         return psp.platform.get_cart(cart_id).customer_id == account.customer_id
     except ResourceNotFound:
         return False
-
-
-def _sign_in(account: Account) -> None:
-    """Start a fresh session for ``account``, keeping the cart's contents and this
-    browser's order pages; everything else the old session held is dropped."""
-    cart = current_cart()
-    orders = session.get("orders", [])
-    end_login(session.get("login"))
-    session.clear()
-    g.account = account
-    if isinstance(orders, list):
-        session["orders"] = orders
-    session["customer_id"] = account.customer_id
-    session["account"] = _fingerprint(account)
-    session["login"] = start_login("customer", account.customer_id)
-    if cart is not None and cart.line_items:
-        session["cart_id"] = copy_for_customer(cart, account.customer_id, account.email).id
-
-
-def _next_url() -> str | None:
-    """Where to go after signing in: a path on this site only."""
-    return safe_next_url(request.args.get("next"))
-
-
-#: The sign-up answer for an email that already has an account: it must not say so,
-#: or the form would tell anyone which addresses are customers of the shop.
-SIGN_UP_REFUSED = "We could not create an account with these details. If you already have one, sign in instead."
-
-
-@bp.route("/account/sign-up", methods=["GET", "POST"])
-def sign_up() -> Any:
-    """Create an account and sign in."""
-    if current_account() is not None:
-        return redirect(url_for("accounts.account"), 303)
-    form = SignUpForm()
-    if not form.validate_on_submit():
-        return render_template("account/sign_up.html", form=form, next=_next_url()), 400 if form.errors else 200
-    try:
-        account = create_account(form.email.data, form.password.data, form.name.data or "")
-    except EmailTaken:
-        form.email.errors = [SIGN_UP_REFUSED]
-        return render_template("account/sign_up.html", form=form, next=_next_url()), 400
-    _sign_in(account)
-    flash("Welcome! Your account is ready.", "success")
-    return redirect(_next_url() or url_for("accounts.account"), 303)
-
-
-@bp.route("/account/sign-in", methods=["GET", "POST"])
-def sign_in() -> Any:
-    """Sign in with email and password."""
-    form = SignInForm()
-    if not form.validate_on_submit():
-        return render_template("account/sign_in.html", form=form, next=_next_url()), 400 if form.errors else 200
-    account = authenticate(form.email.data, form.password.data)
-    if account is None:
-        form.password.errors = ["The email or password is not right."]
-        return render_template("account/sign_in.html", form=form, next=_next_url()), 401
-    _sign_in(account)
-    flash("You are signed in.", "success")
-    return redirect(_next_url() or url_for("accounts.account"), 303)
-
-
-@bp.post("/account/sign-out")
-def sign_out() -> Response:
-    """Sign out; the cart stays with the account, not with this browser."""
-    if ActionForm(prefix="sign-out").validate_on_submit():
-        end_login(session.get("login"))
-        session.clear()
-        g.pop("account", None)
-        flash("You are signed out.", "success")
-        return redirect(url_for("shop.index"), 303)
-    flash("Please try again.", "error")
-    return redirect(url_for("accounts.account"), 303)
-
-
-def _require_account() -> Account | Response:
-    account = current_account()
-    if account is None:
-        return redirect(url_for("accounts.sign_in", next=request.path), 303)
-    return account
-
-
-@bp.get("/account")
-def account() -> Any:
-    """The customer's orders and saved payment methods."""
-    account = _require_account()
-    if isinstance(account, Response):
-        return account
-    customer: Customer | None = psp.platform.get_customer(account.customer_id)
-    return render_template(
-        "account/account.html",
-        account=account,
-        customer=customer,
-        orders=psp.platform.list_orders(customer_id=account.customer_id),
-        methods=psp.platform.saved_payment_methods(account.customer_id),
-        states=PAYMENT_STATES,
-        sign_out_form=ActionForm(prefix="sign-out"),
-    )
-
-
-@bp.post("/account/payment-methods/<saved_id>/remove")
-def remove_method(saved_id: str) -> Response:
-    """Forget one of the customer's saved payment methods (here and at Stripe)."""
-    account = _require_account()
-    if isinstance(account, Response):
-        return account
-    if not ActionForm().validate_on_submit():
-        flash("Please try again.", "error")
-        return redirect(url_for("accounts.account"), 303)
-    try:
-        removed = remove_saved_payment_method(psp.platform, psp.stripe, account.customer_id, saved_id)
-    except ResourceNotFound:
-        removed = None
-    if removed is None:
-        raise NotFound()
-    flash(f"Removed the {removed.brand.title()} card ending in {removed.last4}.", "success")
-    return redirect(url_for("accounts.account"), 303)

@@ -17,20 +17,35 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from demo_shop.connector import psp
+from demo_shop.forms import ActionForm, AmountForm, LoginForm
+from demo_shop.logins import end_login, login_is_active, start_login
+from demo_shop.money import format_money, parse_amount
+from demo_shop.next_url import safe_next_url
+from demo_shop.progress import payment_label, released_remainder, stale_notice
+from demo_shop.security import html_errors
 from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError, ResourceNotFound
 from flask_psp_connector.processor.operations import PaymentAction, capturable, modify_payment, refundable
 
-from .cart import psp
-from .forms import ActionForm, AmountForm, LoginForm
-from .logins import end_login, login_is_active, start_login
-from .money import format_money, parse_amount
-from .next_url import safe_next_url
-from .progress import payment_label, released_remainder, stale_notice
-from .security import html_errors
+#: Where the back office lives.
+_PREFIX = "/admin"
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-html_errors(bp)
+
+def admin_blueprint() -> Blueprint:
+    """The back office under ``/admin``, as the ``admin`` blueprint."""
+    bp = Blueprint("admin", __name__, url_prefix=_PREFIX)
+    html_errors(bp)
+    bp.before_request(_require_login)
+    bp.add_url_rule("/login", view_func=login, methods=["GET", "POST"])
+    bp.add_url_rule("/logout", view_func=logout, methods=["POST"])
+    bp.add_url_rule("/", view_func=index, methods=["GET"])
+    bp.add_url_rule("/payments/<payment_id>", view_func=payment, methods=["GET"])
+    bp.add_url_rule("/payments/<payment_id>/<operation>", view_func=operate, methods=["POST"])
+    bp.add_url_rule("/events", view_func=events, methods=["GET"])
+    bp.add_url_rule("/events/<event_id>/replay", view_func=replay, methods=["POST"])
+    return bp
+
 
 _OPERATIONS = {"capture": "capturePayment", "cancel": "cancelPayment", "refund": "refundPayment"}
 _OUTCOMES = {
@@ -56,7 +71,6 @@ def _logged_in() -> bool:
             and login_is_active("admin", "admin", session.get("admin_login")))
 
 
-@bp.before_request
 def _require_login() -> Any:
     if not _password():
         return render_template("admin/disabled.html"), 503
@@ -66,7 +80,6 @@ def _require_login() -> Any:
     return None
 
 
-@bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     """Ask for the back office password."""
     form = LoginForm()
@@ -81,7 +94,6 @@ def login() -> Any:
     return render_template("admin/login.html", form=form, next=_next_page()), 400 if form.errors else 200
 
 
-@bp.post("/logout")
 def logout() -> Response:
     """Leave the back office."""
     if ActionForm(prefix="logout").validate_on_submit():
@@ -94,10 +106,9 @@ def logout() -> Response:
 def _next_page() -> str | None:
     """The back-office page asked for before logging in (a back-office path only)."""
     target = safe_next_url(request.args.get("next"))
-    return target if target is not None and target.startswith(f"{bp.url_prefix}/") else None
+    return target if target is not None and target.startswith(f"{_PREFIX}/") else None
 
 
-@bp.get("/")
 def index() -> str:
     """Recent payments and orders."""
     list_orders = getattr(psp.platform, "list_orders", None)
@@ -110,7 +121,6 @@ def index() -> str:
     )
 
 
-@bp.get("/payments/<payment_id>")
 def payment(payment_id: str) -> str:
     """One payment: its transactions on a timeline and the operations it allows."""
     found = _payment_or_404(payment_id)
@@ -136,7 +146,6 @@ def payment(payment_id: str) -> str:
     )
 
 
-@bp.post("/payments/<payment_id>/<operation>")
 def operate(payment_id: str, operation: str) -> Response:
     """Capture (full or partial), cancel or refund (partial) a payment."""
     action = _OPERATIONS.get(operation)
@@ -180,7 +189,6 @@ def operate(payment_id: str, operation: str) -> Response:
     return back
 
 
-@bp.get("/events")
 def events() -> str:
     """Webhook deliveries: failures first (with their error and attempts), then the newest
     received, and a health panel."""
@@ -201,7 +209,6 @@ def events() -> str:
     )
 
 
-@bp.post("/events/<event_id>/replay")
 def replay(event_id: str) -> Response:
     """Process an event again, as ``flask psp events replay`` does (idempotently)."""
     if not ActionForm(prefix="replay").validate_on_submit():

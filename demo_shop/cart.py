@@ -10,19 +10,18 @@ from collections.abc import Mapping
 
 from flask import session
 
-from flask_psp_connector import Address, LineItemDraft, PSPConnector
+from demo_shop.accounts import current_account
+from demo_shop.catalog import CURRENCY, product_by_sku
+from demo_shop.connector import psp
+from demo_shop.pricing import ShippingMethod, method_of, quote
+from flask_psp_connector import Address, LineItemDraft
 from flask_psp_connector.domain.model import Cart, CartState
 from flask_psp_connector.errors import ResourceNotFound
-
-from .catalog import CURRENCY, product_by_sku
-from .pricing import ShippingMethod, method_of, quote
 
 #: The most units of one product a cart line may hold.
 MAX_QUANTITY = 99
 #: How many recent orders a browser keeps access to.
 _ORDERS_KEPT = 20
-
-psp = PSPConnector()
 
 
 def current_cart() -> Cart | None:
@@ -45,13 +44,16 @@ def cart_for_update() -> Cart:
     """The session's cart, or a new empty one remembered in the session."""
     cart = current_cart()
     if cart is None:
-        from .accounts import current_account  # accounts builds on this module
-
-        account = current_account()
-        owner = {"customer_id": account.customer_id, "customer_email": account.email} if account else {}
-        cart = psp.platform.create_cart(CURRENCY, **owner)
+        cart = new_cart()
         session["cart_id"] = cart.id
     return cart
+
+
+def new_cart() -> Cart:
+    """A new empty cart, owned by the signed-in customer if there is one."""
+    account = current_account()
+    owner = {"customer_id": account.customer_id, "customer_email": account.email} if account else {}
+    return psp.platform.create_cart(CURRENCY, **owner)
 
 
 def quantities(cart: Cart | None) -> dict[str, int]:

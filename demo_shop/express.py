@@ -21,15 +21,30 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from demo_shop.cart import MAX_QUANTITY, current_cart, new_cart, remember_order, save_quantities, save_shipping
+from demo_shop.catalog import CURRENCY, Product, product_by_slug
+from demo_shop.connector import psp
+from demo_shop.pricing import COUNTRIES, SHIPPING_METHODS, STANDARD, method_of, quote, quotes
 from flask_psp_connector import Address
 from flask_psp_connector.domain.model import Cart, CartState
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, PSPError, ResourceNotFound
 
-from .cart import MAX_QUANTITY, current_cart, psp, remember_order, save_quantities, save_shipping
-from .catalog import CURRENCY, Product, product_by_slug
-from .pricing import COUNTRIES, SHIPPING_METHODS, STANDARD, method_of, quote, quotes
 
-bp = Blueprint("express", __name__, url_prefix="/express")
+def express_blueprint() -> Blueprint:
+    """The Express Checkout endpoints, as the ``express`` blueprint."""
+    bp = Blueprint("express", __name__, url_prefix="/express")
+    bp.register_error_handler(BadInput, _bad_input)
+    bp.register_error_handler(CSRFError, _csrf_failed)
+    bp.register_error_handler(InvalidOperation, _cart_changed)
+    bp.register_error_handler(ConcurrentModification, _cart_changed)
+    bp.register_error_handler(HTTPException, _http_error)
+    bp.add_url_rule("/prepare", view_func=prepare, methods=["POST"])
+    bp.add_url_rule("/shipping-address", view_func=shipping_address, methods=["POST"])
+    bp.add_url_rule("/shipping-rate", view_func=shipping_rate, methods=["POST"])
+    bp.add_url_rule("/details", view_func=details, methods=["POST"])
+    bp.app_context_processor(_template_helpers)
+    return bp
+
 
 #: The session key naming the cart the wallet sheet is paying.
 _CART_KEY = "express_cart_id"
@@ -54,23 +69,18 @@ def _problem(status: int, code: str, message: str) -> Response:
     return response
 
 
-@bp.errorhandler(BadInput)
 def _bad_input(error: BadInput) -> Response:
     return _problem(error.status, error.code, error.message)
 
 
-@bp.errorhandler(CSRFError)
 def _csrf_failed(_error: CSRFError) -> Response:
     return _problem(400, "csrf", "Your session has expired or the request did not come from this shop. Reload the page.")
 
 
-@bp.errorhandler(ConcurrentModification)
-@bp.errorhandler(InvalidOperation)
 def _cart_changed(_error: PSPError) -> Response:
     return _problem(409, "cart_changed", "Your cart changed in the meantime. Reload the page and try again.")
 
 
-@bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Response:
     return _problem(error.code or 500, "http_error", error.description or error.name)
 
@@ -78,7 +88,6 @@ def _http_error(error: HTTPException) -> Response:
 # -- endpoints -------------------------------------------------------------------
 
 
-@bp.post("/prepare")
 def prepare() -> Response:
     """The buyer clicked a wallet button: settle which cart is paid and open a checkout session.
 
@@ -94,7 +103,7 @@ def prepare() -> Response:
             raise BadInput("Your cart is empty.", status=409, code="cart_empty")
     elif source == "product":
         product = _product(body.get("product"))
-        cart = save_quantities(_new_cart(), {product.sku: _quantity(body.get("quantity", 1))})
+        cart = save_quantities(new_cart(), {product.sku: _quantity(body.get("quantity", 1))})
     else:
         raise BadInput('"source" must be "cart" or "product".')
     if psp.stripe is None:
@@ -113,7 +122,6 @@ def prepare() -> Response:
     )
 
 
-@bp.post("/shipping-address")
 def shipping_address() -> Response:
     """The buyer picked an address in the sheet: store it and answer the shipping rates.
 
@@ -127,7 +135,6 @@ def shipping_address() -> Response:
     return jsonify(shippingRates=_rates(cart), shippingRateId=STANDARD.id, amount=cart.total_price.cent_amount)
 
 
-@bp.post("/shipping-rate")
 def shipping_rate() -> Response:
     """The buyer picked a shipping rate: ship the cart by that method. Body ``{"shippingRateId"}``."""
     body = _body()
@@ -142,7 +149,6 @@ def shipping_rate() -> Response:
     return jsonify(shippingRates=_rates(cart), shippingRateId=method.id, amount=cart.total_price.cent_amount)
 
 
-@bp.post("/details")
 def details() -> Response:
     """The buyer confirmed in the sheet: store the full addresses and the email.
 
@@ -182,7 +188,6 @@ def details() -> Response:
 # -- the element on the shop's pages --------------------------------------------------
 
 
-@bp.app_context_processor
 def _template_helpers() -> dict[str, Any]:
     return {"express_checkout": express_checkout}
 
@@ -238,14 +243,6 @@ def _cart() -> Cart:
         session.pop(_CART_KEY, None)
         raise BadInput("This cart has already been paid or is gone. Reload the page.", status=409, code="no_checkout")
     return cart
-
-
-def _new_cart() -> Cart:
-    from .accounts import current_account  # accounts builds on the cart module, as this one does
-
-    account = current_account()
-    owner = {"customer_id": account.customer_id, "customer_email": account.email} if account else {}
-    return psp.platform.create_cart(CURRENCY, **owner)
 
 
 def _product(slug: Any) -> Product:

@@ -9,10 +9,9 @@ from wtforms import BooleanField, Form, FormField, PasswordField, RadioField, Se
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
+from demo_shop.cart import MAX_QUANTITY
+from demo_shop.pricing import COUNTRIES, SHIPPING_METHODS, STANDARD, ShippingMethod, method_of
 from flask_psp_connector import Address
-
-from .cart import MAX_QUANTITY
-from .pricing import COUNTRIES, SHIPPING_METHODS, STANDARD, ShippingMethod, method_of
 
 QUANTITY_MESSAGE = f"Quantity must be a whole number from 1 to {MAX_QUANTITY}."
 
@@ -39,7 +38,8 @@ class RemoveForm(FlaskForm):
 
 
 def _required(label: str, maximum: int) -> list[Any]:
-    return [DataRequired(f"Enter your {label}."), Length(max=maximum, message=f"Keep the {label} under {maximum + 1} characters.")]
+    too_long = f"Keep the {label} under {maximum + 1} characters."
+    return [DataRequired(f"Enter your {label}."), Length(max=maximum, message=too_long)]
 
 
 class AddressForm(Form):

@@ -10,7 +10,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from .log_redaction import RedactingFilter
+from demo_shop.log_redaction import RedactingFilter
 
 
 class RedactingLogger(Logger):

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, String, Table, delete, insert, select
 
-from .cart import psp
-from .tables import shop_metadata
+from demo_shop.connector import psp
+from demo_shop.tables import shop_metadata
 
 #: How long a sign-in lasts without signing in again.
 LOGIN_LIFETIME = timedelta(days=14)

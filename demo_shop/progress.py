@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from demo_shop.connector import psp
+from demo_shop.money import format_money
 from flask_psp_connector.domain.model import Cart, Order
 from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionState, TransactionType
 from flask_psp_connector.domain.settle import settle as settlement_of
-
-from .cart import psp
-from .money import format_money
 
 T, S = TransactionType, TransactionState
 

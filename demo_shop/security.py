@@ -84,12 +84,12 @@ def init_security(app: Flask, *, sandbox: bool) -> None:
     app.register_error_handler(405, _unrouted_error)
 
 
-_HTML_BLUEPRINTS = {"shop", "admin"}
+#: The blueprints whose routes answer errors with HTML pages (they call :func:`html_errors`).
+_HTML_BLUEPRINTS = frozenset({"shop", "admin", "accounts"})
 
 
 def html_errors(blueprint: Blueprint) -> None:
     """Answer every error of ``blueprint``'s routes with an HTML page."""
-    _HTML_BLUEPRINTS.add(blueprint.name)
     blueprint.register_error_handler(HTTPException, render_error_page)
     blueprint.register_error_handler(CSRFError, render_error_page)
 

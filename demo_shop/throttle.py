@@ -18,7 +18,7 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from .accounts import normalize_email
+from demo_shop.accounts import normalize_email
 
 #: Shop keys of the limits and their defaults (Flask-Limiter's notation).
 DEFAULT_LIMITS = {

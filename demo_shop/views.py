@@ -9,6 +9,24 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
+from demo_shop.accounts import owns_cart
+from demo_shop.cart import (
+    MAX_QUANTITY,
+    cart_for_update,
+    current_cart,
+    forget_paid_cart,
+    may_view,
+    quantities,
+    remember_order,
+    save_checkout,
+    save_quantities,
+)
+from demo_shop.catalog import PRODUCTS, Product, product_by_sku, product_by_slug
+from demo_shop.connector import psp
+from demo_shop.forms import CheckoutForm, QuantityForm, RemoveForm
+from demo_shop.pricing import method_of, quote
+from demo_shop.progress import PAYMENT_STATES, settle, stale_notice
+from demo_shop.security import html_errors
 from flask_psp_connector.domain.model import Cart, CheckoutSession
 from flask_psp_connector.errors import (
     ConcurrentModification,
@@ -19,46 +37,40 @@ from flask_psp_connector.errors import (
 )
 from flask_psp_connector.processor.payments import StalePayment, confirm_payment
 
-from .accounts import owns_cart
-from .cart import (
-    MAX_QUANTITY,
-    cart_for_update,
-    current_cart,
-    forget_paid_cart,
-    may_view,
-    psp,
-    quantities,
-    remember_order,
-    save_checkout,
-    save_quantities,
-)
-from .catalog import PRODUCTS, Product, product_by_sku, product_by_slug
-from .forms import CheckoutForm, QuantityForm, RemoveForm
-from .pricing import method_of, quote
-from .progress import PAYMENT_STATES, settle, stale_notice
-from .security import html_errors
-
 log = logging.getLogger("demo_shop")
 
-bp = Blueprint("shop", __name__)
-html_errors(bp)
+
+def shop_blueprint() -> Blueprint:
+    """The shop's pages (catalog, cart, checkout, payment, orders), as the ``shop`` blueprint."""
+    bp = Blueprint("shop", __name__)
+    html_errors(bp)
+    bp.add_url_rule("/", view_func=index, methods=["GET"])
+    bp.add_url_rule("/products/<slug>", view_func=product, methods=["GET"])
+    bp.add_url_rule("/products/<slug>/add", view_func=add_to_cart, methods=["POST"])
+    bp.add_url_rule("/cart", view_func=view_cart, methods=["GET"])
+    bp.add_url_rule("/cart/items/<sku>", view_func=update_item, methods=["POST"])
+    bp.add_url_rule("/cart/items/<sku>/remove", view_func=remove_item, methods=["POST"])
+    bp.add_url_rule("/checkout", view_func=checkout, methods=["GET", "POST"])
+    bp.add_url_rule("/pay", view_func=pay, methods=["GET"])
+    bp.add_url_rule("/return", view_func=payment_return, methods=["GET"])
+    bp.add_url_rule("/orders/<cart_id>", view_func=order, methods=["GET"])
+    bp.add_url_rule("/orders/<cart_id>/status", view_func=order_status, methods=["GET"])
+    return bp
+
 
 _CART_CHANGED = "Your cart changed in another window. Please check it and try again."
 
 
-@bp.get("/")
 def index() -> str:
     """The product grid."""
     return render_template("index.html", products=PRODUCTS)
 
 
-@bp.get("/products/<slug>")
 def product(slug: str) -> str:
     """One product with its description and an add-to-cart form."""
     return render_template("product.html", product=_product_or_404(slug), form=QuantityForm())
 
 
-@bp.post("/products/<slug>/add")
 def add_to_cart(slug: str) -> Any:
     """Add units of a product; the cart is left alone when the quantity is not valid."""
     item = _product_or_404(slug)
@@ -76,14 +88,12 @@ def add_to_cart(slug: str) -> Any:
     return redirect(url_for("shop.view_cart"), 303)
 
 
-@bp.get("/cart")
 def view_cart() -> str:
     """The cart with its lines, totals, shipping and tax."""
     cart = current_cart()
     return render_template("cart.html", cart=cart, lines=_lines(cart), quote=_quote(cart))
 
 
-@bp.post("/cart/items/<sku>")
 def update_item(sku: str) -> Response:
     """Set the quantity of a cart line."""
     form = QuantityForm()
@@ -98,7 +108,6 @@ def update_item(sku: str) -> Response:
     return redirect(url_for("shop.view_cart"), 303)
 
 
-@bp.post("/cart/items/<sku>/remove")
 def remove_item(sku: str) -> Response:
     """Take a line out of the cart."""
     form = RemoveForm()
@@ -113,7 +122,6 @@ def remove_item(sku: str) -> Response:
     return redirect(url_for("shop.view_cart"), 303)
 
 
-@bp.route("/checkout", methods=["GET", "POST"])
 def checkout() -> Any:
     """Email, shipping and billing address, saved on the cart."""
     cart = current_cart()
@@ -139,7 +147,6 @@ def checkout() -> Any:
     return redirect(url_for("shop.pay"), 303)
 
 
-@bp.get("/pay")
 def pay() -> Any:
     """The payment page: the order summary and the Payment Element."""
     cart = current_cart()
@@ -166,7 +173,6 @@ def pay() -> Any:
     )
 
 
-@bp.get("/return")
 def payment_return() -> Any:
     """Where Stripe sends the customer back after a redirect or 3-D Secure.
 
@@ -192,7 +198,7 @@ def payment_return() -> Any:
         if exc.status == 404:
             abort(404)
         log.warning("Could not read PaymentIntent %s: %s", intent_id, exc.message)
-        raise ServiceUnavailable("We could not reach the payment provider. Please reload this page in a moment.")
+        raise ServiceUnavailable("We could not reach the payment provider. Please reload this page in a moment.") from exc
     if (intent.get("metadata") or {}).get("ct_payment_id") != payment.id:
         abort(404)
     status = intent.get("status")
@@ -216,7 +222,6 @@ def payment_return() -> Any:
     return render_template("payment_failed.html", status=status)
 
 
-@bp.get("/orders/<cart_id>")
 def order(cart_id: str) -> str:
     """The order (or the payment still being confirmed) of a cart this browser paid."""
     progress = _progress_or_404(cart_id)
@@ -234,7 +239,6 @@ def order(cart_id: str) -> str:
     )
 
 
-@bp.get("/orders/<cart_id>/status")
 def order_status(cart_id: str) -> Any:
     """The order's state as JSON, polled by the order page until it is final."""
     try:

@@ -5,10 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 from werkzeug.exceptions import NotFound
 
-bp = Blueprint("wellknown", __name__)
+
+def wellknown_blueprint() -> Blueprint:
+    """The ``/.well-known/`` files, as the ``wellknown`` blueprint."""
+    bp = Blueprint("wellknown", __name__)
+    bp.add_url_rule("/.well-known/apple-developer-merchantid-domain-association",
+                    view_func=apple_pay_domain_association, methods=["GET"])
+    return bp
 
 
-@bp.get("/.well-known/apple-developer-merchantid-domain-association")
 def apple_pay_domain_association() -> Response:
     """Apple Pay's domain association file (``STRIPE_APPLE_PAY_WELL_KNOWN``); 404 while unset."""
     contents = current_app.extensions["psp_connector"].settings["STRIPE_APPLE_PAY_WELL_KNOWN"]

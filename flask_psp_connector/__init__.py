@@ -1,12 +1,15 @@
-"""flask-psp-connector: Stripe payments for commerce platforms, as a Flask extension."""
+"""flask-psp-connector: Stripe payments for commerce platforms, as a Flask extension.
 
-__version__ = "0.1.0"
+The public API: the extension, the guards a host app puts on its own routes, the
+embedded store and the drafts it takes, and the errors callers may catch.
+"""
 
-from flask_psp_connector.auth.guards import require_jwt, require_oauth2, require_session  # noqa: E402
-from flask_psp_connector.domain.model import Address  # noqa: E402
-from flask_psp_connector.errors import ConfigurationError, PSPError  # noqa: E402
-from flask_psp_connector.extension import PSPConnector  # noqa: E402
-from flask_psp_connector.platforms.embedded.store import LineItemDraft, LocalPlatform  # noqa: E402
+from flask_psp_connector.auth.guards import require_jwt, require_oauth2, require_session
+from flask_psp_connector.domain.model import Address
+from flask_psp_connector.errors import ConfigurationError, PSPError
+from flask_psp_connector.extension import PSPConnector
+from flask_psp_connector.platforms.embedded.store import LineItemDraft, LocalPlatform
+from flask_psp_connector.version import __version__
 
 __all__ = [
     "Address",
@@ -15,6 +18,7 @@ __all__ = [
     "LocalPlatform",
     "PSPConnector",
     "PSPError",
+    "__version__",
     "require_jwt",
     "require_oauth2",
     "require_session",

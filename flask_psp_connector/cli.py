@@ -1,13 +1,18 @@
-"""``flask psp ...``: commands for deploy hooks and operations."""
+"""``flask psp ...``: commands for deploy hooks and operations.
+
+:func:`psp_commands` builds the group each app registers; the commands are plain click
+commands, run in the app's context.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from flask_psp_connector.errors import ConfigurationError, PSPError
 from flask_psp_connector.gateways.commands import gateways_cli
@@ -15,6 +20,10 @@ from flask_psp_connector.settings import reference
 from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 from flask_psp_connector.webhooks.reconcile import Change
 from flask_psp_connector.webhooks.reconcile import reconcile as reconcile_payments
+
+if TYPE_CHECKING:  # the extension registers these commands: a runtime import would be circular
+    from flask_psp_connector.extension import ConnectorState
+    from flask_psp_connector.stripe.adapter import StripeGateway
 
 
 class _Commands(AppGroup):
@@ -30,14 +39,21 @@ class _Commands(AppGroup):
             raise click.ClickException(str(exc)) from None
 
 
-psp_cli = _Commands("psp", help="flask-psp-connector commands.")
+def psp_commands() -> click.Group:
+    """The ``flask psp`` group, with its ``events`` and ``gateways`` subgroups."""
+    events = click.Group("events", help="The inbox of Stripe events.", commands=[list_events, replay_event])
+    return _Commands("psp", help="flask-psp-connector commands.", commands=[
+        init_db, create_client, post_deploy, pre_undeploy, settings_reference, events, gateways_cli, reconcile,
+    ])
 
 
-def _state():  # type: ignore[no-untyped-def]
-    return current_app.extensions["psp_connector"]
+def _state() -> ConnectorState:
+    state: ConnectorState = current_app.extensions["psp_connector"]
+    return state
 
 
-@psp_cli.command("init-db")
+@click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create the embedded store's tables (safe to run on every release)."""
     state = _state()
@@ -49,9 +65,10 @@ def init_db() -> None:
         click.echo(f"Schema ready on {store.engine.url.render_as_string(hide_password=True)}.")
 
 
-@psp_cli.command("create-client")
+@click.command("create-client")
 @click.option("--scope", "scopes", multiple=True, required=True, help="A scope the client may ask for (repeatable).")
 @click.option("--name", default="", help="A label for the client.")
+@with_appcontext
 def create_client(scopes: tuple[str, ...], name: str) -> None:
     """Register an OAuth2 client for /oauth/token and print its credentials once."""
     clients = _state().clients
@@ -64,7 +81,7 @@ def create_client(scopes: tuple[str, ...], name: str) -> None:
     click.echo("The secret is shown only now; store it safely.")
 
 
-def _stripe():  # type: ignore[no-untyped-def]
+def _stripe() -> StripeGateway:
     stripe = _state().stripe
     if stripe is None:
         raise click.ClickException("STRIPE_SECRET_KEY is not configured.")
@@ -95,7 +112,8 @@ def _platform_hook(name: str) -> None:
 _CREATED_BY = {"created_by": "flask-psp-connector"}
 
 
-@psp_cli.command("post-deploy")
+@click.command("post-deploy")
+@with_appcontext
 def post_deploy() -> None:
     """Point the Stripe webhook endpoint at this deployment, with exactly the events handled.
 
@@ -106,6 +124,7 @@ def post_deploy() -> None:
     _platform_hook("install_custom_types")
     stripe, url, events = _stripe(), _webhook_url(), sorted(HANDLED_EVENTS)
     endpoint_id = _state().settings["STRIPE_WEBHOOK_ID"]
+    endpoint: dict[str, Any] | None
     if endpoint_id:
         endpoint = stripe.retrieve_webhook_endpoint(endpoint_id)
     else:
@@ -125,7 +144,8 @@ def post_deploy() -> None:
     click.echo(f"Updated webhook endpoint {endpoint['id']}: {url}, {len(events)} events.")
 
 
-@psp_cli.command("pre-undeploy")
+@click.command("pre-undeploy")
+@with_appcontext
 def pre_undeploy() -> None:
     """Undo post-deploy: delete the endpoint it created, or disable STRIPE_WEBHOOK_ID's.
 
@@ -146,19 +166,16 @@ def pre_undeploy() -> None:
         click.echo("No webhook endpoint of this deployment to remove.")
 
 
-@psp_cli.command("settings")
+@click.command("settings")
+@with_appcontext
 def settings_reference() -> None:
     """Print every configuration key with its default, mode and meaning (Markdown)."""
     click.echo(reference())
 
 
-events_cli = AppGroup("events", help="The inbox of Stripe events.")
-psp_cli.add_command(events_cli)
-psp_cli.add_command(gateways_cli)
-
-
-@events_cli.command("list")
+@click.command("list")
 @click.option("--limit", default=20, show_default=True, help="How many of the newest events.")
+@with_appcontext
 def list_events(limit: int) -> None:
     """Show the events still failing (kept for `events replay`), then the newest received and
     what became of them."""
@@ -173,17 +190,19 @@ def list_events(limit: int) -> None:
                    f"{receipt.payment_id or '-'}  {receipt.detail}")
 
 
-@events_cli.command("replay")
+@click.command("replay")
 @click.argument("event_id")
+@with_appcontext
 def replay_event(event_id: str) -> None:
     """Process an event again (idempotently): the copy kept when it failed, else Stripe's."""
     receipt = _state().event_processor().replay(event_id)
     click.echo(f"{event_id}: {receipt.status.value}{f' ({receipt.detail})' if receipt.detail else ''}")
 
 
-@psp_cli.command("reconcile")
+@click.command("reconcile")
 @click.option("--since", default="24h", show_default=True, help="How far back: e.g. 6h, 3d, or an ISO date.")
 @click.option("--apply", "apply_changes", is_flag=True, help="Write the missing transactions (default: dry run).")
+@with_appcontext
 def reconcile(since: str, apply_changes: bool) -> None:
     """Compare what Stripe holds (PaymentIntent states, captures, refunds, disputes) with
     our payments and add what missed webhooks never delivered; prints each change."""

@@ -12,11 +12,10 @@ import flask_smorest
 from flask import Blueprint, Flask, current_app, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from flask_psp_connector import __version__
 from flask_psp_connector.auth.guards import Introspector, JWKSCache, RemoteIntrospector
 from flask_psp_connector.auth.token_route import blp as token_blp
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
-from flask_psp_connector.cli import psp_cli
+from flask_psp_connector.cli import psp_commands
 from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError
 from flask_psp_connector.gateways.commercelayer import routes as commercelayer
@@ -43,6 +42,7 @@ from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
 from flask_psp_connector.settings import Settings, load_settings
 from flask_psp_connector.stripe.adapter import StripeGateway
+from flask_psp_connector.version import __version__
 from flask_psp_connector.webhooks.events import EventProcessor
 from flask_psp_connector.webhooks.route import blp as webhooks_blp
 
@@ -161,7 +161,7 @@ class PSPConnector:
         init_monitoring(app, _connector_request, settings["PSP_METRICS_PATH"], settings["PSP_METRICS_TOKEN"])
         app.register_error_handler(HTTPException, _handle_routing_error)
         app.before_request(_limit_body)
-        app.cli.add_command(psp_cli)
+        app.cli.add_command(psp_commands())
 
     @staticmethod
     def _init_gateways(app: Flask, state: ConnectorState) -> None:

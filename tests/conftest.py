@@ -127,7 +127,9 @@ def bearer(app: Flask, scope: str = "manage_checkout_payment_intents") -> dict[s
     return {"Authorization": f"Bearer {token}"}
 
 
-def open_checkout(app: Flask, *, currency: str = "EUR", unit_price: int = 1500, quantity: int = 2, **cart: Any) -> tuple[str, str]:
+def open_checkout(
+    app: Flask, *, currency: str = "EUR", unit_price: int = 1500, quantity: int = 2, **cart: Any
+) -> tuple[str, str]:
     """Create a cart in the app's store and open a session; return (cart id, session id)."""
     store = app.extensions["psp_connector"].platform
     created = store.create_cart(

@@ -121,7 +121,9 @@ def paid_cart(browser: Browser, *, quantity: int = 2) -> str:
     return cart_id
 
 
-def add_payment(app: Flask, cart_id: str, *, pi_id: str = "pi_shop", states: tuple[tuple[TransactionType, TransactionState], ...] = ()) -> Payment:
+def add_payment(
+    app: Flask, cart_id: str, *, pi_id: str = "pi_shop", states: tuple[tuple[TransactionType, TransactionState], ...] = ()
+) -> Payment:
     """Attach a payment for the cart's total, with transactions in the given (type, state)s."""
     cart = store(app).get_cart(cart_id)
     amount: Money = cart.total_price

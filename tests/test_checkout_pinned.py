@@ -353,7 +353,8 @@ def test_multicapture_keeps_the_rest_capturable(make_app, stripe_mock) -> None:
 def test_several_partial_refunds_then_refused_over_refund(app, client, stripe_mock) -> None:
     payment_id, pi_id = authorized_payment(app, client, stripe_mock, (T.AUTHORIZATION, S.SUCCESS), (T.CHARGE, S.SUCCESS))
     for n, status in enumerate(["succeeded", "pending"], 1):
-        stripe_mock.add(responses.POST, f"{STRIPE_API}/v1/refunds", json={"id": f"re_{n}", "object": "refund", "amount": 1000, "status": status})
+        stripe_mock.add(responses.POST, f"{STRIPE_API}/v1/refunds",
+                        json={"id": f"re_{n}", "object": "refund", "amount": 1000, "status": status})
     assert operate(client, app, payment_id, "refundPayment", 1000).get_json() == {"outcome": "received"}
     assert operate(client, app, payment_id, "refundPayment", 1000).get_json() == {"outcome": "received"}
     refunds = [c for c in stripe_calls(stripe_mock) if c.request.url.endswith("/v1/refunds")]
@@ -383,7 +384,8 @@ def test_cancel_and_reverse(app, client, stripe_mock) -> None:
 
 def test_reverse_of_a_charge_refunds_what_is_left(app, client, stripe_mock) -> None:
     payment_id, pi_id = authorized_payment(app, client, stripe_mock, (T.AUTHORIZATION, S.SUCCESS), (T.CHARGE, S.SUCCESS))
-    stripe_mock.add(responses.POST, f"{STRIPE_API}/v1/refunds", json={"id": "re_9", "object": "refund", "amount": 3000, "status": "succeeded"})
+    stripe_mock.add(responses.POST, f"{STRIPE_API}/v1/refunds",
+                    json={"id": "re_9", "object": "refund", "amount": 3000, "status": "succeeded"})
     assert operate(client, app, payment_id, "reversePayment").get_json() == {"outcome": "received"}
     assert form_of(stripe_calls(stripe_mock)[-1]) == {"payment_intent": pi_id, "amount": "3000"}
 

@@ -198,7 +198,7 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]
 
 
 def test_every_command_has_help_with_no_configuration_at_all(tmp_path) -> None:
-    from flask_psp_connector.cli import psp_cli
+    from flask_psp_connector.cli import psp_commands
 
     environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
 
@@ -206,10 +206,10 @@ def test_every_command_has_help_with_no_configuration_at_all(tmp_path) -> None:
         return subprocess.run([sys.executable, "-m", "flask", "--app", "demo_shop", "psp", *command, "--help"],
                               cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
 
-    commands = _commands(psp_cli)
+    commands = _commands(psp_commands())
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(helped, commands))
-    for command, result in zip(commands, results):
+    for command, result in zip(commands, results, strict=True):
         assert result.returncode == 0, (command, result.stderr)
         assert result.stdout.startswith(f"Usage: python -m flask psp {' '.join(command)}".rstrip())
         assert result.stderr == "", (command, result.stderr)

@@ -144,7 +144,8 @@ def test_without_multicapture_a_capture_keeps_the_payment_intent_id(make_app, st
     app = make_app(STRIPE_API_BASE=stripe_double, STRIPE_PAYMENT_METHOD_TYPES="card", STRIPE_CAPTURE_METHOD="manual",
                    STRIPE_WEBHOOK_SIGNING_SECRET=SECRETS[0])
     payment_id, pi = authorized(app, stripe_double_client)
-    assert stripe_double_client.v1.payment_intents.retrieve(pi).payment_method_options.card.to_dict().get("request_multicapture") is None
+    options = stripe_double_client.v1.payment_intents.retrieve(pi).payment_method_options
+    assert options.card.to_dict().get("request_multicapture") is None
     assert capture(app, payment_id, 1000).get_json() == {"outcome": "approved"}
     for sent in stripe_events(stripe_double_client, "charge.updated", "charge.captured", "payment_intent.succeeded"):
         assert post_event(app.test_client(), sent).status_code == 200

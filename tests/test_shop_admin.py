@@ -226,11 +226,14 @@ def test_stripe_refusal_is_shown_as_rejected(admin, shop, stripe_mock) -> None:
     assert not store(shop).get_payment(payment.id).has(T.REFUND)
 
 
+NOT_AN_AMOUNT = "Enter an amount like 12.50, using digits and one decimal point."
+
+
 @pytest.mark.parametrize(
     ("amount", "message"),
-    [("-5", "Enter an amount like 12.50, using digits and one decimal point."), ("0", "The amount must be more than zero."),
-     ("0.001", "EUR amounts have at most 2 decimals."), ("abc", "Enter an amount like 12.50, using digits and one decimal point."),
-     ("1e3", "Enter an amount like 12.50, using digits and one decimal point."), ("12,50", "Enter an amount like 12.50, using digits and one decimal point."), ("", "Enter an amount like 12.50, using digits and one decimal point."),
+    [("-5", NOT_AN_AMOUNT), ("0", "The amount must be more than zero."),
+     ("0.001", "EUR amounts have at most 2 decimals."), ("abc", NOT_AN_AMOUNT),
+     ("1e3", NOT_AN_AMOUNT), ("12,50", NOT_AN_AMOUNT), ("", NOT_AN_AMOUNT),
      ("9" * 30, "That amount is too long.")],
 )
 def test_bad_refund_amounts_never_reach_stripe(admin, shop, stripe_mock, amount, message) -> None:

@@ -234,7 +234,8 @@ def test_an_address_in_the_sheet_reprices_the_cart_for_its_country(browser: Brow
     assert body["shippingRates"][1]["deliveryEstimate"] == {"minimum": {"unit": "business_day", "value": 1},
                                                              "maximum": {"unit": "business_day", "value": 1}}
     cart = browser.cart()
-    assert (cart.shipping_address.country, cart.shipping_address.city, cart.shipping_address.postal_code) == ("FR", "Paris", "75001")
+    address = cart.shipping_address
+    assert (address.country, address.city, address.postal_code) == ("FR", "Paris", "75001")
     assert (cart.shipping_method_name, cart.shipping_amount, cart.tax_amount) == ("Standard shipping", 990, 918)
     data = sheet_data(browser, answer["sessionId"])
     assert data["totalPrice"]["centAmount"] == 3600 + 990 + 918 == body["amount"]

@@ -71,6 +71,12 @@ def receipts(sandbox: SimpleNamespace, event_type: str) -> list[Any]:
     return [r for r in sandbox.platform.recent_events(500) if r.event_type == event_type]
 
 
+def _payment_with(sandbox: SimpleNamespace, payment_id: str, entry: tuple[str, str, int]) -> Payment | None:
+    """The payment once it holds a transaction ``(type, state, cents)``, else ``None``."""
+    payment = sandbox.platform.get_payment(payment_id)
+    return payment if entry in summary(payment) else None
+
+
 def summary(payment: Payment) -> list[tuple[str, str, int]]:
     return sorted((t.type.value, t.state.value, t.amount.cent_amount) for t in payment.transactions)
 
@@ -143,7 +149,8 @@ def test_stripe_trigger_reaches_the_shop_signed_and_is_not_ours(sandbox, event, 
     trigger(sandbox, event)
     for event_type in sent:
         # Received means the signature checked out against the given secret (else 400, nothing stored).
-        new = wait_for(lambda: receipts(sandbox, event_type)[: len(receipts(sandbox, event_type)) - before[event_type]])
+        new = wait_for(lambda event_type=event_type: receipts(sandbox, event_type)[: len(receipts(sandbox, event_type))
+                                                                                     - before[event_type]])
         assert all(r.status.value == "ignored" and NOT_OURS in r.detail for r in new), [(r.status, r.detail) for r in new]
 
 
@@ -171,7 +178,7 @@ def test_payment_intent_succeeded_aimed_at_our_payment_pays_it_and_makes_the_ord
 def test_payment_intent_payment_failed_aimed_at_our_payment_records_the_failure(sandbox) -> None:
     cart_id, payment_id = our_payment(sandbox)
     trigger(sandbox, "payment_intent.payment_failed", *aimed_at(payment_id))
-    payment = wait_for(lambda: (p := sandbox.platform.get_payment(payment_id)) and ("Authorization", "Failure", 3000) in summary(p) and p)
+    payment = wait_for(lambda: _payment_with(sandbox, payment_id, ("Authorization", "Failure", 3000)))
     assert ("Charge", "Success", 3000) not in summary(payment)
     assert sandbox.platform.find_order_by_cart(cart_id) is None
 
@@ -187,7 +194,7 @@ def test_payment_intent_canceled_aimed_at_our_payment_cancels_it(sandbox) -> Non
 def test_charge_refunded_aimed_at_our_payment_records_the_refund(sandbox) -> None:
     _, payment_id = our_payment(sandbox)
     trigger(sandbox, "charge.refunded", *aimed_at(payment_id))
-    payment = wait_for(lambda: (p := sandbox.platform.get_payment(payment_id)) and ("Refund", "Success", 3000) in summary(p) and p)
+    payment = wait_for(lambda: _payment_with(sandbox, payment_id, ("Refund", "Success", 3000)))
     assert ("Charge", "Success", 3000) in summary(payment)
 
 
@@ -197,8 +204,9 @@ def test_charge_dispute_created_aimed_at_our_payment_reaches_it_but_names_anothe
     # the fixture's PaymentIntent, not ours, so it is not ours (as with Stripe itself).
     _, payment_id = our_payment(sandbox)
     trigger(sandbox, "charge.dispute.created", *aimed_at(payment_id))
-    payment = wait_for(lambda: (p := sandbox.platform.get_payment(payment_id)) and ("Charge", "Success", 3000) in summary(p) and p)
-    disputes = wait_for(lambda: [r for r in receipts(sandbox, "charge.dispute.created") if r.event_id in _events_of(sandbox, payment)])
+    payment = wait_for(lambda: _payment_with(sandbox, payment_id, ("Charge", "Success", 3000)))
+    disputes = wait_for(lambda: [r for r in receipts(sandbox, "charge.dispute.created")
+                                 if r.event_id in _events_of(sandbox, payment)])
     assert [(r.status.value, r.detail) for r in disputes] == [("ignored", NOT_OURS)]
 
 
@@ -216,7 +224,7 @@ def test_a_payment_with_the_dispute_card_gets_a_chargeback_and_closing_it_loses_
     confirmed = requests.post(f"{sandbox.api}/v1/payment_intents/{payment.interface_id}/confirm", auth=(SECRET_KEY, ""),
                               data={"payment_method": "pm_card_createDispute"}, timeout=10)
     assert confirmed.json()["status"] == "succeeded"
-    pending = wait_for(lambda: (p := sandbox.platform.get_payment(payment_id)) and ("Chargeback", "Pending", 3000) in summary(p) and p)
+    pending = wait_for(lambda: _payment_with(sandbox, payment_id, ("Chargeback", "Pending", 3000)))
     assert ("Charge", "Success", 3000) in summary(pending)
     dispute = requests.get(f"{sandbox.api}/v1/disputes", params={"payment_intent": payment.interface_id},
                            auth=(SECRET_KEY, ""), timeout=10).json()["data"][0]

@@ -245,7 +245,8 @@ def test_the_dispute_card_pays_then_opens_a_dispute(api) -> None:
     paid = intent(api, "pm_card_createDispute")
     assert paid.status == "succeeded"
     [dispute] = api.v1.disputes.list(params={"payment_intent": paid.id}).data
-    assert (dispute.status, dispute.reason, dispute.amount, dispute.charge) == ("needs_response", "fraudulent", 2000, paid.latest_charge)
+    assert (dispute.status, dispute.reason, dispute.amount, dispute.charge) == (
+        "needs_response", "fraudulent", 2000, paid.latest_charge)
     assert api.v1.charges.retrieve(paid.latest_charge).disputed is True
     assert "charge.dispute.created" in events(api, paid.id)
     with pytest.raises(stripe.InvalidRequestError) as raised:

@@ -112,15 +112,6 @@ def test_without_a_configured_secret_stripe_is_asked_to_retry(make_app) -> None:
 # -- event types -------------------------------------------------------------------
 
 
-def effect(app, client, *events: dict[str, Any]) -> list[tuple[str, str, str, int]]:
-    for item in events:
-        assert post_event(client, item).status_code == 200
-    return summary(store(app).get_payment(item["data"]["object"].get("metadata", {}).get("ct_payment_id") or _pid))
-
-
-_pid = ""
-
-
 @pytest.mark.parametrize(
     ("build", "expected"),
     [

@@ -128,7 +128,8 @@ class ClientCredentialsHTTP:
             token = self._oauth.token
             if not token or token.get("access_token") == stale or token.is_expired(leeway=self.leeway):
                 self._fetch_token()
-            return self._oauth.token["access_token"]
+            access_token: str = self._oauth.token["access_token"]
+            return access_token
 
     def _fetch_token(self) -> None:
         try:

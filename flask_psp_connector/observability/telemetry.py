@@ -173,12 +173,12 @@ def exposition(extra: Callable[[], list[Any]] | None = None) -> tuple[bytes, str
         raise RuntimeError("Metrics are not enabled.")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = _metrics.registry
     body = prometheus_client.generate_latest(registry)
     if extra is not None:
-        body += prometheus_client.generate_latest(_Scraped(extra))  # type: ignore[arg-type]
+        body += prometheus_client.generate_latest(_Scraped(extra))
     return body, prometheus_client.CONTENT_TYPE_LATEST
 
 
@@ -205,7 +205,7 @@ def outbox_gauges(depth: int, oldest_age: float) -> list[Any]:
 
 
 def _tracer() -> Any:
-    return otel_trace.get_tracer("flask_psp_connector")  # type: ignore[union-attr]
+    return otel_trace.get_tracer("flask_psp_connector")
 
 
 def start_request_span(name: str, attributes: dict[str, Any]) -> Any:
@@ -228,7 +228,7 @@ def end_request_span(handle: Any, status: int) -> None:
     span, token = handle
     span.set_attribute("http.status_code", status)
     if status >= 500:
-        span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR))  # type: ignore[union-attr]
+        span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR))
     span.end()
     context.detach(token)
 

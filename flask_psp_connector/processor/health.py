@@ -10,6 +10,7 @@ from importlib.metadata import version
 from typing import Any
 
 from flask_psp_connector.ports import CommercePlatform
+from flask_psp_connector.version import __version__
 
 log = logging.getLogger("flask_psp_connector.processor.health")
 
@@ -63,7 +64,7 @@ def check_status(checks: dict[str, Callable[[], str | None]], *, timeout: float)
     return {
         "status": overall,
         "timestamp": datetime.now(UTC).isoformat(),
-        "version": version("flask-psp-connector"),
+        "version": __version__,
         "metadata": {"name": "flask-psp-connector", "stripe": version("stripe")},
         "checks": results,
     }

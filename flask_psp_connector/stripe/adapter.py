@@ -11,7 +11,6 @@ are checked in :mod:`.signature`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
@@ -20,6 +19,7 @@ import stripe
 from flask_psp_connector.http.outbound import EnvironmentSettings, untrusting
 from flask_psp_connector.observability import telemetry
 from flask_psp_connector.stripe.errors import redact_stripe_logs, translated_errors
+from flask_psp_connector.version import __version__
 
 if TYPE_CHECKING:
     from stripe.params import (
@@ -67,7 +67,7 @@ class StripeGateway:
     ) -> None:
         # stripe-python keeps its app info and loggers per process: set them when a gateway
         # is made, never merely because this module was imported.
-        stripe.set_app_info("flask-psp-connector", version=version("flask-psp-connector"),
+        stripe.set_app_info("flask-psp-connector", version=__version__,
                             url="https://pypi.org/project/flask-psp-connector/")
         redact_stripe_logs()
         self._client = stripe.StripeClient(

@@ -4,9 +4,10 @@ It is localstripe (customers, payment methods, setup intents) with our additions
 follow Stripe's documented behaviour for what the connector and the Stripe CLI's
 fixtures use:
 
-- :mod:`.payments`: PaymentIntents and Charges, with the outcomes of Stripe's documented
-  test cards (:mod:`.cards`) decided here, on confirmation; :mod:`.refunds`: Refunds and
-  Disputes; :mod:`.methods` and :mod:`.params`: what they share;
+- :mod:`.payments`: PaymentIntents, with the outcomes of Stripe's documented test cards
+  (:mod:`.cards`) decided here, on confirmation; :mod:`.charges`: the Charges and balance
+  transactions they make; :mod:`.refunds`: Refunds and Disputes; :mod:`.methods` and
+  :mod:`.params`: what they share;
 - :mod:`.ledger`: the double's state, its Events and their signed delivery to webhook
   endpoints (``/v1/webhook_endpoints``) and to ``/_config/webhooks/<name>`` registrations;
 - :mod:`.extras`: ephemeral keys, CustomerSessions, customer search;

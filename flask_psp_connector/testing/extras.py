@@ -45,8 +45,10 @@ def create_customer_session(params: dict[str, Any]) -> dict[str, Any]:
         raise StripeError(400, "Missing required param: customer or components.", code="parameter_missing")
     ensure_customer(customer)
     created = int(time.time())
-    session = {"object": "customer_session", "client_secret": f"cuss_secret_{new_id('x')[2:]}", "components": components,
-               "created": created, "customer": customer, "expires_at": created + 1800, "livemode": False}
+    session: dict[str, Any] = {
+        "object": "customer_session", "client_secret": f"cuss_secret_{new_id('x')[2:]}", "components": components,
+        "created": created, "customer": customer, "expires_at": created + 1800, "livemode": False,
+    }
     ledger.customer_sessions[session["client_secret"]] = session
     return session
 

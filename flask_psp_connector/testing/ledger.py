@@ -166,7 +166,8 @@ def listed(objects: list[dict[str, Any]], url: str, query: dict[str, Any]) -> di
     objects = sorted(objects, key=lambda o: (o["created"], o.get("_seq", 0)), reverse=True)
     limit = _int(query.get("limit", 10), "limit")
     if not 1 <= limit <= 100:
-        raise StripeError(400, "Invalid integer: limit must be between 1 and 100", code="parameter_invalid_integer", param="limit")
+        raise StripeError(400, "Invalid integer: limit must be between 1 and 100", code="parameter_invalid_integer",
+                          param="limit")
     ids = [o["id"] for o in objects]
     if query.get("starting_after"):
         objects = objects[ids.index(query["starting_after"]) + 1:] if query["starting_after"] in ids else []

@@ -1,4 +1,4 @@
-"""PaymentIntents and Charges, as Stripe documents them.
+"""PaymentIntents, as Stripe documents them (their Charges are made in :mod:`.charges`).
 
 - Confirming charges the PaymentMethod's card, and the card decides, as Stripe's test
   cards do (:mod:`.cards`): a decline answers 402 ``card_error`` and leaves the
@@ -31,12 +31,12 @@ from flask_psp_connector.testing.cards import (
     DECLINES,
     Decline,
 )
+from flask_psp_connector.testing.charges import charge_succeeded, decline_charge, new_charge, record_balance_transaction
 from flask_psp_connector.testing.ledger import StripeError, ledger, listed, missing, new_id, public, stamped
 from flask_psp_connector.testing.methods import (
     FAILING_IBANS,
     ensure_customer,
     iban_of,
-    method_details,
     method_from_data,
     method_object,
     number_of,
@@ -104,7 +104,8 @@ def create_intent(params: dict[str, Any]) -> dict[str, Any]:
         "canceled_at": None, "cancellation_reason": None,
         "capture_method": choice(params.get("capture_method", "automatic_async"), _CAPTURE_METHODS, "capture_method"),
         "client_secret": f"{intent_id}_secret_{new_id('s')[2:]}",
-        "confirmation_method": choice(params.get("confirmation_method", "automatic"), ("automatic", "manual"), "confirmation_method"),
+        "confirmation_method": choice(params.get("confirmation_method", "automatic"), ("automatic", "manual"),
+                                      "confirmation_method"),
         "currency": str(params["currency"]).lower(), "customer": params.get("customer") or None,
         "description": params.get("description") or None, "last_payment_error": None, "latest_charge": None,
         "livemode": False, "metadata": merge_metadata({}, params.get("metadata") or {}), "next_action": None,
@@ -150,7 +151,8 @@ def update_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
     obj = intent(intent_id)
     only(params, _UPDATABLE)
     money = {"amount", "currency", "payment_method", "payment_method_data", "capture_method", "payment_method_types"}
-    if money & params.keys() and obj["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"):
+    changeable = ("requires_payment_method", "requires_confirmation", "requires_action", "requires_capture")
+    if money & params.keys() and obj["status"] not in changeable:
         raise StripeError(400, f"You cannot update this PaymentIntent because it has a status of {obj['status']}.",
                           code="payment_intent_unexpected_state", payment_intent=public(obj))
     previous: dict[str, Any] = {}
@@ -217,7 +219,7 @@ def _confirm(obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     off_session = flag(params.get("off_session")) or flag(params.get("error_on_requires_action"))
     if number in AUTHENTICATION_REQUIRED and not obj.get("_authenticated"):
         if off_session:
-            return _decline(obj, method, Decline("authentication_required", "authentication_required",
+            return decline_charge(obj, method, Decline("authentication_required", "authentication_required",
                                                  "Your card was declined. This transaction requires authentication."))
         obj["status"] = "requires_action"
         return_url = params.get("return_url")
@@ -230,8 +232,8 @@ def _confirm(obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         return obj
     decline = DECLINES.get(number) or (DECLINE_AFTER_AUTHENTICATION.get(number) if obj.get("_authenticated") else None)
     if decline:
-        return _decline(obj, method, decline)
-    return _charge(obj, method)
+        return decline_charge(obj, method, decline)
+    return charge_succeeded(obj, method)
 
 
 def _debit(obj: dict[str, Any], method: Any) -> dict[str, Any]:
@@ -242,7 +244,7 @@ def _debit(obj: dict[str, Any], method: Any) -> dict[str, Any]:
     if "sepa_debit" not in obj["payment_method_types"] and obj["automatic_payment_methods"] is None:
         raise StripeError(400, "The PaymentMethod provided (sepa_debit) is not allowed for this PaymentIntent.",
                           code="payment_intent_incompatible_payment_method", param="payment_method")
-    charge = _new_charge(obj, method, "pending")
+    charge = new_charge(obj, method, "pending")
     charge.update(captured=True, amount_captured=obj["amount"])
     obj["status"], obj["processing"] = "processing", {"type": "sepa_debit"}
     if obj["setup_future_usage"] and obj["customer"] and not getattr(method, "customer", None):
@@ -273,7 +275,7 @@ def settle_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
         ledger.emit("charge.failed", public(charge))
         ledger.emit("payment_intent.payment_failed", public(obj))
         return obj
-    _balance_transaction(charge, obj["amount"])
+    record_balance_transaction(charge, obj["amount"])
     charge.update(status="succeeded", paid=True)
     obj["status"], obj["amount_received"] = "succeeded", obj["amount"]
     ledger.emit("charge.succeeded", public(charge))
@@ -304,103 +306,10 @@ def authenticate_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any
     decline = DECLINE_AFTER_AUTHENTICATION.get(number_of(method))
     if decline:
         try:
-            return _decline(obj, method, decline)
+            return decline_charge(obj, method, decline)
         except StripeError:
             return obj  # the browser reads last_payment_error from the PaymentIntent
-    return _charge(obj, method)
-
-
-def _new_charge(obj: dict[str, Any], method: Any, status: str) -> dict[str, Any]:
-    charge_id = new_id("ch")
-    charge = stamped({
-        "id": charge_id, "object": "charge", "amount": obj["amount"], "amount_captured": 0, "amount_refunded": 0,
-        "balance_transaction": None, "billing_details": dict(getattr(method, "billing_details", None) or {}),
-        "calculated_statement_descriptor": "SANDBOX", "captured": False, "currency": obj["currency"],
-        "customer": obj["customer"], "description": obj["description"], "disputed": False, "failure_code": None,
-        "failure_message": None, "livemode": False, "metadata": dict(obj["metadata"]), "outcome": None,
-        "paid": False, "payment_intent": obj["id"], "payment_method": method.id,
-        "payment_method_details": method_details(method), "receipt_email": obj["receipt_email"],
-        "receipt_url": f"https://pay.stripe.com/receipts/payment/{charge_id}", "refunded": False,
-        "shipping": obj["shipping"], "statement_descriptor": obj["statement_descriptor"], "status": status,
-    })
-    ledger.charges[charge_id] = charge
-    obj["latest_charge"] = charge_id
-    return charge
-
-
-def _decline(obj: dict[str, Any], method: Any, decline: Decline) -> dict[str, Any]:
-    charge = _new_charge(obj, method, "failed")
-    charge.update(failure_code=decline.code, failure_message=decline.message, outcome={
-        "network_status": decline.network_status, "reason": decline.decline_code, "risk_level": "normal",
-        "seller_message": "The bank did not return any further details with this decline.", "type": decline.outcome_type,
-    })
-    details = {"code": decline.code, "decline_code": decline.decline_code, "charge": charge["id"],
-               "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
-               "payment_method": method_object(method.id)}
-    obj["status"] = "requires_payment_method"
-    obj["last_payment_error"] = {"type": "card_error", "message": decline.message, **details}
-    ledger.emit("charge.failed", public(charge))
-    ledger.emit("payment_intent.payment_failed", public(obj))
-    raise StripeError(402, decline.message, type_="card_error", **details, payment_intent=public(obj))
-
-
-def _charge(obj: dict[str, Any], method: Any) -> dict[str, Any]:
-    charge = _new_charge(obj, method, "succeeded")
-    manual = obj["capture_method"] == "manual"
-    if manual and obj["payment_method_options"]["card"].get("request_multicapture") == "if_available":
-        charge["payment_method_details"]["card"]["multicapture"] = {"status": "available"}
-    if not manual:
-        _balance_transaction(charge, obj["amount"])
-    charge.update(paid=True, captured=not manual, amount_captured=0 if manual else obj["amount"], outcome={
-        "network_status": "approved_by_network", "reason": None, "risk_level": "normal", "risk_score": 20,
-        "seller_message": "Payment complete.", "type": "authorized",
-    })
-    if manual:
-        obj["status"], obj["amount_capturable"] = "requires_capture", obj["amount"]
-    else:
-        obj["status"], obj["amount_received"] = "succeeded", obj["amount"]
-    if obj["setup_future_usage"] and obj["customer"] and not getattr(method, "customer", None):
-        method.customer = obj["customer"]  # Stripe attaches a method set up for future use
-    ledger.emit("charge.succeeded", public(charge))
-    ledger.emit("payment_intent.amount_capturable_updated" if manual else "payment_intent.succeeded", public(obj))
-    if not manual:
-        open_dispute_if_any(charge, method)
-    return obj
-
-
-def _balance_transaction(charge: dict[str, Any], amount: int) -> dict[str, Any]:
-    """The balance transaction of money captured on ``charge`` (no fee, in its currency);
-    the charge's ``balance_transaction`` names its first one."""
-    created = stamped({
-        "id": new_id("txn"), "object": "balance_transaction", "amount": amount, "currency": charge["currency"],
-        "description": None, "exchange_rate": None, "fee": 0, "fee_details": [], "net": amount,
-        "reporting_category": "charge", "source": charge["id"], "status": "pending", "type": "charge",
-        "available_on": int(time.time()) + 2 * 86400,
-    })
-    ledger.balance_transactions[created["id"]] = created
-    charge["balance_transaction"] = charge["balance_transaction"] or created["id"]
-    return created
-
-
-def balance_transaction(transaction_id: str) -> dict[str, Any]:
-    """``GET /v1/balance_transactions/<id>``."""
-    found = ledger.balance_transactions.get(transaction_id)
-    if found is None:
-        raise missing("balance_transaction", transaction_id)
-    return found
-
-
-def list_balance_transactions(query: dict[str, Any]) -> dict[str, Any]:
-    """``GET /v1/balance_transactions`` (``source``, ``type``, ``created``, cursors; ``expand[]=data.source``)."""
-    only(query, {"source", "type", "created", "limit", "starting_after", "ending_before", "currency", "payout", "expand"})
-    found = [t for t in ledger.balance_transactions.values()
-             if all(not query.get(k) or t[k] == query[k] for k in ("source", "type", "currency"))]
-    page = listed(found, "/v1/balance_transactions", {k: v for k, v in query.items() if k != "expand"})
-    expand = query.get("expand") or []
-    if "data.source" in (expand.values() if isinstance(expand, dict) else expand):
-        for transaction in page["data"]:
-            transaction["source"] = public(ledger.charges[transaction["source"]])
-    return page
+    return charge_succeeded(obj, method)
 
 
 def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -426,7 +335,7 @@ def capture_intent(intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
                           "payment_method_options[card][request_multicapture]=if_available.", param="final_capture")
     previous = {"amount_captured": charge["amount_captured"], "balance_transaction": charge["balance_transaction"],
                 "captured": charge["captured"]}
-    _balance_transaction(charge, amount)
+    record_balance_transaction(charge, amount)
     charge.update(captured=True, amount_captured=charge["amount_captured"] + amount)
     obj["amount_received"] += amount
     obj["amount_capturable"] = 0 if final else obj["amount_capturable"] - amount
@@ -474,36 +383,3 @@ def export_intent(obj: dict[str, Any], expand: list[str] | None = None) -> dict[
         elif path == "payment_method" and body["payment_method"]:
             body["payment_method"] = method_object(body["payment_method"])
     return body
-
-
-# -- Charges ---------------------------------------------------------------------------
-
-
-def charge(charge_id: str) -> dict[str, Any]:
-    """The Charge ``charge_id`` or Stripe's 404."""
-    found = ledger.charges.get(charge_id)
-    if found is None:
-        raise missing("charge", charge_id)
-    return found
-
-
-def list_charges(query: dict[str, Any]) -> dict[str, Any]:
-    """``GET /v1/charges`` (``payment_intent``, ``customer``, ``created``, cursors)."""
-    only(query, {"payment_intent", "customer", "created", "limit", "starting_after", "ending_before", "expand"})
-    found = [c for c in ledger.charges.values()
-             if all(not query.get(k) or c[k] == query[k] for k in ("payment_intent", "customer"))]
-    return listed(found, "/v1/charges", query)
-
-
-def update_charge(charge_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/charges/<id>`` (description, metadata)."""
-    obj = charge(charge_id)
-    only(params, {"description", "metadata", "receipt_email", "shipping", "expand"})
-    previous = {k: obj[k] for k in params if k != "expand"}
-    for name, value in params.items():
-        if name == "metadata":
-            obj["metadata"] = merge_metadata(obj["metadata"], value)
-        elif name != "expand":
-            obj[name] = value or None
-    ledger.emit("charge.updated", public(obj), previous)
-    return obj

@@ -31,9 +31,10 @@ def create_refund(params: dict[str, Any]) -> dict[str, Any]:
                               param="payment_intent")
         target = ledger.charges[paid["latest_charge"]]
     elif params.get("charge"):
-        target = ledger.charges.get(params["charge"])
-        if target is None:
+        charge = ledger.charges.get(params["charge"])
+        if charge is None:
             raise missing("charge", params["charge"])
+        target = charge
     else:
         raise StripeError(400, "One of the following params should be provided for this request: payment_intent or charge.",
                           code="parameter_missing")
@@ -52,7 +53,8 @@ def create_refund(params: dict[str, Any]) -> dict[str, Any]:
     reason = params.get("reason")
     refund = stamped({
         "id": new_id("re"), "object": "refund", "amount": amount, "balance_transaction": None, "charge": target["id"],
-        "currency": target["currency"], "destination_details": {"type": "card", "card": {"type": "refund", "reference_status": "pending"}},
+        "currency": target["currency"],
+        "destination_details": {"type": "card", "card": {"type": "refund", "reference_status": "pending"}},
         "metadata": merge_metadata({}, params.get("metadata") or {}), "payment_intent": target["payment_intent"],
         "reason": choice(reason, _REFUND_REASONS, "reason") if reason else None, "receipt_number": None,
         "source_transfer_reversal": None, "status": "succeeded", "transfer_reversal": None,
@@ -94,7 +96,7 @@ def update_refund(refund_id: str, params: dict[str, Any]) -> dict[str, Any]:
 def list_refunds(query: dict[str, Any]) -> dict[str, Any]:
     """``GET /v1/refunds`` (``charge``, ``payment_intent``, ``created``, cursors)."""
     only(query, {"charge", "payment_intent", "created", "limit", "starting_after", "ending_before", "expand"})
-    found = [r for r in ledger.refunds.values() if all(not query.get(k) or r[k] == query[k] for k in ("charge", "payment_intent"))]
+    found = [r for r in ledger.refunds.values() if _matches(r, query)]
     return listed(found, "/v1/refunds", query)
 
 
@@ -133,8 +135,13 @@ def dispute(dispute_id: str) -> dict[str, Any]:
 def list_disputes(query: dict[str, Any]) -> dict[str, Any]:
     """``GET /v1/disputes`` (``charge``, ``payment_intent``, ``created``, cursors)."""
     only(query, {"charge", "payment_intent", "created", "limit", "starting_after", "ending_before", "expand"})
-    found = [d for d in ledger.disputes.values() if all(not query.get(k) or d[k] == query[k] for k in ("charge", "payment_intent"))]
+    found = [d for d in ledger.disputes.values() if _matches(d, query)]
     return listed(found, "/v1/disputes", query)
+
+
+def _matches(obj: dict[str, Any], query: dict[str, Any]) -> bool:
+    """Whether a refund or dispute is of the ``charge`` and ``payment_intent`` the query names."""
+    return all(not query.get(k) or obj[k] == query[k] for k in ("charge", "payment_intent"))
 
 
 def update_dispute(dispute_id: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ the endpoint ran (2xx, and 402 card errors), not for requests refused before tha
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
@@ -29,7 +30,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from flask_psp_connector.testing import extras, payments, refunds
+from flask_psp_connector.testing import charges, extras, payments, refunds
 from flask_psp_connector.testing.cards import TEST_PAYMENT_METHODS, brand
 from flask_psp_connector.testing.ledger import Registration, StripeError, ledger, new_id, public
 
@@ -120,11 +121,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [(method, re.compile(f"^{path
     ("POST", f"/v1/payment_intents/{_ID}/cancel", _intent_answer(payments.cancel_intent)),
     ("POST", f"/v1/payment_intents/{_ID}/_authenticate", _intent_answer(payments.authenticate_intent)),
     ("POST", f"/v1/payment_intents/{_ID}/_settle", _intent_answer(payments.settle_intent)),
-    ("GET", "/v1/charges", _plain(payments.list_charges)),
-    ("GET", f"/v1/charges/{_ID}", _plain(payments.charge, with_params=False)),
-    ("POST", f"/v1/charges/{_ID}", _plain(payments.update_charge)),
-    ("GET", "/v1/balance_transactions", _expandable(payments.list_balance_transactions)),
-    ("GET", f"/v1/balance_transactions/{_ID}", _plain(payments.balance_transaction, with_params=False)),
+    ("GET", "/v1/charges", _plain(charges.list_charges)),
+    ("GET", f"/v1/charges/{_ID}", _plain(charges.charge, with_params=False)),
+    ("POST", f"/v1/charges/{_ID}", _plain(charges.update_charge)),
+    ("GET", "/v1/balance_transactions", _expandable(charges.list_balance_transactions)),
+    ("GET", f"/v1/balance_transactions/{_ID}", _plain(charges.balance_transaction, with_params=False)),
     ("POST", "/v1/refunds", _plain(refunds.create_refund)),
     ("GET", "/v1/refunds", _plain(refunds.list_refunds)),
     ("GET", f"/v1/refunds/{_ID}", _plain(refunds.refund, with_params=False)),
@@ -157,7 +158,7 @@ def _api_key(request: Any) -> str:
     kind, _, value = request.headers.get("Authorization", "").partition(" ")
     if kind == "Basic":
         return base64.b64decode(value.encode()).decode(errors="replace").split(":")[0]
-    return value
+    return str(value)
 
 
 async def _fingerprint(request: Any) -> str:
@@ -169,7 +170,7 @@ async def _fingerprint(request: Any) -> str:
     return json.dumps([request.method, request.path, body], sort_keys=True)
 
 
-def _json(body: Any, status: int = 200, **headers: str) -> Any:
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
     from aiohttp import web
 
     return web.json_response(body, status=status, headers=headers, dumps=lambda x: json.dumps(x, indent=2))
@@ -178,7 +179,7 @@ def _json(body: Any, status: int = 200, **headers: str) -> Any:
 def _error(error: StripeError, request_id: str) -> Any:
     body = json.loads(json.dumps(error.body))
     body["error"]["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
-    return _json(body, error.status, **{"Request-Id": request_id})
+    return _json(body, error.status, {"Request-Id": request_id})
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def install_additions(app: Any) -> None:
                 params = await params_of(request)
                 ledger.request = {"id": request_id, "idempotency_key": request.headers.get("Idempotency-Key")}
                 try:
-                    return _json(route(found.groups(), params, request), **{"Request-Id": request_id})
+                    return _json(route(found.groups(), params, request), headers={"Request-Id": request_id})
                 finally:
                     ledger.request = {}
         return await handler(request)
@@ -242,8 +243,8 @@ def install_additions(app: Any) -> None:
             if kept["status"] is None:
                 return _error(StripeError(409, "There is currently another in-progress request using this "
                                           "idempotency key. Try again later.", type_="idempotency_error"), request_id)
-            return _json(kept["body"], kept["status"], **{"Idempotency-Key": key, "Idempotent-Replayed": "true",
-                                                          "Original-Request": kept["request_id"], "Request-Id": request_id})
+            return _json(kept["body"], kept["status"], {"Idempotency-Key": key, "Idempotent-Replayed": "true",
+                                                        "Original-Request": kept["request_id"], "Request-Id": request_id})
         _answers[slot] = {"fingerprint": fingerprint, "status": None, "request_id": request_id}
         try:
             answer = await dispatch(request, handler, request_id)
@@ -294,8 +295,6 @@ def _patch_localstripe(resources: Any) -> None:
 
 
 async def _watch_parent(app: Any) -> None:
-    import asyncio
-
     parent = os.getppid()
 
     async def watch() -> None:
