@@ -17,6 +17,7 @@ from flask_psp_connector.domain.model import StaleReason, TransactionDraft, Tran
 from flask_psp_connector.domain.money import Money
 from flask_psp_connector.ports import PaymentDraft
 
+from . import gateway_support as cl
 from .conftest import STRIPE_API, open_checkout
 from .webhook_support import SECRETS, charge, dispute, event, intent, post_event, refund, stored_payment
 
@@ -55,8 +56,9 @@ class Received:
 
 
 @pytest.fixture
-def app(make_app: Any) -> Flask:
-    return make_app(STRIPE_WEBHOOK_SIGNING_SECRET=SECRETS[0])
+def app(make_app: Any, database_url: str) -> Flask:
+    """The connector on each database."""
+    return make_app(STRIPE_WEBHOOK_SIGNING_SECRET=SECRETS[0], PSP_DATABASE_URL=database_url)
 
 
 @pytest.fixture
@@ -253,6 +255,27 @@ def test_signals_of_one_app_do_not_reach_another(make_app, app, received) -> Non
     _, payment_id, pi = stored_payment(other)
     assert paid(other, payment_id, pi).status_code == 200
     assert received.calls == []
+
+
+# -- external gateways --------------------------------------------------------------------
+
+
+def test_a_gateways_payment_intent_sends_its_signal_with_no_payment_once_claimed(make_app) -> None:
+    app = make_app(STRIPE_WEBHOOK_SIGNING_SECRET=SECRETS[0], COMMERCELAYER_SHARED_SECRET=cl.SHARED_SECRET,
+                   COMMERCELAYER_CALLBACK_URL=cl.CALLBACK_URL)
+    marked = {"id": "pi_gateway", "object": "payment_intent", "amount": 3000, "currency": "eur",
+              "status": "requires_capture", "metadata": {"psp_gateway": "commercelayer"}}
+    with connected(app) as received:
+        unsettled = event("payment_intent.amount_capturable_updated",
+                          {**marked, "metadata": {**marked["metadata"], "cl_request_key": "cl-authorize-unknown"}})
+        assert post_event(app.test_client(), unsettled).status_code == 503  # not claimed yet: Stripe retries
+        assert received.calls == []
+        claimed = event("payment_intent.amount_capturable_updated", marked)
+        assert post_event(app.test_client(), claimed).status_code == 200
+        assert post_event(app.test_client(), claimed).status_code == 200  # duplicate
+
+    assert received.names() == ["payment_succeeded"]
+    assert received.of("payment_succeeded") == {"payment": None, "event_id": claimed["id"], "stripe_object": marked}
 
 
 # -- the README's example -----------------------------------------------------------------

@@ -106,6 +106,9 @@ class Watch:
         """The notices of the stored changes that someone listens to; what they carry is read
         now (after the commit), and only for them."""
         notices: list[Notice] = []
+        if not any(listened(signal) for signal in SIGNALS):  # the hot path, when nobody listens
+            self._seen.clear()
+            return notices
         for seen in self._seen.values():
             notices.extend(self._notices_of(platform, seen, listened))
         self._seen.clear()
