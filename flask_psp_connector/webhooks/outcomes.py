@@ -33,6 +33,7 @@ from flask_psp_connector.signals import SIGNALS, Notice
 
 log = logging.getLogger("flask_psp_connector.signals")
 
+
 class Notify(Protocol):
     """Sends notices once their change is committed (see :class:`flask_psp_connector.signals.Sender`)."""
 
