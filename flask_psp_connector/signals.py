@@ -5,9 +5,9 @@ Flask app the connector is registered on. They are sent after the transaction th
 recorded the change has committed, never inside it, and once per change: a duplicate
 delivery of a Stripe event, a repeated ``/confirmPayments`` or a replay that finds the
 change already recorded sends nothing. Whichever entry point records a change sends its
-signals: the webhook, ``/confirmPayments``, :meth:`PSPConnector.settle_payment
+signals: the webhook, ``/confirmPayments``, the operations route, :meth:`PSPConnector.settle_payment
 <flask_psp_connector.extension.PSPConnector.settle_payment>`, ``flask psp events replay``
-and ``flask psp reconcile``.
+and ``flask psp reconcile --apply``.
 
 A receiver that raises is logged and skipped: the change is stored already, and neither
 the request nor the other receivers fail because of it. Receivers run in the request (or
@@ -53,8 +53,9 @@ order_created: Signal = _signals.signal("order-created")
 
 #: A refund succeeded (one signal per refund, whoever asked for it: the merchant, an
 #: operation, or the connector undoing a stale payment). Extra argument: ``transaction``,
-#: the Refund :class:`~flask_psp_connector.domain.model.Transaction` (``None`` for an
-#: external gateway's refund).
+#: the Refund :class:`~flask_psp_connector.domain.model.Transaction`. For an external
+#: gateway's refund it is ``None`` and the signal is sent for every refund event, whatever
+#: the refund's status (in ``stripe_object``).
 refund_recorded: Signal = _signals.signal("refund-recorded")
 
 #: Stripe reported a new dispute (chargeback) on a payment. Extra argument:
