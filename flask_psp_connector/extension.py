@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +40,12 @@ from flask_psp_connector.processor.routes import blp as processor_blp
 from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
 from flask_psp_connector.settings import Settings, load_settings
+from flask_psp_connector.signals import Sender
 from flask_psp_connector.stripe.adapter import StripeGateway
 from flask_psp_connector.version import __version__
-from flask_psp_connector.webhooks.events import EventProcessor
-from flask_psp_connector.webhooks.route import blp as webhooks_blp
+from flask_psp_connector.webhooks.events import Claim, EventProcessor
+from flask_psp_connector.webhooks.outcomes import SignallingPlatform
+from flask_psp_connector.webhooks.route import webhooks_blueprint
 
 
 @dataclass
@@ -65,12 +66,19 @@ class ConnectorState:
     hantera: HanteraGateway[GatewayStore] | None = None
     #: The embedded store the external gateways keep their answers in, when one is configured.
     gateway_store: LocalPlatform | None = None
-    gateway_events: Callable[[dict[str, Any]], str | None] | None = None
+    #: The external gateways' claims on Stripe events (see :data:`~.webhooks.events.Claim`).
+    claims: tuple[Claim, ...] = ()
+    #: Sends the signals of :mod:`flask_psp_connector.signals` from this app.
+    notify: Sender | None = None
 
     def event_processor(self) -> EventProcessor:
         """What turns this app's Stripe events into transactions and orders."""
-        return EventProcessor(self.platform, self.stripe, self.gateway_events,
-                              stale_policy=self.options.stale_policy)
+        return EventProcessor(self.platform, self.stripe, self.claims,
+                              stale_policy=self.options.stale_policy, notify=self.notify)
+
+    def signalling_platform(self) -> CommercePlatform:
+        """The platform, sending the signals of the changes recorded through it (for one request)."""
+        return self.platform if self.notify is None else SignallingPlatform(self.platform, self.notify)
 
 
 class _Api(flask_smorest.Api):
@@ -142,12 +150,13 @@ class PSPConnector:
             introspector=_introspector(settings, clients),
             clients=clients,
             api=_api(app, settings),
+            notify=Sender(app),
         )
         app.extensions["psp_connector"] = state
 
         prefix = settings["PSP_URL_PREFIX"] or None
         state.api.register_blueprint(processor_blp, url_prefix=prefix)
-        state.api.register_blueprint(webhooks_blp, url_prefix=prefix)
+        state.api.register_blueprint(webhooks_blueprint(), url_prefix=prefix)
         if clients is not None:
             state.authorization_server = make_authorization_server(app, clients)
             state.api.register_blueprint(token_blp, url_prefix=prefix)
@@ -165,19 +174,20 @@ class PSPConnector:
 
     @staticmethod
     def _init_gateways(app: Flask, state: ConnectorState) -> None:
-        """Register the configured external gateways and chain their webhook hooks."""
-        settings, hooks = state.settings, []
+        """Register the configured external gateways, their claims on Stripe events and their receivers."""
+        settings, claims = state.settings, []
         if not (settings["COMMERCELAYER_SHARED_SECRET"] or settings["HANTERA_API_URL"]):
             return
         platform = state.platform
         store = state.gateway_store = platform if isinstance(platform, LocalPlatform) else _local_platform(app, settings)
         if settings["COMMERCELAYER_SHARED_SECRET"]:
             state.commercelayer = commercelayer.init_gateway(state.api, store, state.stripe, settings)
-            hooks.append(commercelayer.settlement_hook(state.commercelayer, settings["COMMERCELAYER_SHARED_SECRET"]))
+            claims.append(state.commercelayer.settle_event)
+            commercelayer.connect_callbacks(app, state.commercelayer, settings["COMMERCELAYER_SHARED_SECRET"])
         if settings["HANTERA_API_URL"]:
             state.hantera = hantera.init_gateway(state.api, store, state.stripe, settings)
-            hooks.append(state.hantera.settle_event)
-        state.gateway_events = _first_claim(hooks)
+            claims.append(state.hantera.settle_event)
+        state.claims = tuple(claims)
 
     @property
     def platform(self) -> CommercePlatform:
@@ -213,7 +223,7 @@ class PSPConnector:
         :raises ResourceNotFound: if there is no such payment.
         """
         state = current_app.extensions["psp_connector"]
-        return settle_payment(state.platform, state.stripe, state.options.stale_policy, payment_id)
+        return settle_payment(state.signalling_platform(), state.stripe, state.options.stale_policy, payment_id)
 
     @staticmethod
     def api_blueprints(app: Flask) -> list[Blueprint]:
@@ -228,19 +238,6 @@ _SIGNED_BLUEPRINTS = ("webhooks", "commercelayer")
 #: The browser module (``psp-payment.js``) any host page can load:
 #: ``url_for("psp_assets.static", filename="psp-payment.js")``.
 assets_blp = Blueprint("psp_assets", __name__, static_folder="static", static_url_path="/psp-assets")
-
-
-def _first_claim(hooks: list[Callable[[dict[str, Any]], str | None]]) -> Callable[[dict[str, Any]], str | None]:
-    """One webhook hook from the gateways' hooks: the first that claims the event answers."""
-
-    def hook(event: dict[str, Any]) -> str | None:
-        for claim in hooks:
-            detail = claim(event)
-            if detail is not None:
-                return detail
-        return None
-
-    return hook
 
 
 def _current_settings() -> Settings:
@@ -322,7 +319,7 @@ def _limit_body() -> None:
 
 def _configure_blueprints() -> None:
     # Blueprints are module-level and shared by every app, so hooks are attached once.
-    for blueprint in (processor_blp, token_blp, webhooks_blp):
+    for blueprint in (processor_blp, token_blp):
         blueprint.register_error_handler(PSPError, handle_psp_error)
         blueprint.register_error_handler(HTTPException, handle_http_exception)
         blueprint.register_error_handler(Exception, handle_unexpected)

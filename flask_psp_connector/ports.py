@@ -9,7 +9,7 @@ Stripe's unit (see :func:`~flask_psp_connector.domain.money.to_stripe_amount`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask_psp_connector.domain.inbox import EventFailure, EventReceipt
@@ -333,3 +333,26 @@ class AnswerStore(Protocol):
     def settle(self, key: str, url: str, payload: str) -> str:
         """Mark the asynchronous answer of ``key`` settled and enqueue its callback to ``url``,
         atomically; a second settlement changes nothing. Returns a :class:`CallbackSettlement` value."""
+
+
+#: The signals a recorded change can send (see :mod:`flask_psp_connector.signals`).
+SIGNAL_NAMES = ("payment_succeeded", "payment_failed", "order_created", "refund_recorded", "dispute_opened",
+                "payment_flagged")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One signal to send, with its keyword arguments, once its change is committed."""
+
+    signal: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+class Notify(Protocol):
+    """Sends notices once their change is committed (see :class:`flask_psp_connector.signals.Sender`)."""
+
+    def listened(self, signal: str) -> bool:
+        """Whether anyone receives ``signal``."""
+
+    def __call__(self, notices: Iterable[Notice]) -> None:
+        """Send ``notices``."""

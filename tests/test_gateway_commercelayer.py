@@ -401,7 +401,7 @@ def test_gateway_routes_are_documented_and_absent_when_not_configured(cl_app, ma
     assert {p for p in paths if p.startswith(cl.BASE)} == {f"{cl.BASE}/{a}" for a in ("authorize", "capture", "void", "refund", "token")}
     plain = make_app()
     assert not any(r.rule.startswith("/gateways") for r in plain.url_map.iter_rules())
-    assert plain.extensions["psp_connector"].gateway_events is None
+    assert plain.extensions["psp_connector"].claims == ()
 
 
 def test_shared_secret_requires_the_callback_url(make_app) -> None:

@@ -19,6 +19,8 @@ USE_CASES = (
     "processor/settlement.py",
     "processor/health.py",
     "webhooks/events.py",
+    "webhooks/plans.py",
+    "webhooks/outcomes.py",
     "webhooks/reconcile.py",
     "gateways/commercelayer/actions.py",
     "gateways/hantera/actions.py",
@@ -31,6 +33,8 @@ ALLOWED = (
     "flask_psp_connector.errors",
     "flask_psp_connector.options",
     "flask_psp_connector.retry",
+    # The package's own version, as reported by the status route.
+    "flask_psp_connector.version",
     # Counters and spans: no I/O of their own, and no-ops until the host app enables them.
     "flask_psp_connector.observability.telemetry",
     # Use cases build on one another.
@@ -39,6 +43,8 @@ ALLOWED = (
     "flask_psp_connector.processor.operations",
     "flask_psp_connector.processor.settlement",
     "flask_psp_connector.webhooks.events",
+    "flask_psp_connector.webhooks.plans",
+    "flask_psp_connector.webhooks.outcomes",
 )
 
 #: Each external gateway's own request parsing, or the port of the platform it serves.

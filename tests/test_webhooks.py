@@ -79,7 +79,8 @@ def _tampered(payload: str) -> tuple[str, str]:
 )
 def test_refused_payloads_are_400_text_and_write_nothing(app, client, make, reason) -> None:
     _, payment_id, pi = stored_payment(app)
-    payload, header = make(json.dumps(event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000))))
+    paid = intent(pi, payment_id, status="succeeded", received=3000)
+    payload, header = make(json.dumps(event("payment_intent.succeeded", paid)))
     response = client.post("/stripe/webhooks", data=payload, headers={"Stripe-Signature": header},
                            content_type="application/json")
     assert response.status_code == 400
@@ -99,7 +100,8 @@ def test_huge_body_is_413_and_writes_nothing(app, client) -> None:
 
 def test_rotated_secret_is_still_accepted(app, client) -> None:
     _, payment_id, pi = stored_payment(app)
-    response = post_event(client, event("payment_intent.processing", intent(pi, payment_id, status="processing")), secret=SECRETS[1])
+    processing = event("payment_intent.processing", intent(pi, payment_id, status="processing"))
+    response = post_event(client, processing, secret=SECRETS[1])
     assert response.status_code == 200
 
 
@@ -127,7 +129,8 @@ def test_without_a_configured_secret_stripe_is_asked_to_retry(make_app) -> None:
          [("Authorization", "Initial", "{pi}", 3000)]),
         (lambda pi, p: [event("charge.succeeded", charge(pi, captured=False))],
          [("Authorization", "Success", "{pi}", 3000)]),
-        (lambda pi, p: [event("charge.refunded", charge(pi, refunds=[refund("re_1", pi, 500), refund("re_2", pi, 700, "pending")]))],
+        (lambda pi, p: [event("charge.refunded",
+                              charge(pi, refunds=[refund("re_1", pi, 500), refund("re_2", pi, 700, "pending")]))],
          [("Authorization", "Initial", "{pi}", 3000), ("Refund", "Pending", "re_2", 700), ("Refund", "Success", "re_1", 500)]),
         (lambda pi, p: [event("charge.refund.updated", refund("re_9", pi, 900, "pending")),
                         event("charge.refund.updated", refund("re_9", pi, 900, "succeeded"))],
@@ -201,7 +204,8 @@ def test_order_ships_to_the_payment_intent_address_when_the_cart_has_none(app, c
     cart_id, payment_id, pi = stored_payment(app, shipping=False)
     shipping = {"name": "Ada Lovelace", "phone": "+44", "address": {"line1": "1 Analytical Way", "line2": None,
                 "city": "London", "postal_code": "N1", "state": None, "country": "GB"}}
-    post_event(client, event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000, shipping=shipping)))
+    post_event(client, event("payment_intent.succeeded",
+                             intent(pi, payment_id, status="succeeded", received=3000, shipping=shipping)))
     address = store(app).find_order_by_cart(cart_id).shipping_address
     assert (address.first_name, address.last_name, address.street_name, address.city, address.country) == (
         "Ada", "Lovelace", "1 Analytical Way", "London", "GB")
@@ -313,7 +317,8 @@ def test_malformed_objects_are_acknowledged_and_logged(app, client, caplog, obj)
     _, payment_id, pi = stored_payment(app)
     obj = {**obj, "metadata": {"ct_payment_id": payment_id}, "payment_intent": pi}
     with caplog.at_level("WARNING", logger="flask_psp_connector.webhooks.events"):
-        assert post_event(client, event("charge.refund.updated" if obj["object"] == "refund" else "payment_intent.succeeded", obj)).status_code == 200
+        event_type = "charge.refund.updated" if obj["object"] == "refund" else "payment_intent.succeeded"
+        assert post_event(client, event(event_type, obj)).status_code == 200
     assert "malformed" in caplog.text
     assert summary(store(app).get_payment(payment_id)) == [("Authorization", "Initial", pi, 3000)]
 

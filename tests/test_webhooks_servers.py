@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+import stripe
 from werkzeug.serving import make_server
 
 from flask_psp_connector.domain.payment import TransactionDraft, TransactionState
@@ -108,9 +109,10 @@ def test_localstripe_delivers_signed_events_end_to_end(make_app, stripe_double, 
         card = stripe_double_client.v1.payment_methods.create(params={"type": "card", "card": {
             "number": "4000000000000341", "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
         stripe_double_client.v1.payment_intents.update(declined_pi, params={"payment_method": card.id})
-        with pytest.raises(Exception):
+        with pytest.raises(stripe.CardError):
             stripe_double_client.v1.payment_intents.confirm(declined_pi)
-        _wait_for(lambda: ("Authorization", "Failure", declined_pi, 3000) in summary(store.get_payment(declined["paymentReference"])))
+        failed = ("Authorization", "Failure", declined_pi, 3000)
+        _wait_for(lambda: failed in summary(store.get_payment(declined["paymentReference"])))
         assert store.find_order_by_cart(declined_cart) is None
     finally:
         hook["events"] = []  # the double cannot delete a registration; switch it off

@@ -38,7 +38,8 @@ def event(event_type: str, obj: dict[str, Any], event_id: str | None = None) -> 
             "request": {"id": None, "idempotency_key": None}, "data": {"object": obj}}
 
 
-def intent(pi_id: str, payment_id: str | None, *, status: str, amount: int = 3000, received: int = 0, **extra: Any) -> dict[str, Any]:
+def intent(pi_id: str, payment_id: str | None, *, status: str, amount: int = 3000, received: int = 0,
+           **extra: Any) -> dict[str, Any]:
     body = {"id": pi_id, "object": "payment_intent", "amount": amount, "amount_received": received,
             "amount_capturable": 0, "currency": "eur", "status": status, "capture_method": "automatic",
             "latest_charge": f"ch_{pi_id[3:]}", "payment_method": "pm_card_visa", "shipping": None,

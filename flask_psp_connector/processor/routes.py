@@ -162,7 +162,7 @@ def confirm_payment(body: dict[str, Any], payment_id: str) -> Any:
     telemetry.annotate(payment_id=payment_id, payment_intent=body["paymentIntent"])
     try:
         outcome = payments.confirm_payment(
-            _state().platform, _stripe(), g.psp_session, payment_id, body["paymentIntent"],
+            _state().signalling_platform(), _stripe(), g.psp_session, payment_id, body["paymentIntent"],
             stale_policy=_state().options.stale_policy,
         )
     except payments.StalePayment as exc:
@@ -277,7 +277,7 @@ def modify_payment(body: dict[str, Any], payment_id: str) -> dict[str, Any]:
     action = body["actions"][0]
     amount = action.get("amount")
     outcome = operations.modify_payment(
-        _state().platform,
+        _state().signalling_platform(),
         _stripe(),
         _state().options,
         payment_id,

@@ -1,30 +1,31 @@
 """Stripe events → payment transactions and orders, exactly once (no Flask here).
 
-Each handler reads the event's object and returns a *plan*: a function of the payment's
-current state that says what to record. The platform runs the plan under the payment's
-row lock, together with the inbox row of the event id, in one transaction. So a
-duplicate changes nothing, concurrent deliveries serialize, and events arriving in any
-order converge on the same transactions (matching by type and Stripe object id).
+:data:`HANDLERS` maps each event type to its handler, which reads the event's object and
+returns a *plan* (see :mod:`.plans`): a function of the payment's current state that says
+what to record. The platform runs the plan under the payment's row lock, together with
+the inbox row of the event id, in one transaction. So a duplicate changes nothing,
+concurrent deliveries serialize, and events arriving in any order converge on the same
+transactions (matching by type and Stripe object id). Once that transaction has
+committed, and only for the delivery that changed something, the change's signals are
+sent (see :mod:`flask_psp_connector.signals`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from flask_psp_connector.domain.captures import capture_drafts, is_multicapture_charge, requested_multicapture
+from flask_psp_connector.domain.captures import is_multicapture_charge, requested_multicapture
 from flask_psp_connector.domain.inbox import EventReceipt, EventStatus
 from flask_psp_connector.domain.model import Address, CartState
-from flask_psp_connector.domain.money import stripe_amount_like
-from flask_psp_connector.domain.payment import Payment, StaleReason, TransactionDraft, match_transaction, recorded
+from flask_psp_connector.domain.payment import Payment, match_transaction, recorded
 from flask_psp_connector.domain.payment import TransactionState as State
-from flask_psp_connector.domain.payment import TransactionType as Type
-from flask_psp_connector.domain.settle import PaymentChanges, StaleHandler, settle
-from flask_psp_connector.domain.stripe_status import charge_id, refund_state
+from flask_psp_connector.domain.settle import PaymentChanges, settle
+from flask_psp_connector.domain.stripe_status import charge_id
 from flask_psp_connector.errors import (
     ConcurrentModification,
     InvalidOperation,
@@ -34,133 +35,20 @@ from flask_psp_connector.errors import (
 )
 from flask_psp_connector.observability import telemetry
 from flask_psp_connector.options import STALE_REFUND
-from flask_psp_connector.ports import CommercePlatform, PaymentRef, StripePort
+from flask_psp_connector.ports import CommercePlatform, Notice, Notify, PaymentRef, StripePort
 from flask_psp_connector.processor import customers
 from flask_psp_connector.processor.settlement import stale_handler
+from flask_psp_connector.webhooks import plans
+from flask_psp_connector.webhooks.outcomes import Watch
+from flask_psp_connector.webhooks.plans import Event as Event
+from flask_psp_connector.webhooks.plans import Plan
 
 log = logging.getLogger("flask_psp_connector.webhooks.events")
 
-Plan = Callable[[Payment], PaymentChanges]
-Event = dict[str, Any]
-
-
-def _address(details: dict[str, Any] | None) -> Address | None:
-    """An address from Stripe's shipping or billing details, if it is complete enough to ship to."""
-    if not details or not details.get("address"):
-        return None
-    address = details["address"]
-    if not all(address.get(key) for key in ("line1", "city", "postal_code", "country")):
-        return None
-    first, _, last = (details.get("name") or "").partition(" ")
-    return Address(
-        first_name=first, last_name=last, street_name=address["line1"],
-        additional_street_info=address.get("line2") or "", postal_code=address["postal_code"],
-        city=address["city"], state=address.get("state") or "", country=address["country"],
-        phone=details.get("phone") or "", email=details.get("email") or "",
-    )
-
-
-# -- plans per event type ---------------------------------------------------------
-
-
-def _disagrees(intent: Event, payment: Payment) -> bool:
-    """Whether the PaymentIntent is for another amount, currency or payment than ours (as
-    upstream's confirmation checks): such a payment pays for no order."""
-    planned = payment.amount_planned
-    named = (intent.get("metadata") or {}).get("ct_payment_id")
-    return (
-        intent.get("amount") != planned.to_stripe()
-        or str(intent.get("currency") or "").upper() != planned.currency_code
-        or (named is not None and named != payment.id)
-    )
-
-
-def _intent_succeeded(intent: Event, ship_to: Callable[[], Address | None] | None,
-                      on_stale: StaleHandler, captures: list[Event] | None = None) -> Plan:
-    """``ship_to``: where the order ships if its cart has no address;
-    ``captures``: the balance transactions of a multicapture PaymentIntent, each one Charge."""
-
-    def plan(payment: Payment) -> PaymentChanges:
-        planned, currency = payment.amount_planned, intent.get("currency")
-        received = intent.get("amount_received") or intent.get("amount")
-        authorization = TransactionDraft(Type.AUTHORIZATION, State.SUCCESS,
-                                         stripe_amount_like(planned, intent.get("amount"), currency), intent["id"])
-        if captures is None:
-            charged = stripe_amount_like(planned, received, currency)
-            charges = [TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"])]
-        else:
-            charges = capture_drafts(payment, captures, intent.get("amount_received"))
-        return PaymentChanges(
-            transactions=(authorization, *charges),
-            interface_id=intent["id"],
-            create_order=True,
-            ship_to=ship_to,
-            on_stale=on_stale,
-            stale_reason=StaleReason.INTENT_MISMATCH if _disagrees(intent, payment) else None,
-        )
-
-    return plan
-
-
-def _intent_state(state: State, *, cancelled: bool = False) -> Callable[[Event], Plan]:
-    def handler(intent: Event) -> Plan:
-        def plan(payment: Payment) -> PaymentChanges:
-            amount = stripe_amount_like(payment.amount_planned, intent.get("amount"), intent.get("currency"))
-            if state == State.FAILURE and not cancelled and payment.has(Type.CHARGE, State.SUCCESS):
-                # A failed attempt reported after the payment succeeded is history, not news.
-                return PaymentChanges()
-            drafts = [TransactionDraft(Type.AUTHORIZATION, state, amount, intent["id"])]
-            if cancelled:
-                drafts.append(TransactionDraft(Type.CANCEL_AUTHORIZATION, State.SUCCESS, amount, intent["id"]))
-            return PaymentChanges(tuple(drafts), interface_id=intent["id"])
-
-        return plan
-
-    return handler
-
-
-def _charge_succeeded(charge: Event, on_stale: StaleHandler) -> Plan:
-    """An authorization (captured now or later): settled against the cart like a payment."""
-
-    def plan(payment: Payment) -> PaymentChanges:
-        amount = stripe_amount_like(payment.amount_planned, charge.get("amount"), charge.get("currency"))
-        pi = charge.get("payment_intent") or payment.interface_id or charge["id"]
-        method = (charge.get("payment_method_details") or {}).get("type")
-        return PaymentChanges((TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, amount, pi),), interface_id=pi,
-                              method=method, create_order=True, on_stale=on_stale)
-
-    return plan
-
-
-def _captures(charge: Event, transactions: list[Event]) -> Plan:
-    """Every capture of a multicapture charge so far, each under its balance transaction."""
-
-    def plan(payment: Payment) -> PaymentChanges:
-        return PaymentChanges(tuple(capture_drafts(payment, transactions, charge.get("amount_captured"))))
-
-    return plan
-
-
-def _refunds(refunds: list[Event]) -> Plan:
-    def plan(payment: Payment) -> PaymentChanges:
-        return PaymentChanges(tuple(
-            TransactionDraft(Type.REFUND, refund_state(r.get("status")),
-                             stripe_amount_like(payment.amount_planned, r.get("amount"), r.get("currency")), r["id"])
-            for r in refunds
-        ))
-
-    return plan
-
-
-def _dispute(dispute: Event) -> Plan:
-    status = dispute.get("status")
-    state = State.SUCCESS if status == "lost" else State.FAILURE if status in ("won", "warning_closed") else State.PENDING
-
-    def plan(payment: Payment) -> PaymentChanges:
-        amount = stripe_amount_like(payment.amount_planned, dispute.get("amount"), dispute.get("currency"))
-        return PaymentChanges((TransactionDraft(Type.CHARGEBACK, state, amount, dispute["id"]),))
-
-    return plan
+#: An external gateway's claim on an event: what it did with an event about a Stripe
+#: object it created (stored as the inbox detail), ``None`` for the others. It must be
+#: idempotent, and raise on a transient failure (Stripe then delivers the event again).
+Claim = Callable[[Event], str | None]
 
 
 _OUTCOMES = {EventStatus.PROCESSED: "applied", EventStatus.DUPLICATE: "duplicate", EventStatus.IGNORED: "ignored"}
@@ -168,50 +56,32 @@ _OUTCOMES = {EventStatus.PROCESSED: "applied", EventStatus.DUPLICATE: "duplicate
 _PAYMENT_OUTCOMES = {"payment_intent.succeeded": "succeeded", "payment_intent.payment_failed": "failed",
                      "payment_intent.canceled": "canceled"}
 
-#: Every event type the webhook handles (also what post-deploy subscribes to).
-HANDLED_EVENTS = (
-    "payment_intent.succeeded",
-    "payment_intent.processing",
-    "payment_intent.payment_failed",
-    "payment_intent.canceled",
-    "payment_intent.requires_action",
-    "payment_intent.amount_capturable_updated",  # settles the external gateways' pending authorizations
-    "charge.succeeded",
-    "charge.updated",  # each capture of a multicapture charge
-    "charge.refunded",
-    "charge.refund.updated",
-    "refund.created",
-    "refund.updated",
-    "refund.failed",
-    "charge.dispute.created",
-    "charge.dispute.updated",
-    "charge.dispute.closed",
-)
-
 
 class EventProcessor:
     """Turns verified Stripe events into effects on the commerce platform.
 
     :param platform: where payments and orders live.
     :param stripe: used only when an event lacks what its effect needs.
-    :param gateway_events: the external gateways' hook: it claims the events of the Stripe
-        objects a gateway created (returning what it did, stored as the inbox detail) and
-        returns ``None`` for the others. Its effects must be idempotent.
+    :param claims: the external gateways' :data:`Claim` on events, asked in turn before
+        the event is looked up as a payment's; the first that claims it answers.
     :param stale_policy: ``PSP_STALE_PAYMENTS``: what to do with a payment that succeeds
         for a cart state the cart no longer has (see :mod:`.settlement`).
+    :param notify: sends the signals of what an event changed, once it is committed.
     """
 
     def __init__(
         self,
         platform: CommercePlatform,
         stripe: StripePort | None,
-        gateway_events: Callable[[Event], str | None] | None = None,
+        claims: Sequence[Claim] = (),
         *,
         stale_policy: str = STALE_REFUND,
+        notify: Notify | None = None,
     ) -> None:
         self.platform = platform
         self.stripe = stripe
-        self.gateway_events = gateway_events
+        self.claims = tuple(claims)
+        self.notify = notify
         self._on_stale = stale_handler(stripe, stale_policy)
 
     def handle(self, event: Event, *, replay: bool = False) -> EventReceipt:
@@ -248,10 +118,12 @@ class EventProcessor:
 
     def _handle(self, event: Event, replay: bool) -> EventReceipt:
         event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
-        if self.gateway_events is not None:
-            detail = self.gateway_events(event)
+        for claim in self.claims:
+            detail = claim(event)
             if detail is not None:
                 receipt = self.platform.process_event(event_id, event_type, None, _nothing, detail=detail, replay=replay)
+                if receipt.status != EventStatus.DUPLICATE:
+                    self._send(lambda notify: _gateway_notices(event))
                 return _logged(event, receipt)
         try:
             ref = _payment_ref(obj)
@@ -262,18 +134,31 @@ class EventProcessor:
             if exc.transient:
                 raise
             return self._ignore(event, f"Stripe refused a look-up: {exc.code}", replay)
+        watch = Watch(event_id, obj)
         try:
             receipt = self.platform.process_event(
-                event_id, event_type, ref if plan else None, _strict(plan or _nothing),
+                event_id, event_type, ref if plan else None, watch.plan(_strict(plan or _nothing)),
                 detail="" if plan else "no effect for this event type", replay=replay,
             )
         except _MalformedEvent as exc:
             return self._ignore(event, f"malformed {event_type}: {exc}", replay)
         _logged(event, receipt)
+        self._send(lambda notify: watch.notices(self.platform, notify.listened))
         # Only a customer's PaymentIntent can have a method to save: guests cost nothing here.
         if event_type == "payment_intent.succeeded" and obj.get("customer") and receipt.status != EventStatus.IGNORED:
             self._remember_saved_method(obj)
         return receipt
+
+    def _send(self, collect: Callable[[Notify], list[Notice]]) -> None:
+        """Send what a committed change means; a failure here loses a signal, never the event."""
+        if self.notify is None:
+            return
+        try:
+            notices = collect(self.notify)
+            if notices:
+                self.notify(notices)
+        except Exception:
+            log.exception("The signals of a Stripe event could not be sent")
 
     def _remember_saved_method(self, intent: Event) -> None:
         """Record the method the buyer chose to save (idempotent, so a duplicate delivery
@@ -319,41 +204,37 @@ class EventProcessor:
         return _logged(event, receipt, logging.WARNING)
 
     def _plan(self, event_type: str, obj: Event, ref: PaymentRef) -> Plan | None:
-        if event_type == "payment_intent.succeeded":
-            captures = None
-            if requested_multicapture(obj) and charge_id(obj):
-                captures = self._stripe().list_balance_transactions(charge_id(obj) or "")
-            return _intent_succeeded(obj, self._shipping_for_order(obj), self._on_stale, captures)
-        if event_type == "payment_intent.processing":
-            return _intent_state(State.PENDING)(obj)
-        if event_type == "payment_intent.payment_failed":
-            return _intent_state(State.FAILURE)(obj)
-        if event_type == "payment_intent.canceled":
-            return _intent_state(State.FAILURE, cancelled=True)(obj)
-        if event_type == "charge.succeeded":
-            return _charge_succeeded(obj, self._on_stale)
-        if event_type == "charge.updated":
-            if not is_multicapture_charge(obj) or not obj.get("amount_captured"):
-                return None  # other charge updates (descriptions, metadata...) change no payment
-            return _captures(obj, self._stripe().list_balance_transactions(obj["id"]))
-        if event_type == "charge.refunded":
-            embedded = (obj.get("refunds") or {}).get("data")
-            return _refunds(embedded if embedded is not None else self._stripe().list_refunds(obj["id"]))
-        if event_type in ("charge.refund.updated", "refund.created", "refund.updated", "refund.failed"):
-            return _refunds([obj])
-        if event_type.startswith("charge.dispute."):
-            return _dispute(obj)
-        return None  # payment_intent.requires_action and unknown types: recorded, no effect
+        """The plan of the event's type; ``None`` for a type with no effect on payments."""
+        handler = HANDLERS.get(event_type)
+        return None if handler is None else handler(self, obj)
+
+    def _intent_succeeded(self, intent: Event) -> Plan:
+        captures = None
+        if requested_multicapture(intent) and charge_id(intent):
+            captures = self._stripe().list_balance_transactions(charge_id(intent) or "")
+        return plans.intent_succeeded(intent, self._shipping_for_order(intent), self._on_stale, captures)
+
+    def _charge_succeeded(self, charge: Event) -> Plan:
+        return plans.charge_succeeded(charge, self._on_stale)
+
+    def _charge_updated(self, charge: Event) -> Plan | None:
+        if not is_multicapture_charge(charge) or not charge.get("amount_captured"):
+            return None  # other charge updates (descriptions, metadata...) change no payment
+        return plans.charge_captures(charge, self._stripe().list_balance_transactions(charge["id"]))
+
+    def _charge_refunded(self, charge: Event) -> Plan:
+        embedded = (charge.get("refunds") or {}).get("data")
+        return plans.refund_records(embedded if embedded is not None else self._stripe().list_refunds(charge["id"]))
 
     def _shipping_for_order(self, intent: Event) -> Callable[[], Address | None] | None:
         """Where the order ships when the cart has no address: the PaymentIntent's
         shipping, else the charge's shipping or billing details. The charge is fetched
         from Stripe only when it is not expanded, and only once the cart is known to
         have no address (the platform asks while placing the order): no read here."""
-        shipping = _address(intent.get("shipping"))
+        shipping = plans.address(intent.get("shipping"))
         charge = intent.get("latest_charge")
         if shipping is None and isinstance(charge, dict):
-            shipping = _address(charge.get("shipping")) or _address(charge.get("billing_details"))
+            shipping = plans.address(charge.get("shipping")) or plans.address(charge.get("billing_details"))
         if shipping is not None or not charge_id(intent) or isinstance(charge, dict):
             return lambda: shipping
         found: list[Address | None] = []
@@ -361,7 +242,7 @@ class EventProcessor:
         def ship_to() -> Address | None:
             if not found:  # a settlement retried after a lost race asks Stripe once
                 charge = self._stripe().retrieve_charge(charge_id(intent) or "")
-                found.append(_address(charge.get("shipping")) or _address(charge.get("billing_details")))
+                found.append(plans.address(charge.get("shipping")) or plans.address(charge.get("billing_details")))
             return found[0]
 
         return ship_to
@@ -370,6 +251,69 @@ class EventProcessor:
         if self.stripe is None:
             raise PSPError("Stripe is not configured (STRIPE_SECRET_KEY).", status=503, code="ServiceUnavailable")
         return self.stripe
+
+
+#: What each handled event type records: a handler builds its plan from the event's object
+#: (``None``: recorded in the inbox, no effect on payments).
+Handler = Callable[[EventProcessor, Event], Plan | None]
+
+
+def _no_effect(processor: EventProcessor, obj: Event) -> None:
+    return None
+
+
+def _refund(processor: EventProcessor, refund: Event) -> Plan:
+    return plans.refund_records([refund])
+
+
+def _dispute(processor: EventProcessor, dispute: Event) -> Plan:
+    return plans.dispute_record(dispute)
+
+
+HANDLERS: dict[str, Handler] = {
+    "payment_intent.succeeded": EventProcessor._intent_succeeded,
+    "payment_intent.processing": lambda processor, intent: plans.intent_state(intent, State.PENDING),
+    "payment_intent.payment_failed": lambda processor, intent: plans.intent_state(intent, State.FAILURE),
+    "payment_intent.canceled": lambda processor, intent: plans.intent_state(intent, State.FAILURE, cancelled=True),
+    "payment_intent.requires_action": _no_effect,
+    "payment_intent.amount_capturable_updated": _no_effect,  # settles the external gateways' pending authorizations
+    "charge.succeeded": EventProcessor._charge_succeeded,
+    "charge.updated": EventProcessor._charge_updated,  # each capture of a multicapture charge
+    "charge.refunded": EventProcessor._charge_refunded,
+    "charge.refund.updated": _refund,
+    "refund.created": _refund,
+    "refund.updated": _refund,
+    "refund.failed": _refund,
+    "charge.dispute.created": _dispute,
+    "charge.dispute.updated": _dispute,
+    "charge.dispute.closed": _dispute,
+}
+
+#: Every event type the webhook handles (also what post-deploy subscribes to).
+HANDLED_EVENTS = tuple(HANDLERS)
+
+#: The signal an event about an external gateway's Stripe object sends, by event type.
+_GATEWAY_SIGNALS = {
+    "payment_intent.succeeded": "payment_succeeded",
+    "payment_intent.amount_capturable_updated": "payment_succeeded",
+    "payment_intent.payment_failed": "payment_failed",
+    "payment_intent.canceled": "payment_failed",
+    "charge.refund.updated": "refund_recorded",
+    "refund.created": "refund_recorded",
+    "refund.updated": "refund_recorded",
+    "refund.failed": "refund_recorded",
+}
+
+
+def _gateway_notices(event: Event) -> list[Notice]:
+    """An external gateway's object is no payment of ours: its signal carries the object alone."""
+    signal = _GATEWAY_SIGNALS.get(event["type"])
+    if signal is None:
+        return []
+    arguments: dict[str, Any] = {"payment": None, "event_id": event["id"], "stripe_object": event["data"]["object"]}
+    if signal == "refund_recorded":
+        arguments["transaction"] = None
+    return [Notice(signal, arguments)]
 
 
 def _logged(event: Event, receipt: EventReceipt, level: int = logging.INFO) -> EventReceipt:
@@ -384,8 +328,8 @@ def _logged(event: Event, receipt: EventReceipt, level: int = logging.INFO) -> E
 
 def _payment_ref(obj: Event) -> PaymentRef:
     """How the event's object names our payment: metadata id and PaymentIntent id."""
-    given = obj.get("metadata")
-    metadata = given if isinstance(given, dict) else {}
+    raw = obj.get("metadata")
+    metadata: dict[str, Any] = raw if isinstance(raw, dict) else {}
     candidate = metadata.get("ct_payment_id")
     intent = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     if isinstance(intent, dict):

@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint  # type: ignore[import-untyped]
+from werkzeug.exceptions import HTTPException
 
 from flask_psp_connector.errors import AuthError, PSPError
 from flask_psp_connector.observability import telemetry
+from flask_psp_connector.processor.error_body import handle_http_exception, handle_psp_error, handle_unexpected
 from flask_psp_connector.stripe.signature import WebhookSignatureError, verify_webhook
 from flask_psp_connector.webhooks.validation import event_problem
 
-blp = Blueprint("webhooks", __name__, description="Stripe webhook events")
 log = logging.getLogger("flask_psp_connector.webhooks.events")
 
 
-@blp.route("/stripe/webhooks", methods=["POST"])
-@blp.doc(
-    requestBody={"content": {"application/json": {"schema": {"type": "object"}}}},
-    parameters=[{"in": "header", "name": "Stripe-Signature", "required": True, "schema": {"type": "string"}}],
-)
-@blp.response(200, description="The event's effect is stored (or it was a duplicate, not ours, or malformed)")
-@blp.alt_response(400, description="Bad signature, expired timestamp, or not a Stripe event (text)")
-@blp.alt_response(401, description="No Stripe-Signature header")
-@blp.alt_response(503, description="Transient failure: Stripe will retry")
+def webhooks_blueprint() -> Any:
+    """A new blueprint holding the webhook route, its documentation and its error handlers."""
+    blp = Blueprint("webhooks", __name__, description="Stripe webhook events")
+    documented = (
+        blp.route("/stripe/webhooks", methods=["POST"]),
+        blp.doc(
+            requestBody={"content": {"application/json": {"schema": {"type": "object"}}}},
+            parameters=[{"in": "header", "name": "Stripe-Signature", "required": True, "schema": {"type": "string"}}],
+        ),
+        blp.response(200, description="The event's effect is stored (or it was a duplicate, not ours, or malformed)"),
+        blp.alt_response(400, description="Bad signature, expired timestamp, or not a Stripe event (text)"),
+        blp.alt_response(401, description="No Stripe-Signature header"),
+        blp.alt_response(503, description="Transient failure: Stripe will retry"),
+    )
+    view: Any = stripe_webhook
+    for decorate in reversed(documented):
+        view = decorate(view)
+    blp.register_error_handler(PSPError, handle_psp_error)
+    blp.register_error_handler(HTTPException, handle_http_exception)
+    blp.register_error_handler(Exception, handle_unexpected)
+    return blp
+
+
 def stripe_webhook() -> Response:
     """Apply a Stripe event exactly once; answers 2xx only once its effect is stored."""
     header = request.headers.get("Stripe-Signature")

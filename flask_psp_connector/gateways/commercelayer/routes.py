@@ -13,12 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
-from flask import Response, after_this_request, current_app, has_request_context, jsonify, request
+from flask import Flask, Response, after_this_request, current_app, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from flask_psp_connector.errors import PSPError, redact
 from flask_psp_connector.gateways.commercelayer import payload
-from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway, failure
+from flask_psp_connector.gateways.commercelayer.actions import GATEWAY_MARK, MARK_VALUE, CommerceLayerGateway, failure
 from flask_psp_connector.gateways.commercelayer.schemas import (
     DocumentSchema,
     TokenResponseSchema,
@@ -30,8 +30,9 @@ from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.guards import reject_hostile_input
 from flask_psp_connector.http.openapi import OwnErrorsBlueprint
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
-from flask_psp_connector.ports import Answer, CallbackSettlement
+from flask_psp_connector.ports import Answer
 from flask_psp_connector.settings import Settings
+from flask_psp_connector.signals import payment_failed, payment_succeeded, refund_recorded
 from flask_psp_connector.stripe.adapter import StripeGateway
 
 log = logging.getLogger("flask_psp_connector.gateways")
@@ -55,29 +56,35 @@ def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: Stripe
                                 callback_url=settings["COMMERCELAYER_CALLBACK_URL"])
 
 
-def settlement_hook(gateway: CommerceLayerGateway[GatewayStore], secret: str) -> Callable[[dict[str, Any]], str | None]:
-    """The webhook pipeline's hook: settle the gateway's asynchronous actions, and try the
-    new callback once the webhook's response is sent (the outbox keeps it until accepted)."""
+def connect_callbacks(app: Flask, gateway: CommerceLayerGateway[GatewayStore], secret: str) -> None:
+    """Try an action's callback as soon as the Stripe event that settled it is stored.
 
-    def hook(event: dict[str, Any]) -> str | None:
-        detail = gateway.settle_event(event)
-        if detail is not None and detail.endswith(CallbackSettlement.ENQUEUED) and has_request_context():
-            action_id = event["data"]["object"]["id"]
+    The gateway's claim on the event settles the action and puts its callback in the
+    outbox; this receiver of the payment signals (sent once the event is stored, and not
+    for a duplicate) tries it once the webhook's response is sent. The outbox keeps it
+    until accepted (``flask psp gateways deliver``).
+    """
 
-            @after_this_request
-            def deliver_after_response(response: Response) -> Response:
-                response.call_on_close(lambda: _deliver_now(gateway.store, action_id, secret))
-                return response
+    def deliver_after_response(sender: Flask, *, payment: Any, stripe_object: Any, **_: Any) -> None:
+        metadata = (stripe_object or {}).get("metadata") or {}
+        if payment is not None or metadata.get(GATEWAY_MARK) != MARK_VALUE or not has_request_context():
+            return
+        action_id = stripe_object["id"]
 
-        return detail
+        @after_this_request
+        def deliver_later(response: Response) -> Response:
+            response.call_on_close(lambda: _deliver_now(gateway.store, action_id, secret))
+            return response
 
-    return hook
+    for signal in (payment_succeeded, payment_failed, refund_recorded):
+        signal.connect(deliver_after_response, sender=app, weak=False)
 
 
 def _deliver_now(store: GatewayStore, action_id: str, secret: str) -> None:
     try:
         callback = store.callback(action_id)
-        if callback is not None:
+        # One tried already waits for its next attempt on the outbox's schedule.
+        if callback is not None and callback.attempts == 0:
             deliver(store, callback, secret)
     except Exception as exc:  # the outbox keeps the callback; `flask psp gateways deliver` retries it
         log.warning("Callback for %s left to the outbox: %s", action_id, redact(str(exc)))
