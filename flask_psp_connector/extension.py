@@ -13,7 +13,8 @@ from flask import Blueprint, Flask, current_app, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from flask_psp_connector import __version__
-from flask_psp_connector.auth.guards import Introspector, JWKSCache, RemoteIntrospector
+from flask_psp_connector.auth.introspection import Introspector, RemoteIntrospector
+from flask_psp_connector.auth.jwks import JWKSCache
 from flask_psp_connector.auth.token_route import blp as token_blp
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
 from flask_psp_connector.cli import psp_cli
