@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from flask_psp_connector import __version__
 from flask_psp_connector.auth.introspection import Introspector, RemoteIntrospector
 from flask_psp_connector.auth.jwks import JWKSCache
-from flask_psp_connector.auth.token_route import blp as token_blp
+from flask_psp_connector.auth.token_route import token_blueprint
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
 from flask_psp_connector.cli import psp_cli
 from flask_psp_connector.domain.model import Payment
@@ -24,20 +24,15 @@ from flask_psp_connector.gateways.commercelayer import routes as commercelayer
 from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway
 from flask_psp_connector.gateways.hantera import routes as hantera
 from flask_psp_connector.gateways.hantera.actions import HanteraGateway
-from flask_psp_connector.http.cors import cors_headers
-from flask_psp_connector.http.docs import blp as docs_blp
+from flask_psp_connector.http.docs import docs_blueprint
+from flask_psp_connector.http.errors import UpstreamErrors
 from flask_psp_connector.http.guards import reject_hostile_input
 from flask_psp_connector.observability.monitoring import init_monitoring
 from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPlatform
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
 from flask_psp_connector.ports import CommercePlatform
-from flask_psp_connector.processor.error_body import (
-    handle_http_exception,
-    handle_psp_error,
-    handle_unexpected,
-)
-from flask_psp_connector.processor.routes import blp as processor_blp
+from flask_psp_connector.processor.routes import processor_blueprint, processor_cors
 from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
 from flask_psp_connector.settings import Settings, load_settings
@@ -142,14 +137,16 @@ class PSPConnector:
         app.extensions["psp_connector"] = state
 
         prefix = settings["PSP_URL_PREFIX"] or None
-        state.api.register_blueprint(processor_blp, url_prefix=prefix)
+        state.api.register_blueprint(processor_blueprint(), url_prefix=prefix)
         state.api.register_blueprint(webhooks_blp, url_prefix=prefix)
+        # That blueprint is shared by every app, so its handlers are set on the app, for it.
+        app.error_handler_spec[webhooks_blp.name][None].update(UpstreamErrors().handlers())
         if clients is not None:
             state.authorization_server = make_authorization_server(app, clients)
-            state.api.register_blueprint(token_blp, url_prefix=prefix)
+            state.api.register_blueprint(token_blueprint(), url_prefix=prefix)
         self._init_gateways(app, state)
-        app.register_blueprint(assets_blp, url_prefix=prefix)
-        app.register_blueprint(docs_blp, url_prefix=prefix)
+        app.register_blueprint(_assets_blueprint(), url_prefix=prefix)
+        app.register_blueprint(docs_blueprint(), url_prefix=prefix)
         if settings["PSP_SANDBOX"]:
             from flask_psp_connector.sandbox import init_sandbox  # sandbox mode only
 
@@ -221,9 +218,10 @@ class PSPConnector:
 _BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera", "sandbox")
 _SIGNED_BLUEPRINTS = ("webhooks", "commercelayer")
 
-#: The browser module (``psp-payment.js``) any host page can load:
-#: ``url_for("psp_assets.static", filename="psp-payment.js")``.
-assets_blp = Blueprint("psp_assets", __name__, static_folder="static", static_url_path="/psp-assets")
+def _assets_blueprint() -> Blueprint:
+    """The browser modules (``psp-payment.js``...) any host page can load:
+    ``url_for("psp_assets.static", filename="psp-payment.js")``."""
+    return Blueprint("psp_assets", __name__, static_folder="static", static_url_path="/psp-assets")
 
 
 def _first_claim(hooks: list[Callable[[dict[str, Any]], str | None]]) -> Callable[[dict[str, Any]], str | None]:
@@ -303,7 +301,7 @@ def _connector_request() -> bool:
 def _handle_routing_error(error: HTTPException) -> Any:
     if isinstance(error, PSPError) or not _connector_request():
         return error
-    return _add_cors_headers(handle_http_exception(error))
+    return processor_cors(UpstreamErrors().http_exception(error))
 
 
 def _limit_body() -> None:
@@ -314,16 +312,3 @@ def _limit_body() -> None:
             raise RequestEntityTooLarge()
         # Signed routes check their signature before reading the body (see their modules).
         reject_hostile_input(request, body=request.blueprint not in _SIGNED_BLUEPRINTS)
-
-
-def _configure_blueprints() -> None:
-    # Blueprints are module-level and shared by every app, so hooks are attached once.
-    for blueprint in (processor_blp, token_blp, webhooks_blp):
-        blueprint.register_error_handler(PSPError, handle_psp_error)
-        blueprint.register_error_handler(HTTPException, handle_http_exception)
-        blueprint.register_error_handler(Exception, handle_unexpected)
-    processor_blp.after_request(_add_cors_headers)
-
-
-_add_cors_headers = cors_headers(lambda: _current_settings()["ALLOWED_ORIGINS"])
-_configure_blueprints()
