@@ -150,7 +150,7 @@ class JWKSServer:
 
 
 class Clock:
-    """A fake ``time`` module for :mod:`flask_psp_connector.auth.guards` (JWKS refresh throttling)."""
+    """A fake ``time`` module for :mod:`flask_psp_connector.auth.jwks` (JWKS refresh throttling)."""
 
     def __init__(self) -> None:
         self.now = 1_000_000.0
