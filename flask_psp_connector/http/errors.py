@@ -21,8 +21,6 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from flask_psp_connector.errors import PSPError, ValidationFailed, error_body, redact
 
-log = logging.getLogger("flask_psp_connector")
-
 INTERNAL_MESSAGE = "Internal server error."
 
 
@@ -43,6 +41,8 @@ class ErrorRenderer:
 
     #: The code of an unexpected failure.
     internal_code = "internal_error"
+    #: Where failures are logged.
+    log = logging.getLogger("flask_psp_connector")
 
     def render(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         """The protocol's answer for one error."""
@@ -57,9 +57,13 @@ class ErrorRenderer:
         return self.render(422, "invalid_payload", first_message(messages.get("json", messages)))
 
     def psp_error(self, error: PSPError) -> Response:
-        """The answer to an error the connector raised on purpose."""
+        """The answer to an error the connector raised on purpose (logged when it is a 5xx)."""
         if error.status >= 500:
-            log.error("%s on %s %s: %s", type(error).__name__, request.method, request.path, error.message)
+            self.log.error("%s on %s %s: %s", type(error).__name__, request.method, request.path, error.message)
+        return self.answer(error)
+
+    def answer(self, error: PSPError) -> Response:
+        """The protocol's answer for a connector error: its status, code and message."""
         return self.render(error.status, error.code, error.message)
 
     def http_exception(self, error: HTTPException) -> Response:
@@ -77,9 +81,9 @@ class ErrorRenderer:
 
     def unexpected(self, error: Exception) -> Response:
         """Log an unexpected failure without its details leaking, and answer 500."""
-        log.error("Unexpected %s on %s %s: %s", type(error).__name__, request.method, request.path, redact(str(error)))
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("Traceback of the unexpected error:\n%s", redact("".join(traceback.format_exception(error))))
+        self.log.error("Unexpected %s on %s %s: %s", type(error).__name__, request.method, request.path, redact(str(error)))
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug("Traceback of the unexpected error:\n%s", redact("".join(traceback.format_exception(error))))
         return self.render(500, self.internal_code, INTERNAL_MESSAGE)
 
     def handlers(self) -> dict[type[Exception], Callable[[Any], Response]]:
@@ -121,10 +125,8 @@ class UpstreamErrors(ErrorRenderer):
         """``Not Found`` → ``NotFound``."""
         return error.name.replace(" ", "")
 
-    def psp_error(self, error: PSPError) -> Response:
+    def answer(self, error: PSPError) -> Response:
         """The error's own body: it may carry several items and extra fields (auth, amounts)."""
-        if error.status >= 500:
-            log.error("%s on %s %s: %s", type(error).__name__, request.method, request.path, error.message)
         return json_response(error.to_body(), error.status)
 
     def invalid_input(self, messages: dict[str, Any]) -> Response:
@@ -180,6 +182,8 @@ def _validation_errors(messages: dict[str, Any]) -> list[dict[str, Any]]:
 class CommerceLayerErrors(ErrorRenderer):
     """The Commerce Layer external gateway's failure answer."""
 
+    log = logging.getLogger("flask_psp_connector.gateways")
+
     #: The one route whose answers carry no transaction fields (it saves no transaction).
     token_endpoint = "customer_token"
 
@@ -193,6 +197,8 @@ class CommerceLayerErrors(ErrorRenderer):
 
 class HanteraErrors(ErrorRenderer):
     """The shape of Hantera's cart ingresses."""
+
+    log = logging.getLogger("flask_psp_connector.gateways")
 
     def render(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         """``{"errors": [{"code", "message"}]}``."""
