@@ -24,6 +24,7 @@ from flask_psp_connector.gateways.commercelayer import routes as commercelayer
 from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway
 from flask_psp_connector.gateways.hantera import routes as hantera
 from flask_psp_connector.gateways.hantera.actions import HanteraGateway
+from flask_psp_connector.http.cors import storefront_cors
 from flask_psp_connector.http.docs import docs_blueprint
 from flask_psp_connector.http.errors import UpstreamErrors
 from flask_psp_connector.http.guards import reject_hostile_input
@@ -32,7 +33,7 @@ from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPl
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
 from flask_psp_connector.ports import CommercePlatform
-from flask_psp_connector.processor.routes import processor_blueprint, processor_cors
+from flask_psp_connector.processor.routes import processor_blueprint
 from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
 from flask_psp_connector.settings import Settings, load_settings
@@ -301,7 +302,7 @@ def _connector_request() -> bool:
 def _handle_routing_error(error: HTTPException) -> Any:
     if isinstance(error, PSPError) or not _connector_request():
         return error
-    return processor_cors(UpstreamErrors().http_exception(error))
+    return storefront_cors(UpstreamErrors().http_exception(error))
 
 
 def _limit_body() -> None:

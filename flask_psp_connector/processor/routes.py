@@ -14,7 +14,7 @@ from webargs.flaskparser import FlaskParser
 
 from flask_psp_connector.auth.guards import require_jwt, require_oauth2, require_session
 from flask_psp_connector.errors import PSPError, ValidationFailed
-from flask_psp_connector.http.cors import cors_headers, resolve_origins
+from flask_psp_connector.http.cors import resolve_origins, storefront_cors
 from flask_psp_connector.http.errors import UpstreamErrors
 from flask_psp_connector.http.openapi import ApiBlueprint, Security
 from flask_psp_connector.observability import telemetry
@@ -65,12 +65,8 @@ def processor_blueprint() -> ApiBlueprint:
     _browser_routes(blp)
     _operations_routes(blp)
     UpstreamErrors().install(blp)
-    blp.after_request(processor_cors)
+    blp.after_request(storefront_cors)
     return blp
-
-
-#: The CORS headers of the processor's answers, errors included.
-processor_cors = cors_headers(lambda: _state().settings["ALLOWED_ORIGINS"])
 
 
 def _state() -> Any:

@@ -26,7 +26,7 @@ from flask_psp_connector.errors import PSPError
 from flask_psp_connector.gateways.hantera.actions import HanteraGateway
 from flask_psp_connector.gateways.hantera.client import HanteraClient, dumps
 from flask_psp_connector.gateways.store import GatewayStore
-from flask_psp_connector.http.cors import cors_headers
+from flask_psp_connector.http.cors import storefront_cors
 from flask_psp_connector.http.errors import HanteraErrors, first_message
 from flask_psp_connector.http.money import currency_code
 from flask_psp_connector.http.openapi import OwnErrorsBlueprint
@@ -173,7 +173,7 @@ def hantera_blueprint() -> OwnErrorsBlueprint:
         return _json(_state().hantera.capture(job["externalReference"], job["amount"], job["captureId"]))
 
     HanteraErrors().install(blp)
-    blp.after_request(cors_headers(lambda: _state().settings["ALLOWED_ORIGINS"]))
+    blp.after_request(storefront_cors)
     return blp
 
 
