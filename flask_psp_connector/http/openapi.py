@@ -7,11 +7,14 @@ view they wrap: :class:`ApiBlueprint` declares the ones the connector uses, with
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import flask_smorest  # type: ignore[import-untyped]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: flask-smorest's Api, which holds the document and registers the blueprints.
+Api: TypeAlias = flask_smorest.Api
 
 #: A route's ``security`` requirement in the document.
 Security = list[dict[str, list[str]]]

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import flask_smorest  # type: ignore[import-untyped]
 from flask import Response, after_this_request, current_app, has_request_context, jsonify, request
 
 from flask_psp_connector.errors import PSPError, redact
@@ -28,7 +27,7 @@ from flask_psp_connector.gateways.delivery import deliver
 from flask_psp_connector.gateways.store import Answer, GatewayStore, Settlement
 from flask_psp_connector.http.errors import CommerceLayerErrors
 from flask_psp_connector.http.guards import reject_hostile_input
-from flask_psp_connector.http.openapi import OwnErrorsBlueprint, Security
+from flask_psp_connector.http.openapi import Api, OwnErrorsBlueprint, Security
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.stripe.adapter import StripeGateway
@@ -40,7 +39,7 @@ _HEADER = {"in": "header", "name": SIGNATURE_HEADER, "required": True, "schema":
            "description": "Base64 of HMAC-SHA256 over the raw body with the gateway's shared secret"}
 
 
-def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: StripeGateway | None,
+def init_gateway(api: Api, platform: LocalPlatform, stripe: StripeGateway | None,
                  settings: Settings) -> CommerceLayerGateway:
     """Register the routes under ``PSP_GATEWAY_URL_PREFIX`` and return the gateway."""
     api.spec.components.security_scheme(

@@ -18,7 +18,6 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import flask_smorest  # type: ignore[import-untyped]
 from flask import Response, current_app, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -29,7 +28,7 @@ from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.cors import storefront_cors
 from flask_psp_connector.http.errors import HanteraErrors, first_message
 from flask_psp_connector.http.money import currency_code
-from flask_psp_connector.http.openapi import OwnErrorsBlueprint
+from flask_psp_connector.http.openapi import Api, OwnErrorsBlueprint
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.stripe.adapter import StripeGateway
@@ -88,7 +87,7 @@ class HanteraErrorsSchema(Schema):
     errors = fields.List(fields.Nested(HanteraErrorSchema), required=True)
 
 
-def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: StripeGateway | None,
+def init_gateway(api: Api, platform: LocalPlatform, stripe: StripeGateway | None,
                  settings: Settings) -> HanteraGateway:
     """Register the routes under ``{PSP_GATEWAY_URL_PREFIX}/hantera`` and return the flow."""
     api.spec.components.security_scheme("hanteraJob", {"type": "http", "scheme": "bearer"})
