@@ -219,6 +219,7 @@ class PSPConnector:
 _BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera", "sandbox")
 _SIGNED_BLUEPRINTS = ("webhooks", "commercelayer")
 
+
 def _assets_blueprint() -> Blueprint:
     """The browser modules (``psp-payment.js``...) any host page can load:
     ``url_for("psp_assets.static", filename="psp-payment.js")``."""
