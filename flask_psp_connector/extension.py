@@ -11,8 +11,9 @@ import flask_smorest
 from flask import Blueprint, Flask, current_app, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from flask_psp_connector.auth.guards import Introspector, JWKSCache, RemoteIntrospector
-from flask_psp_connector.auth.token_route import blp as token_blp
+from flask_psp_connector.auth.introspection import Introspector, RemoteIntrospector
+from flask_psp_connector.auth.jwks import JWKSCache
+from flask_psp_connector.auth.token_route import token_blueprint
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
 from flask_psp_connector.cli import psp_commands
 from flask_psp_connector.domain.payment import Payment
@@ -22,8 +23,9 @@ from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGate
 from flask_psp_connector.gateways.hantera import routes as hantera
 from flask_psp_connector.gateways.hantera.actions import HanteraGateway
 from flask_psp_connector.gateways.store import GatewayStore
-from flask_psp_connector.http.cors import cors_headers
-from flask_psp_connector.http.docs import blp as docs_blp
+from flask_psp_connector.http.cors import storefront_cors
+from flask_psp_connector.http.docs import docs_blueprint
+from flask_psp_connector.http.errors import UpstreamErrors
 from flask_psp_connector.http.guards import reject_hostile_input
 from flask_psp_connector.observability.monitoring import init_monitoring
 from flask_psp_connector.options import ConnectorOptions, connector_options
@@ -31,12 +33,7 @@ from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPl
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
 from flask_psp_connector.ports import CommercePlatform
-from flask_psp_connector.processor.error_body import (
-    handle_http_exception,
-    handle_psp_error,
-    handle_unexpected,
-)
-from flask_psp_connector.processor.routes import blp as processor_blp
+from flask_psp_connector.processor.routes import processor_blueprint
 from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
 from flask_psp_connector.settings import Settings, load_settings
@@ -155,14 +152,14 @@ class PSPConnector:
         app.extensions["psp_connector"] = state
 
         prefix = settings["PSP_URL_PREFIX"] or None
-        state.api.register_blueprint(processor_blp, url_prefix=prefix)
+        state.api.register_blueprint(processor_blueprint(), url_prefix=prefix)
         state.api.register_blueprint(webhooks_blueprint(), url_prefix=prefix)
         if clients is not None:
             state.authorization_server = make_authorization_server(app, clients)
-            state.api.register_blueprint(token_blp, url_prefix=prefix)
+            state.api.register_blueprint(token_blueprint(), url_prefix=prefix)
         self._init_gateways(app, state)
-        app.register_blueprint(assets_blp, url_prefix=prefix)
-        app.register_blueprint(docs_blp, url_prefix=prefix)
+        app.register_blueprint(_assets_blueprint(), url_prefix=prefix)
+        app.register_blueprint(docs_blueprint(), url_prefix=prefix)
         if settings["PSP_SANDBOX"]:
             from flask_psp_connector.sandbox import init_sandbox  # sandbox mode only
 
@@ -235,9 +232,11 @@ class PSPConnector:
 _BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera", "sandbox")
 _SIGNED_BLUEPRINTS = ("webhooks", "commercelayer")
 
-#: The browser module (``psp-payment.js``) any host page can load:
-#: ``url_for("psp_assets.static", filename="psp-payment.js")``.
-assets_blp = Blueprint("psp_assets", __name__, static_folder="static", static_url_path="/psp-assets")
+
+def _assets_blueprint() -> Blueprint:
+    """The browser modules (``psp-payment.js``...) any host page can load:
+    ``url_for("psp_assets.static", filename="psp-payment.js")``."""
+    return Blueprint("psp_assets", __name__, static_folder="static", static_url_path="/psp-assets")
 
 
 def _current_settings() -> Settings:
@@ -304,7 +303,7 @@ def _connector_request() -> bool:
 def _handle_routing_error(error: HTTPException) -> Any:
     if isinstance(error, PSPError) or not _connector_request():
         return error
-    return _add_cors_headers(handle_http_exception(error))
+    return storefront_cors(UpstreamErrors().http_exception(error))
 
 
 def _limit_body() -> None:
@@ -315,16 +314,3 @@ def _limit_body() -> None:
             raise RequestEntityTooLarge()
         # Signed routes check their signature before reading the body (see their modules).
         reject_hostile_input(request, body=request.blueprint not in _SIGNED_BLUEPRINTS)
-
-
-def _configure_blueprints() -> None:
-    # Blueprints are module-level and shared by every app, so hooks are attached once.
-    for blueprint in (processor_blp, token_blp):
-        blueprint.register_error_handler(PSPError, handle_psp_error)
-        blueprint.register_error_handler(HTTPException, handle_http_exception)
-        blueprint.register_error_handler(Exception, handle_unexpected)
-    processor_blp.after_request(_add_cors_headers)
-
-
-_add_cors_headers = cors_headers(lambda: _current_settings()["ALLOWED_ORIGINS"])
-_configure_blueprints()

@@ -37,8 +37,6 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_psp_connector.testing import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY, running_stripe_double
 from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 
-sandbox_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
-
 SECRET_KEY, PUBLISHABLE_KEY = SANDBOX_SECRET_KEY, SANDBOX_PUBLISHABLE_KEY
 
 #: Signed-in customers may save cards, see them again and remove them.
@@ -90,13 +88,24 @@ def init_sandbox(app: Flask) -> None:
     it forwards to ``STRIPE_API_BASE``, the double. It is authenticated like Stripe.js, by
     the publishable key and a client secret, so it is exempt from a CSRF protection that
     is already set up (and listed by ``PSPConnector.api_blueprints`` for one set up later)."""
-    app.register_blueprint(sandbox_bp)
+    blueprint = sandbox_blueprint()
+    app.register_blueprint(blueprint)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
-        csrf.exempt(sandbox_bp)
+        csrf.exempt(blueprint)
 
 
-@sandbox_bp.after_request
+def sandbox_blueprint() -> Blueprint:
+    """A new blueprint of the sandbox's stand-in for the Stripe API Stripe.js calls."""
+    blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox/stripe/v1")
+    blueprint.after_request(_open_to_every_origin)
+    blueprint.get("/payment_intents/<intent_id>")(retrieve)
+    blueprint.post("/payment_intents/<intent_id>/confirm")(confirm)
+    blueprint.get("/elements/sessions")(elements_session)
+    blueprint.post("/payment_intents/<intent_id>/_authenticate")(authenticate)
+    return blueprint
+
+
 def _open_to_every_origin(response: Response) -> Response:
     # Credentials are never read here (no cookies), so any storefront origin may call.
     response.headers["Access-Control-Allow-Origin"] = "*"
@@ -129,7 +138,7 @@ def _authorized_intent(intent_id: str, fields: Any) -> dict[str, Any] | Response
     found = _double("GET", f"/payment_intents/{intent_id}")
     if found.status_code != 200:
         return _error(404, f"No such payment_intent: '{intent_id}'", code="resource_missing")
-    intent = found.json()
+    intent: dict[str, Any] = found.json()
     if not hmac.compare_digest(str(fields.get("client_secret", "")), intent["client_secret"]):
         return _error(400, "The client_secret provided does not match the client_secret associated with the PaymentIntent.")
     return intent
@@ -141,14 +150,12 @@ def _forwarded(answer: requests.Response) -> Response:
     return response
 
 
-@sandbox_bp.get("/payment_intents/<intent_id>")
 def retrieve(intent_id: str) -> Any:
     """``stripe.retrievePaymentIntent(clientSecret)``."""
     intent = _authorized_intent(intent_id, request.args)
     return intent if isinstance(intent, Response) else jsonify(intent)
 
 
-@sandbox_bp.post("/payment_intents/<intent_id>/confirm")
 def confirm(intent_id: str) -> Any:
     """``stripe.confirmPayment``: the double confirms with the card (``payment_method_data``,
     billing details included) or the saved ``payment_method``, and decides the outcome."""
@@ -160,7 +167,6 @@ def confirm(intent_id: str) -> Any:
     return _forwarded(_double("POST", f"/payment_intents/{intent_id}/confirm", data))
 
 
-@sandbox_bp.get("/elements/sessions")
 def elements_session() -> Any:
     """What a CustomerSession client secret lets the Payment Element show (its features
     and the customer's saved cards), looked up at the double by that secret."""
@@ -170,7 +176,6 @@ def elements_session() -> Any:
     return _forwarded(_double("GET", "/elements/sessions", params={"customer_session_client_secret": secret}))
 
 
-@sandbox_bp.post("/payment_intents/<intent_id>/_authenticate")
 def authenticate(intent_id: str) -> Any:
     """Pass or fail the 3D Secure challenge the stand-in showed."""
     intent = _authorized_intent(intent_id, request.form)

@@ -32,7 +32,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from responses import matchers
 
-from flask_psp_connector.auth import guards as auth_module
+from flask_psp_connector.auth import jwks as jwks_module
 from flask_psp_connector.platforms.embedded.schema import utcnow as real_utcnow
 
 from .conftest import STRIPE_API, open_checkout
@@ -150,7 +150,7 @@ class JWKSServer:
 
 
 class Clock:
-    """A fake ``time`` module for :mod:`flask_psp_connector.auth.guards` (JWKS refresh throttling)."""
+    """A fake ``time`` module for :mod:`flask_psp_connector.auth.jwks` (JWKS refresh throttling)."""
 
     def __init__(self) -> None:
         self.now = 1_000_000.0
@@ -222,7 +222,7 @@ def jwks(stripe_mock: responses.RequestsMock, keys: SimpleNamespace) -> JWKSServ
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Control the monotonic clock the JWKS cache throttles refreshes with."""
     fake = Clock()
-    monkeypatch.setattr(auth_module, "time", fake)
+    monkeypatch.setattr(jwks_module, "time", fake)
     return fake
 
 

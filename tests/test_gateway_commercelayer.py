@@ -205,7 +205,8 @@ def test_malformed_json_api_is_refused_in_the_protocol_shape(cl_app) -> None:
     answer = cl.post(cl_app.test_client(), "authorize", {"data": {"type": "external_payments"}})
     assert answer.status_code == 422
     assert answer.get_json()["success"] is False
-    assert answer.get_json()["data"]["error"] == {"code": "invalid_payload", "message": "data.id: Missing data for required field."}
+    assert answer.get_json()["data"]["error"] == {"code": "invalid_payload",
+                                                  "message": "data.id: Missing data for required field."}
 
 
 # -- declines and 3-D Secure ----------------------------------------------------------------
@@ -228,7 +229,8 @@ def test_decline_carries_stripes_decline_code_and_payment_intent(make_app, strip
     declined_intent = {"id": "pi_declined", "object": "payment_intent", "amount": 3000, "currency": "eur",
                        "status": "requires_payment_method", "metadata": {},
                        "last_payment_error": {"type": "card_error", "code": "card_declined",
-                                              "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."}}
+                                              "decline_code": "insufficient_funds",
+                                              "message": "Your card has insufficient funds."}}
     stripe_mock.post("https://api.stripe.com/v1/payment_intents", status=402, json={"error": {
         "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
         "message": "Your card has insufficient funds.", "payment_intent": declined_intent}})
@@ -242,7 +244,8 @@ def test_decline_carries_stripes_decline_code_and_payment_intent(make_app, strip
     assert "capture_method=manual" in sent.body and "confirm=true" in sent.body
 
 
-def _three_d_secure(app: Flask, stripe_double_client: stripe.StripeClient, payment_id: str = "ep6") -> tuple[Any, str, dict[str, Any]]:
+def _three_d_secure(app: Flask, stripe_double_client: stripe.StripeClient,
+                    payment_id: str = "ep6") -> tuple[Any, str, dict[str, Any]]:
     client = app.test_client()
     document = cl.authorize(payment_id, card(stripe_double_client, "4000002500003155"), 3000)
     pending = cl.post(client, "authorize", document)
@@ -369,8 +372,10 @@ def test_payment_intent_created_by_the_storefront(cl_app, stripe_double_client) 
     intent = stripe_double_client.v1.payment_intents.retrieve(created.id)
     assert intent.status == "requires_capture" and intent.metadata["cl_external_payment_id"] == "ep10"
     # the same PaymentIntent cannot answer another order's payment, nor another amount
-    assert cl.post(client, "authorize", cl.authorize("ep11", created.id, 3000)).get_json()["data"]["error"]["code"] == "token_in_use"
-    assert cl.post(client, "authorize", cl.authorize("ep12", created.id, 2999)).get_json()["data"]["error"]["code"] == "amount_mismatch"
+    other_order = cl.post(client, "authorize", cl.authorize("ep11", created.id, 3000))
+    assert other_order.get_json()["data"]["error"]["code"] == "token_in_use"
+    other_amount = cl.post(client, "authorize", cl.authorize("ep12", created.id, 2999))
+    assert other_amount.get_json()["data"]["error"]["code"] == "amount_mismatch"
 
 
 def test_customer_token_saves_the_payment_method_once_per_customer(cl_app, stripe_double_client) -> None:
@@ -398,7 +403,8 @@ def test_customer_token_saves_the_payment_method_once_per_customer(cl_app, strip
 
 def test_gateway_routes_are_documented_and_absent_when_not_configured(cl_app, make_app) -> None:
     paths = cl_app.test_client().get("/openapi.json").get_json()["paths"]
-    assert {p for p in paths if p.startswith(cl.BASE)} == {f"{cl.BASE}/{a}" for a in ("authorize", "capture", "void", "refund", "token")}
+    actions = ("authorize", "capture", "void", "refund", "token")
+    assert {p for p in paths if p.startswith(cl.BASE)} == {f"{cl.BASE}/{a}" for a in actions}
     plain = make_app()
     assert not any(r.rule.startswith("/gateways") for r in plain.url_map.iter_rules())
     assert plain.extensions["psp_connector"].claims == ()

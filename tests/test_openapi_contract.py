@@ -126,21 +126,27 @@ def contract_failures(api: SimpleNamespace, *, authenticated: bool) -> list[str]
     for result in api.schema.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @_SETTINGS
-            def call(case: Any) -> None:
-                headers, extra = valid_credentials(api, case) if authenticated else ({}, {})
-                try:
-                    case.call_and_validate(headers=headers, checks=CHECKS, **extra)
-                except (Exception, BaseExceptionGroup) as failure:  # schemathesis raises groups of failures
-                    failures.setdefault(f"{operation.label} [{mode.value}] {_summary(failure)}", str(failure))
-
-            try:
-                call()
-            except (Unsatisfiable, InvalidArgument):  # no invalid request can be built for this operation
-                continue
+            _call_operation(api, operation, mode, authenticated=authenticated, failures=failures)
     return sorted(failures)
+
+
+def _call_operation(api: SimpleNamespace, operation: Any, mode: GenerationMode, *, authenticated: bool,
+                    failures: dict[str, str]) -> None:
+    """Call ``operation`` with requests generated in ``mode``; add what failed to ``failures``."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @_SETTINGS
+    def call(case: Any) -> None:
+        headers, extra = valid_credentials(api, case) if authenticated else ({}, {})
+        try:
+            case.call_and_validate(headers=headers, checks=CHECKS, **extra)
+        except (Exception, BaseExceptionGroup) as failure:  # schemathesis raises groups of failures
+            failures.setdefault(f"{operation.label} [{mode.value}] {_summary(failure)}", str(failure))
+
+    try:
+        call()
+    except (Unsatisfiable, InvalidArgument):  # no invalid request can be built for this operation
+        return
 
 
 def _summary(failure: BaseException) -> str:

@@ -81,7 +81,8 @@ def paid_cart(sites: SimpleNamespace, cart_id: str) -> list[Any]:
 
 
 def test_a_storefront_on_another_origin_pays_by_card(page, sites) -> None:
-    cart = sites.platform.create_cart("EUR", line_items=[LineItemDraft("mug", "Mug", 1, 2500)], customer_email="jane@example.test",
+    cart = sites.platform.create_cart("EUR", line_items=[LineItemDraft("mug", "Mug", 1, 2500)],
+                                      customer_email="jane@example.test",
                                       shipping_address=Address(first_name="Jane", last_name="Doe", street_name="Hauptstraße 5",
                                                                postal_code="10115", city="Berlin", country="DE",
                                                                email="jane@example.test"))
@@ -140,7 +141,8 @@ async (clientSecret) => {
       const confirmPayment = stripe.confirmPayment;
       resolve(await confirmPayment({ elements, clientSecret, redirect: "if_required",
         confirmParams: { return_url: location.href,
-                         payment_method_data: { billing_details: { name: "Enabler Buyer", email: event.billingDetails.email } } } }));
+                         payment_method_data: { billing_details: { name: "Enabler Buyer",
+                                                                   email: event.billingDetails.email } } } }));
     });
   });
   express.mount("#express");

@@ -9,16 +9,20 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from flask_psp_connector.errors import PSPError
+from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway
 from flask_psp_connector.gateways.delivery import deliver_due
 
 gateways_cli = AppGroup("gateways", help="External payment gateways (Commerce Layer).")
 
 
-def _gateway():  # type: ignore[no-untyped-def]
+def _gateway() -> tuple[CommerceLayerGateway, str]:
+    """The Commerce Layer gateway and its shared secret."""
     state = current_app.extensions["psp_connector"]
     if state.commercelayer is None:
         raise click.ClickException("No external gateway is configured (COMMERCELAYER_SHARED_SECRET).")
-    return state.commercelayer, state.settings["COMMERCELAYER_SHARED_SECRET"]
+    gateway: CommerceLayerGateway = state.commercelayer
+    secret: str = state.settings["COMMERCELAYER_SHARED_SECRET"]
+    return gateway, secret
 
 
 @gateways_cli.command("deliver")

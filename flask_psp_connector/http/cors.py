@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 #: Headers the browser enabler sends (upstream's list plus the request ids).
 ALLOWED_HEADERS = (
@@ -53,3 +53,13 @@ def cors_headers(allowed_origins: Callable[[], tuple[str, ...]]) -> Callable[[Re
         return response
 
     return add_headers
+
+
+def _configured_origins() -> tuple[str, ...]:
+    origins: tuple[str, ...] = current_app.extensions["psp_connector"].settings["ALLOWED_ORIGINS"]
+    return origins
+
+
+#: The ``after_request`` hook of the routes the storefront calls (processor, Hantera):
+#: CORS headers for the configured ``ALLOWED_ORIGINS``.
+storefront_cors = cors_headers(_configured_origins)

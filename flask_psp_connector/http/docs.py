@@ -14,16 +14,19 @@ from flask import Blueprint, Response, render_template, send_from_directory, url
 #: Swagger UI's files, as the flask-swagger-ui package ships them.
 SWAGGER_UI_DIST = str(files("flask_swagger_ui") / "dist")
 
-blp = Blueprint("psp_docs", __name__, template_folder="templates")
+def docs_blueprint() -> Blueprint:
+    """A new blueprint of ``/docs`` and Swagger UI's files."""
+    blueprint = Blueprint("psp_docs", __name__, template_folder="templates")
+    blueprint.get("/docs")(docs)
+    blueprint.get("/docs/assets/<path:filename>")(asset)
+    return blueprint
 
 
-@blp.get("/docs")
 def docs() -> str:
     """The OpenAPI document in Swagger UI."""
     return render_template("psp/docs.html", spec_url=url_for("psp-api-docs.openapi_json"))
 
 
-@blp.get("/docs/assets/<path:filename>")
 def asset(filename: str) -> Response:
     """One of Swagger UI's files (JavaScript, CSS, icons)."""
     return send_from_directory(SWAGGER_UI_DIST, filename, max_age=86400)

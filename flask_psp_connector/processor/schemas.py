@@ -6,17 +6,14 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from flask_psp_connector.http.money import MoneySchema, TypedMoneySchema, currency_code, minor_units
+
 ACTIONS = ("capturePayment", "cancelPayment", "refundPayment", "reversePayment")
-
-
-class AmountSchema(Schema):
-    centAmount = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=999_999_999_999))
-    currencyCode = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
 
 
 class PaymentActionSchema(Schema):
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
-    amount = fields.Nested(AmountSchema)
+    amount = fields.Nested(MoneySchema)
     merchantReference = fields.String(validate=validate.Length(max=256))
     transactionId = fields.String(validate=validate.Length(max=64))
 
@@ -48,8 +45,8 @@ class CreatePaymentRequestSchema(Schema):
 
 
 class CartInfoSchema(Schema):
-    amount = fields.Integer(required=True)
-    currency = fields.String(required=True)
+    amount = minor_units(required=True)
+    currency = currency_code(required=True)
 
 
 class PaymentResponseSchema(Schema):
@@ -141,20 +138,14 @@ class ForbiddenOriginSchema(Schema):
     message = fields.String(required=True)
 
 
-class MoneySchema(Schema):
-    centAmount = fields.Integer(required=True)
-    currencyCode = fields.String(required=True)
-    fractionDigits = fields.Integer(required=True)
-
-
 class ExpressLineItemSchema(Schema):
     name = fields.String(required=True)
-    amount = fields.Nested(MoneySchema, required=True)
+    amount = fields.Nested(TypedMoneySchema, required=True)
     type = fields.String(required=True, validate=validate.OneOf(("SUBTOTAL", "SHIPPING", "TAX", "TOTAL")))
 
 
 class ExpressPaymentDataResponseSchema(Schema):
-    totalPrice = fields.Nested(MoneySchema, required=True)
+    totalPrice = fields.Nested(TypedMoneySchema, required=True)
     currencyCode = fields.String(required=True)
     lineItems = fields.List(fields.Nested(ExpressLineItemSchema), required=True)
 

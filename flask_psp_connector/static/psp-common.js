@@ -1,6 +1,7 @@
 /**
  * psp-common.js: what the connector's browser modules (psp-payment.js, psp-express.js)
- * share: the error shown to the shopper, JSON requests, and small parsing helpers.
+ * share: the error shown to the shopper, JSON requests, the confirmation of a payment,
+ * what the shopper is told, and small parsing helpers.
  */
 
 /** Error raised for a failed step; its message is shown to the shopper. */
@@ -49,4 +50,71 @@ export function formatAmount(minor, currency) {
   const format = new Intl.NumberFormat(document.documentElement.lang || undefined, { style: "currency", currency });
   const digits = format.resolvedOptions().maximumFractionDigits;
   return format.format(minor / 10 ** digits);
+}
+
+/**
+ * Confirm `payment` (the processor's answer to /payments) with Stripe.js, then have the
+ * processor check and record it: how every payment ends, whichever element took it.
+ *
+ * @param {object} stripe the Stripe.js instance.
+ * @param {object} elements the Elements group holding the payment details.
+ * @param {object} payment {sClientSecret, paymentReference, cartId, merchantReturnUrl}.
+ * @param {{billingDetails?: object, withClientSecret?: boolean,
+ *   processor: (path: string, init: object) => Promise<object>}} how: the billing details
+ *   to confirm with, whether to pass the client secret (not when the elements were
+ *   created with it), and the call to the processor's API.
+ * @returns {Promise<{paymentReference: string, outcome: string}>}
+ */
+export async function confirmPayment(stripe, elements, payment, { billingDetails, withClientSecret = true, processor }) {
+  const returnUrl = withQuery(payment.merchantReturnUrl, {
+    cartId: payment.cartId,
+    paymentReference: payment.paymentReference,
+  });
+  const confirmParams = { return_url: returnUrl };
+  if (billingDetails) confirmParams.payment_method_data = { billing_details: billingDetails };
+  const confirmation = { elements, confirmParams, redirect: "if_required" };
+  if (withClientSecret) confirmation.clientSecret = payment.sClientSecret;
+  const { error, paymentIntent } = await stripe.confirmPayment(confirmation);
+  if (error) throw new PaymentError(error.message);
+  if (paymentIntent.status === "requires_action") throw new PaymentError("The payment needs another step; please try again.");
+  if (paymentIntent.last_payment_error) throw new PaymentError(paymentIntent.last_payment_error.message);
+  const recorded = await processor(`/confirmPayments/${encodeURIComponent(payment.paymentReference)}`, {
+    method: "POST",
+    body: { paymentIntent: paymentIntent.id },
+  });
+  return { paymentReference: payment.paymentReference, outcome: recorded.outcome };
+}
+
+/**
+ * What a mounted element tells the shopper and the page: `show` a message (empty hides
+ * it), `emit` a psp:* event on `container`, `fail` with an error, and `complete` with a
+ * payment's result (a pending one is said to be processing; then `options.onComplete`,
+ * else the browser goes to `completeUrl` with ?paymentReference=).
+ *
+ * @param {HTMLElement} container receives the events.
+ * @param {HTMLElement|null|undefined} message the [data-psp-message] element.
+ * @param {{onComplete?: Function, onError?: Function}} options the page's callbacks.
+ */
+export function feedback(container, message, options) {
+  const show = (text) => {
+    if (message) {
+      message.textContent = text;
+      message.hidden = !text;
+    }
+  };
+  const emit = (name, detail) => container.dispatchEvent(new CustomEvent(name, { detail, bubbles: true }));
+  const fail = (error) => {
+    show(error.message || "The payment could not be completed.");
+    emit("psp:error", { message: error.message });
+    options.onError?.(error);
+  };
+  const complete = (result, completeUrl) => {
+    if (result.outcome === "pending") {
+      show("Your payment is processing. We will place your order as soon as it is confirmed.");
+    }
+    emit("psp:complete", result);
+    if (options.onComplete) options.onComplete(result);
+    else if (completeUrl) window.location.assign(withQuery(completeUrl, { paymentReference: result.paymentReference }));
+  };
+  return { show, emit, fail, complete };
 }

@@ -31,7 +31,7 @@
  * is confirmed, the shopper is told the new total and pays it from a new sheet.
  */
 
-import { PaymentError, formatAmount, parsed, request, withQuery } from "./psp-common.js";
+import { PaymentError, confirmPayment, feedback, formatAmount, parsed, request } from "./psp-common.js";
 
 function cents(amount) {
   return typeof amount === "number" ? amount : Number(amount?.centAmount ?? 0);
@@ -58,19 +58,7 @@ export async function mountExpress(container, options = {}) {
   const section = container.closest("[data-express-section]");
   const message = section?.querySelector("[data-psp-message]");
   let checkout = null; // the shop's answer to prepare: session id, order page, rates
-
-  const show = (text) => {
-    if (message) {
-      message.textContent = text;
-      message.hidden = !text;
-    }
-  };
-  const emit = (name, detail) => container.dispatchEvent(new CustomEvent(name, { detail, bubbles: true }));
-  const fail = (error) => {
-    show(error.message || "The payment could not be completed.");
-    emit("psp:error", { message: error.message });
-    options.onError?.(error);
-  };
+  const { show, emit, fail, complete } = feedback(container, message, options);
   const shop = (url, body) =>
     request(url, { method: "POST", headers: { "X-CSRFToken": data.csrfToken }, body });
   const processor = (path, { method = "GET", body, express = false } = {}) => {
@@ -185,37 +173,16 @@ export async function mountExpress(container, options = {}) {
     const payment = await processor("/payments", { express: true });
     const moved = changedFrom(payment.cartInfo?.amount);
     if (moved) throw moved;
-    const returnUrl = withQuery(payment.merchantReturnUrl, {
-      cartId: payment.cartId,
-      paymentReference: payment.paymentReference,
+    return confirmPayment(stripe, elements, payment, {
+      billingDetails,
+      processor: (path, init) => processor(path, { ...init, express: true }),
     });
-    const { error, paymentIntent } = await stripe.confirmPayment({
-      elements,
-      clientSecret: payment.sClientSecret,
-      confirmParams: { return_url: returnUrl, payment_method_data: { billing_details: billingDetails } },
-      redirect: "if_required",
-    });
-    if (error) throw new PaymentError(error.message);
-    if (paymentIntent.status === "requires_action") throw new PaymentError("The payment needs another step; please try again.");
-    if (paymentIntent.last_payment_error) throw new PaymentError(paymentIntent.last_payment_error.message);
-    const confirmation = await processor(`/confirmPayments/${encodeURIComponent(payment.paymentReference)}`, {
-      method: "POST",
-      body: { paymentIntent: paymentIntent.id },
-      express: true,
-    });
-    return { paymentReference: payment.paymentReference, outcome: confirmation.outcome };
   }
 
   element.on("confirm", async (event) => {
     show("");
     try {
-      const result = await pay(event);
-      if (result.outcome === "pending") {
-        show("Your payment is processing. We will place your order as soon as it is confirmed.");
-      }
-      emit("psp:complete", result);
-      if (options.onComplete) options.onComplete(result);
-      else window.location.assign(withQuery(checkout.completeUrl, { paymentReference: result.paymentReference }));
+      complete(await pay(event), checkout.completeUrl);
     } catch (error) {
       event.paymentFailed?.({ reason: "fail" });
       fail(error);

@@ -32,7 +32,7 @@
  * as processing: the message says so and psp:complete carries outcome "pending".
  */
 
-import { PaymentError, formatAmount, parsed, request, withQuery } from "./psp-common.js";
+import { PaymentError, confirmPayment, feedback, formatAmount, parsed, request } from "./psp-common.js";
 
 function api(processorUrl, sessionId, path, { method = "GET", body } = {}) {
   return request(`${processorUrl}${path}`, { method, headers: { "X-Session-Id": sessionId }, body });
@@ -73,19 +73,7 @@ export async function mountPayment(container, options = {}) {
   const baseUrl = processorUrl.replace(/\/$/, "");
   const call = (path, init) => api(baseUrl, sessionId, path, init);
   let busy = false;
-
-  const show = (text) => {
-    if (message) {
-      message.textContent = text;
-      message.hidden = !text;
-    }
-  };
-  const emit = (name, detail) => container.dispatchEvent(new CustomEvent(name, { detail, bubbles: true }));
-  const fail = (error) => {
-    show(error.message || "The payment could not be completed.");
-    emit("psp:error", { message: error.message });
-    options.onError?.(error);
-  };
+  const { show, emit, fail, complete } = feedback(container, message, options);
 
   const [elementConfig, config, customer] = await Promise.all([
     call("/config-element/payment"),
@@ -179,24 +167,11 @@ export async function mountPayment(container, options = {}) {
     const payment = piFirst ? prepared : await call("/payments", { method: "POST", body: {} });
     // The PaymentIntent's own amount, in case the cart changed a moment ago.
     if (!sameAmount(payment.cartInfo)) throw changed();
-    const returnUrl = withQuery(payment.merchantReturnUrl, {
-      cartId: payment.cartId,
-      paymentReference: payment.paymentReference,
+    return confirmPayment(stripe, elements, payment, {
+      billingDetails: parsed(payment.billingAddress, null),
+      withClientSecret: !piFirst, // pi_first: the elements hold it
+      processor: call,
     });
-    const confirmParams = { return_url: returnUrl };
-    const billingAddress = parsed(payment.billingAddress, null);
-    if (billingAddress) confirmParams.payment_method_data = { billing_details: billingAddress };
-    const confirmation = { elements, confirmParams, redirect: "if_required" };
-    if (!piFirst) confirmation.clientSecret = payment.sClientSecret; // pi_first: the elements hold it
-    const { error, paymentIntent } = await stripe.confirmPayment(confirmation);
-    if (error) throw new PaymentError(error.message);
-    if (paymentIntent.status === "requires_action") throw new PaymentError("The payment needs another step; please try again.");
-    if (paymentIntent.last_payment_error) throw new PaymentError(paymentIntent.last_payment_error.message);
-    const confirmed = await call(`/confirmPayments/${encodeURIComponent(payment.paymentReference)}`, {
-      method: "POST",
-      body: { paymentIntent: paymentIntent.id },
-    });
-    return { paymentReference: payment.paymentReference, outcome: confirmed.outcome };
   }
 
   async function submit() {
@@ -205,13 +180,7 @@ export async function mountPayment(container, options = {}) {
     if (button) button.disabled = true;
     show("");
     try {
-      const result = await pay();
-      if (result.outcome === "pending") {
-        show("Your payment is processing. We will place your order as soon as it is confirmed.");
-      }
-      emit("psp:complete", result);
-      if (options.onComplete) options.onComplete(result);
-      else if (completeUrl) window.location.assign(withQuery(completeUrl, { paymentReference: result.paymentReference }));
+      complete(await pay(), completeUrl);
     } catch (error) {
       fail(error);
       busy = false;

@@ -7,11 +7,10 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint  # type: ignore[import-untyped]
-from werkzeug.exceptions import HTTPException
 
 from flask_psp_connector.errors import AuthError, PSPError
+from flask_psp_connector.http.errors import UpstreamErrors
 from flask_psp_connector.observability import telemetry
-from flask_psp_connector.processor.error_body import handle_http_exception, handle_psp_error, handle_unexpected
 from flask_psp_connector.stripe.signature import WebhookSignatureError, verify_webhook
 from flask_psp_connector.webhooks.validation import event_problem
 
@@ -35,9 +34,7 @@ def webhooks_blueprint() -> Any:
     view: Any = stripe_webhook
     for decorate in reversed(documented):
         view = decorate(view)
-    blp.register_error_handler(PSPError, handle_psp_error)
-    blp.register_error_handler(HTTPException, handle_http_exception)
-    blp.register_error_handler(Exception, handle_unexpected)
+    UpstreamErrors().install(blp)
     return blp
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from flask_psp_connector.http.money import minor_units
+
 
 class ResourceSchema(Schema):
     """A JSON:API resource object (``links`` and ``meta`` are ignored)."""
@@ -34,7 +36,7 @@ class ErrorSchema(Schema):
 
 class TransactionDataSchema(Schema):
     transaction_token = fields.String(allow_none=True)
-    amount_cents = fields.Integer(allow_none=True)
+    amount_cents = minor_units(allow_none=True)
     action_id = fields.String(metadata={"description": "Only on 202: settled later by a signed callback"})
     metadata = fields.Dict()
     error = fields.Nested(ErrorSchema)

@@ -15,28 +15,23 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 from decimal import Decimal
 from typing import Any
 
-import flask_smorest
 from flask import Response, current_app, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from werkzeug.exceptions import HTTPException
 
-from flask_psp_connector.errors import PSPError, redact
+from flask_psp_connector.errors import PSPError
 from flask_psp_connector.gateways.hantera.actions import HanteraGateway
 from flask_psp_connector.gateways.hantera.client import HanteraClient, dumps
 from flask_psp_connector.gateways.store import GatewayStore
-from flask_psp_connector.http.cors import cors_headers
-from flask_psp_connector.http.openapi import OwnErrorsBlueprint
+from flask_psp_connector.http.cors import storefront_cors
+from flask_psp_connector.http.errors import HanteraErrors, first_message
+from flask_psp_connector.http.money import currency_code
+from flask_psp_connector.http.openapi import Api, OwnErrorsBlueprint
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.stripe.adapter import StripeGateway
-
-log = logging.getLogger("flask_psp_connector.gateways")
-
-blp = OwnErrorsBlueprint("hantera", __name__, description="Hantera PSP flow, backed by Stripe")
 
 _CART_ID = {"in": "path", "name": "cart_id", "required": True, "schema": {"type": "string", "maxLength": 128}}
 
@@ -76,7 +71,7 @@ class CaptureAnswerSchema(Schema):
     externalReference = fields.String(required=True)
     paymentId = fields.String(required=True)
     capturedAmount = fields.Decimal(required=True, as_string=False)
-    currencyCode = fields.String(required=True)
+    currencyCode = currency_code(required=True)
 
 
 class HanteraErrorSchema(Schema):
@@ -92,11 +87,11 @@ class HanteraErrorsSchema(Schema):
     errors = fields.List(fields.Nested(HanteraErrorSchema), required=True)
 
 
-def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: StripeGateway | None,
+def init_gateway(api: Api, platform: LocalPlatform, stripe: StripeGateway | None,
                  settings: Settings) -> HanteraGateway[GatewayStore]:
     """Register the routes under ``{PSP_GATEWAY_URL_PREFIX}/hantera`` and return the flow."""
     api.spec.components.security_scheme("hanteraJob", {"type": "http", "scheme": "bearer"})
-    api.register_blueprint(blp, url_prefix=f"{settings['PSP_GATEWAY_URL_PREFIX']}/hantera")
+    api.register_blueprint(hantera_blueprint(), url_prefix=f"{settings['PSP_GATEWAY_URL_PREFIX']}/hantera")
     client = HanteraClient(api_url=settings["HANTERA_API_URL"], client_id=settings["HANTERA_CLIENT_ID"],
                            client_secret=settings["HANTERA_CLIENT_SECRET"], scope=settings["HANTERA_SCOPE"])
     return HanteraGateway(GatewayStore(platform), stripe, client, capture_method=settings["HANTERA_CAPTURE_METHOD"],
@@ -130,49 +125,55 @@ def _decoded_body() -> Any:
         raise PSPError("The body is not valid JSON.", status=400, code="invalid_body") from None
 
 
-@blp.route("/ingress/commerce/carts/<cart_id>/payment/stripe", methods=["POST"])
-@blp.doc(summary="Checkout ingress: the client secret of the cart's PaymentIntent", parameters=[_CART_ID])
-@blp.response(200, ClientSecretSchema, description="Pay it with Stripe.js (confirmPayment)")
-@blp.alt_response(404, schema=HanteraErrorsSchema, description="Hantera has no such cart")
-@blp.alt_response(409, schema=HanteraErrorsSchema, description="The cart is not open, or its payment is under way")
-@blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
-def checkout(cart_id: str) -> Response:
-    """One PaymentIntent per cart, for the total Hantera renders; repeated calls hand out
-    the same one (its amount follows the cart's total until it is confirmed)."""
-    _no_body_or_object()
-    return _json({"clientSecret": _state().hantera.checkout(_cart_id(cart_id))})
+def hantera_blueprint() -> OwnErrorsBlueprint:
+    """A new blueprint of the Hantera routes: errors in Hantera's shape, CORS for the storefront."""
+    blp = OwnErrorsBlueprint("hantera", __name__, description="Hantera PSP flow, backed by Stripe")
 
+    @blp.route("/ingress/commerce/carts/<cart_id>/payment/stripe", methods=["POST"])
+    @blp.doc(summary="Checkout ingress: the client secret of the cart's PaymentIntent", parameters=[_CART_ID])
+    @blp.response(200, ClientSecretSchema, description="Pay it with Stripe.js (confirmPayment)")
+    @blp.alt_response(404, schema=HanteraErrorsSchema, description="Hantera has no such cart")
+    @blp.alt_response(409, schema=HanteraErrorsSchema, description="The cart is not open, or its payment is under way")
+    @blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
+    def checkout(cart_id: str) -> Response:
+        """One PaymentIntent per cart, for the total Hantera renders; repeated calls hand out
+        the same one (its amount follows the cart's total until it is confirmed)."""
+        _no_body_or_object()
+        return _json({"clientSecret": _state().hantera.checkout(_cart_id(cart_id))})
 
-@blp.route("/ingress/commerce/carts/<cart_id>/payment/stripe/confirm", methods=["POST"])
-@blp.doc(summary="Complete the cart once its payment is authorized", parameters=[_CART_ID])
-@blp.response(200, ConfirmSchema, description="Where the cart stands")
-@blp.alt_response(402, schema=HanteraErrorsSchema, description="Declined (Stripe's decline code)")
-@blp.alt_response(404, schema=HanteraErrorsSchema, description="No payment was started for this cart")
-@blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
-def confirm(cart_id: str) -> Response:
-    """Read the cart's PaymentIntent from Stripe and, if authorized, create the Hantera
-    payment and complete the cart (the webhook does the same if this call never comes)."""
-    _no_body_or_object()
-    return _json(_state().hantera.confirm(_cart_id(cart_id)))
+    @blp.route("/ingress/commerce/carts/<cart_id>/payment/stripe/confirm", methods=["POST"])
+    @blp.doc(summary="Complete the cart once its payment is authorized", parameters=[_CART_ID])
+    @blp.response(200, ConfirmSchema, description="Where the cart stands")
+    @blp.alt_response(402, schema=HanteraErrorsSchema, description="Declined (Stripe's decline code)")
+    @blp.alt_response(404, schema=HanteraErrorsSchema, description="No payment was started for this cart")
+    @blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
+    def confirm(cart_id: str) -> Response:
+        """Read the cart's PaymentIntent from Stripe and, if authorized, create the Hantera
+        payment and complete the cart (the webhook does the same if this call never comes)."""
+        _no_body_or_object()
+        return _json(_state().hantera.confirm(_cart_id(cart_id)))
 
+    @blp.route("/jobs/capture", methods=["POST"])
+    @blp.doc(summary="Capture for Hantera's OnPaymentCapture job", security=[{"hanteraJob": []}],
+             requestBody={"required": True, "content": {"application/json": {"schema": CaptureJobSchema}}})
+    @blp.response(200, CaptureAnswerSchema, description="Captured at Stripe and charged on the Hantera payment")
+    @blp.alt_response(401, schema=HanteraErrorsSchema, description="Missing or wrong bearer token; nothing done")
+    @blp.alt_response(409, schema=HanteraErrorsSchema, description="Not capturable, or captured for another amount")
+    @blp.alt_response(422, schema=HanteraErrorsSchema, description="Invalid amount")
+    @blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
+    def capture() -> Response:
+        """Capture ``amount`` of the PaymentIntent ``externalReference`` (once: Stripe releases
+        the rest), then record the charge on the Hantera payment."""
+        _require_job_token()
+        try:
+            job = CaptureJobSchema().load(_decoded_body())
+        except ValidationError as exc:
+            raise PSPError(first_message(exc.messages), status=422, code="invalid_body") from None
+        return _json(_state().hantera.capture(job["externalReference"], job["amount"], job["captureId"]))
 
-@blp.route("/jobs/capture", methods=["POST"])
-@blp.doc(summary="Capture for Hantera's OnPaymentCapture job", security=[{"hanteraJob": []}],
-         requestBody={"required": True, "content": {"application/json": {"schema": CaptureJobSchema}}})
-@blp.response(200, CaptureAnswerSchema, description="Captured at Stripe and charged on the Hantera payment")
-@blp.alt_response(401, schema=HanteraErrorsSchema, description="Missing or wrong bearer token; nothing done")
-@blp.alt_response(409, schema=HanteraErrorsSchema, description="Not capturable, or captured for another amount")
-@blp.alt_response(422, schema=HanteraErrorsSchema, description="Invalid amount")
-@blp.alt_response("default", schema=HanteraErrorsSchema, description="Any other error, in Hantera's shape")
-def capture() -> Response:
-    """Capture ``amount`` of the PaymentIntent ``externalReference`` (once: Stripe releases
-    the rest), then record the charge on the Hantera payment."""
-    _require_job_token()
-    try:
-        job = CaptureJobSchema().load(_decoded_body())
-    except ValidationError as exc:
-        raise PSPError(_first_message(exc.messages), status=422, code="invalid_body") from None
-    return _json(_state().hantera.capture(job["externalReference"], job["amount"], job["captureId"]))
+    HanteraErrors().install(blp)
+    blp.after_request(storefront_cors)
+    return blp
 
 
 def _require_job_token() -> None:
@@ -181,39 +182,3 @@ def _require_job_token() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not secret or not hmac.compare_digest(token.strip().encode(), secret.encode()):
         raise PSPError("The job's bearer token is missing or wrong.", status=401, code="unauthorized")
-
-
-def _first_message(messages: Any) -> str:
-    if isinstance(messages, dict) and messages:
-        key, value = next(iter(messages.items()))
-        detail = value[0] if isinstance(value, list) and value else value
-        return f"{key}: {detail}" if key != "_schema" else str(detail)
-    return "The body is not valid."
-
-
-# -- errors in Hantera's shape, CORS for the storefront ---------------------------------
-
-
-def _errors(status: int, code: str, message: str) -> Response:
-    return _json({"errors": [{"code": code, "message": message}]}, status)
-
-
-def _handle_psp_error(error: PSPError) -> Response:
-    if error.status >= 500:
-        log.error("%s on %s: %s", type(error).__name__, request.path, error.message)
-    return _errors(error.status, error.code, error.message)
-
-
-def _handle_http_exception(error: HTTPException) -> Response:
-    return _errors(error.code or 500, error.name.lower().replace(" ", "_"), error.description or error.name)
-
-
-def _handle_unexpected(error: Exception) -> Response:
-    log.error("Unexpected %s on %s: %s", type(error).__name__, request.path, redact(str(error)))
-    return _errors(500, "internal_error", "Internal server error.")
-
-
-blp.register_error_handler(PSPError, _handle_psp_error)
-blp.register_error_handler(HTTPException, _handle_http_exception)
-blp.register_error_handler(Exception, _handle_unexpected)
-blp.after_request(cors_headers(lambda: _state().settings["ALLOWED_ORIGINS"]))
