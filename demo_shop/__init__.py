@@ -35,6 +35,7 @@ from demo_shop.views import shop_blueprint
 from demo_shop.wellknown import wellknown_blueprint
 from flask_psp_connector import ConfigurationError, PSPConnector, PSPError
 from flask_psp_connector.observability.logs import configure_logging
+from flask_psp_connector.state import connector_state
 
 log = logging.getLogger("demo_shop")
 
@@ -128,7 +129,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     psp.init_app(app)
     if not app.testing:
         # The shop shows the connector's INFO lines (payments, events, their outcome).
-        configure_logging(app.extensions["psp_connector"].settings["PSP_LOG_FORMAT"])
+        configure_logging(connector_state(app).settings["PSP_LOG_FORMAT"])
     for blueprint in PSPConnector.api_blueprints(app):
         csrf.exempt(blueprint)
 

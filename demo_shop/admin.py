@@ -27,6 +27,7 @@ from demo_shop.security import html_errors
 from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError, ResourceNotFound
 from flask_psp_connector.processor.operations import PaymentAction, capturable, modify_payment, refundable
+from flask_psp_connector.state import connector_state
 
 #: Where the back office lives.
 _PREFIX = "/admin"
@@ -124,7 +125,7 @@ def index() -> str:
 def payment(payment_id: str) -> str:
     """One payment: its transactions on a timeline and the operations it allows."""
     found = _payment_or_404(payment_id)
-    settings = current_app.extensions["psp_connector"].settings
+    settings = connector_state().settings
     can_capture = capturable(found, multicapture=settings["STRIPE_ENABLE_MULTI_OPERATIONS"])
     can_refund = refundable(found)
     currency = found.amount_planned.currency_code
@@ -154,7 +155,7 @@ def operate(payment_id: str, operation: str) -> Response:
     found = _payment_or_404(payment_id)
     back = redirect(url_for("admin.payment", payment_id=found.id), 303)
     currency = found.amount_planned.currency_code
-    state = current_app.extensions["psp_connector"]
+    state = connector_state()
     if state.stripe is None:
         flash("Stripe is not configured: set STRIPE_SECRET_KEY.", "error")
         return back
@@ -192,7 +193,7 @@ def operate(payment_id: str, operation: str) -> Response:
 def events() -> str:
     """Webhook deliveries: failures first (with their error and attempts), then the newest
     received, and a health panel."""
-    state = current_app.extensions["psp_connector"]
+    state = connector_state()
     failures = state.platform.event_failures(limit=50)
     now = datetime.now(UTC)
     recent = state.platform.recent_events(50)
@@ -213,7 +214,7 @@ def replay(event_id: str) -> Response:
     """Process an event again, as ``flask psp events replay`` does (idempotently)."""
     if not ActionForm(prefix="replay").validate_on_submit():
         abort(400)
-    state = current_app.extensions["psp_connector"]
+    state = connector_state()
     try:
         receipt = state.event_processor().replay(event_id)
     except PSPError as exc:

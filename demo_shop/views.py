@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
@@ -36,6 +36,7 @@ from flask_psp_connector.errors import (
     StripeAPIError,
 )
 from flask_psp_connector.processor.payments import StalePayment, confirm_payment
+from flask_psp_connector.state import connector_state
 
 log = logging.getLogger("demo_shop")
 
@@ -206,7 +207,7 @@ def payment_return() -> Any:
     if status in ("succeeded", "requires_capture", "processing"):
         try:
             confirm_payment(psp.platform, psp.stripe, CheckoutSession("", cart_id, None), payment.id, intent_id,
-                            stale_policy=current_app.extensions["psp_connector"].settings["PSP_STALE_PAYMENTS"])
+                            stale_policy=connector_state().settings["PSP_STALE_PAYMENTS"])
         except StalePayment as exc:
             log.warning("PaymentIntent %s paid for a cart state that is gone: %s", intent_id, exc.message)
             return render_template("payment_failed.html", status=status, notice=stale_notice(exc.payment))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from werkzeug.exceptions import NotFound
+
+from flask_psp_connector.state import connector_state
 
 
 def wellknown_blueprint() -> Blueprint:
@@ -16,7 +18,7 @@ def wellknown_blueprint() -> Blueprint:
 
 def apple_pay_domain_association() -> Response:
     """Apple Pay's domain association file (``STRIPE_APPLE_PAY_WELL_KNOWN``); 404 while unset."""
-    contents = current_app.extensions["psp_connector"].settings["STRIPE_APPLE_PAY_WELL_KNOWN"]
+    contents = connector_state().settings["STRIPE_APPLE_PAY_WELL_KNOWN"]
     if not contents:
         raise NotFound()
     return Response(contents, mimetype="text/plain")

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from flask_psp_connector.errors import ConfigurationError, PSPError
-from flask_psp_connector.gateways.commands import gateways_cli
+from flask_psp_connector.gateways.commands import gateways_commands
 from flask_psp_connector.settings import reference
+from flask_psp_connector.state import ConnectorState, connector_state
+from flask_psp_connector.stripe.adapter import StripeGateway
 from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 from flask_psp_connector.webhooks.reconcile import Change
 from flask_psp_connector.webhooks.reconcile import reconcile as reconcile_payments
-
-if TYPE_CHECKING:  # the extension registers these commands: a runtime import would be circular
-    from flask_psp_connector.extension import ConnectorState
-    from flask_psp_connector.stripe.adapter import StripeGateway
 
 
 class _Commands(AppGroup):
@@ -43,13 +40,12 @@ def psp_commands() -> click.Group:
     """The ``flask psp`` group, with its ``events`` and ``gateways`` subgroups."""
     events = click.Group("events", help="The inbox of Stripe events.", commands=[list_events, replay_event])
     return _Commands("psp", help="flask-psp-connector commands.", commands=[
-        init_db, create_client, post_deploy, pre_undeploy, settings_reference, events, gateways_cli, reconcile,
+        init_db, create_client, post_deploy, pre_undeploy, settings_reference, events, gateways_commands(), reconcile,
     ])
 
 
 def _state() -> ConnectorState:
-    state: ConnectorState = current_app.extensions["psp_connector"]
-    return state
+    return connector_state()
 
 
 @click.command("init-db")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import click
-import flask_smorest
-from flask import Blueprint, Flask, current_app, request, url_for
+from flask import Blueprint, Flask, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from flask_psp_connector.auth.introspection import Introspector, RemoteIntrospector
@@ -19,16 +17,14 @@ from flask_psp_connector.cli import psp_commands
 from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import PSPError
 from flask_psp_connector.gateways.commercelayer import routes as commercelayer
-from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway
 from flask_psp_connector.gateways.hantera import routes as hantera
-from flask_psp_connector.gateways.hantera.actions import HanteraGateway
-from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.cors import storefront_cors
 from flask_psp_connector.http.docs import docs_blueprint
 from flask_psp_connector.http.errors import UpstreamErrors
 from flask_psp_connector.http.guards import reject_hostile_input
+from flask_psp_connector.http.openapi import Api, connector_api
 from flask_psp_connector.observability.monitoring import init_monitoring
-from flask_psp_connector.options import ConnectorOptions, connector_options
+from flask_psp_connector.options import connector_options
 from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPlatform
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
@@ -38,56 +34,10 @@ from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
 from flask_psp_connector.settings import Settings, load_settings
 from flask_psp_connector.signals import Sender
+from flask_psp_connector.state import ConnectorState, connector_state
 from flask_psp_connector.stripe.adapter import StripeGateway
 from flask_psp_connector.version import __version__
-from flask_psp_connector.webhooks.events import Claim, EventProcessor
-from flask_psp_connector.webhooks.outcomes import SignallingPlatform
 from flask_psp_connector.webhooks.route import webhooks_blueprint
-
-
-@dataclass
-class ConnectorState:
-    """Everything the connector keeps per app, in ``app.extensions["psp_connector"]``."""
-
-    settings: Settings
-    #: What the use cases are configured with, parsed once from ``settings``.
-    options: ConnectorOptions
-    platform: CommercePlatform
-    stripe: StripeGateway | None
-    jwks: JWKSCache
-    introspector: Introspector
-    clients: ClientRegistry | None
-    api: flask_smorest.Api
-    authorization_server: Any = None
-    commercelayer: CommerceLayerGateway[GatewayStore] | None = None
-    hantera: HanteraGateway[GatewayStore] | None = None
-    #: The embedded store the external gateways keep their answers in, when one is configured.
-    gateway_store: LocalPlatform | None = None
-    #: The external gateways' claims on Stripe events (see :data:`~.webhooks.events.Claim`).
-    claims: tuple[Claim, ...] = ()
-    #: Sends the signals of :mod:`flask_psp_connector.signals` from this app.
-    notify: Sender | None = None
-
-    def event_processor(self) -> EventProcessor:
-        """What turns this app's Stripe events into transactions and orders."""
-        return EventProcessor(self.platform, self.stripe, self.claims,
-                              stale_policy=self.options.stale_policy, notify=self.notify)
-
-    def signalling_platform(self) -> CommercePlatform:
-        """The platform, sending the signals of the changes recorded through it (for one request)."""
-        return self.platform if self.notify is None else SignallingPlatform(self.platform, self.notify)
-
-
-class _Api(flask_smorest.Api):
-    """flask-smorest's Api without its app-wide JSON error handler.
-
-    The connector renders errors on its own blueprints; the host app's pages keep theirs.
-    """
-
-    ERROR_SCHEMA = ErrorResponseSchema
-
-    def _register_error_handlers(self) -> None:
-        pass
 
 
 class PSPConnector:
@@ -189,24 +139,24 @@ class PSPConnector:
     @property
     def platform(self) -> CommercePlatform:
         """The current app's commerce platform (the embedded store by default)."""
-        return current_app.extensions["psp_connector"].platform
+        return connector_state().platform
 
     @property
     def stripe(self) -> StripeGateway | None:
         """The current app's Stripe gateway."""
-        return current_app.extensions["psp_connector"].stripe
+        return connector_state().stripe
 
     @property
     def processor_url(self) -> str:
         """The absolute base URL of the connector's routes for the current request: what a
         page gives ``psp-payment.js`` as ``data-processor-url``."""
-        prefix = current_app.extensions["psp_connector"].settings["PSP_URL_PREFIX"]
+        prefix: str = connector_state().settings["PSP_URL_PREFIX"]
         return request.url_root.rstrip("/") + prefix
 
     @property
     def stripe_js_url(self) -> str:
         """Where pages load Stripe.js from: Stripe's, or the stand-in in sandbox mode."""
-        if current_app.extensions["psp_connector"].settings["PSP_SANDBOX"]:
+        if connector_state().settings["PSP_SANDBOX"]:
             return url_for("psp_assets.static", filename="sandbox/stripe.js")
         return "https://js.stripe.com/v3/"
 
@@ -219,14 +169,14 @@ class PSPConnector:
 
         :raises ResourceNotFound: if there is no such payment.
         """
-        state = current_app.extensions["psp_connector"]
+        state = connector_state()
         return settle_payment(state.signalling_platform(), state.stripe, state.options.stale_policy, payment_id)
 
     @staticmethod
     def api_blueprints(app: Flask) -> list[Blueprint]:
         """The connector's API blueprints on ``app``: they authenticate with headers and
         signatures, not cookies, so a host app's CSRF protection should exempt them."""
-        return [app.blueprints[name] for name in _BLUEPRINTS if name in app.blueprints]
+        return [blueprint for name in _BLUEPRINTS if isinstance(blueprint := app.blueprints.get(name), Blueprint)]
 
 
 _BLUEPRINTS = ("processor", "oauth", "webhooks", "commercelayer", "hantera", "sandbox")
@@ -240,12 +190,13 @@ def _assets_blueprint() -> Blueprint:
 
 
 def _current_settings() -> Settings:
-    return current_app.extensions["psp_connector"].settings
+    return connector_state().settings
 
 
 def _local_platform(app: Flask, settings: Settings) -> LocalPlatform:
     url = settings["PSP_DATABASE_URL"] or app.config.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
-    platform = LocalPlatform.from_url(url or LocalPlatform.default_url(app.instance_path), session_ttl=settings["PSP_SESSION_TTL"])
+    platform = LocalPlatform.from_url(url or LocalPlatform.default_url(app.instance_path),
+                                      session_ttl=settings["PSP_SESSION_TTL"])
     apply_database_timeouts(platform.engine, lock_ms=settings["PSP_DATABASE_LOCK_TIMEOUT"],
                             statement_ms=settings["PSP_DATABASE_STATEMENT_TIMEOUT"],
                             idle_in_transaction_ms=settings["PSP_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"])
@@ -274,15 +225,11 @@ def _introspector(settings: Settings, clients: ClientRegistry | None) -> Introsp
     return clients
 
 
-def _api(app: Flask, settings: Settings) -> flask_smorest.Api:
+def _api(app: Flask, settings: Settings) -> Api:
     prefix = settings["PSP_URL_PREFIX"]
     app.config.setdefault("PSP_OPENAPI_URL_PREFIX", prefix or "/")
     app.config.setdefault("PSP_OPENAPI_JSON_PATH", "openapi.json")
-    api = _Api(
-        app,
-        config_prefix="PSP_",
-        spec_kwargs={"title": "flask-psp-connector", "version": __version__, "openapi_version": "3.0.3"},
-    )
+    api = connector_api(app, "flask-psp-connector", __version__, ErrorResponseSchema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("basicAuth", {"type": "http", "scheme": "basic"})
     api.spec.components.security_scheme("sessionId", {"type": "apiKey", "in": "header", "name": "X-Session-Id"})

@@ -32,8 +32,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 
+from flask_psp_connector.state import connector_state
 from flask_psp_connector.testing import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY, running_stripe_double
 from flask_psp_connector.webhooks.events import HANDLED_EVENTS
 
@@ -121,13 +122,13 @@ def _error(status: int, message: str, *, type_: str = "invalid_request_error", *
 
 
 def _double(method: str, path: str, data: Any = None, params: Any = None) -> requests.Response:
-    settings = current_app.extensions["psp_connector"].settings
+    settings = connector_state().settings
     return requests.request(method, f"{settings['STRIPE_API_BASE']}/v1{path}", data=data, params=params,
                             auth=(settings["STRIPE_SECRET_KEY"], ""), timeout=10)
 
 
 def _publishable_key_ok(fields: Any) -> bool:
-    settings = current_app.extensions["psp_connector"].settings
+    settings = connector_state().settings
     return hmac.compare_digest(str(fields.get("key", "")), settings["STRIPE_PUBLISHABLE_KEY"])
 
 

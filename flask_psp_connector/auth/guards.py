@@ -17,16 +17,17 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, request
+from flask import g, request
 
 from flask_psp_connector.auth.jwks import verify_jwt
 from flask_psp_connector.errors import AuthError
+from flask_psp_connector.state import ConnectorState, connector_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _state() -> Any:
-    return current_app.extensions["psp_connector"]
+def _state() -> ConnectorState:
+    return connector_state()
 
 
 def bearer_token() -> str:

@@ -6,11 +6,12 @@ import base64
 import binascii
 
 from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidClientError, InvalidRequestError
-from flask import Response, current_app, request
+from flask import Response, request
 from marshmallow import Schema, fields
 
 from flask_psp_connector.http.errors import UpstreamErrors
 from flask_psp_connector.http.openapi import OwnErrorsBlueprint
+from flask_psp_connector.state import connector_state
 
 
 class TokenErrorSchema(Schema):
@@ -45,7 +46,7 @@ def token_blueprint() -> OwnErrorsBlueprint:
     @blp.alt_response("default", schema=TokenErrorSchema, description="Refused (RFC 6749 §5.2): invalid_client is 401")
     def issue_token() -> Response:
         """Issue an access token to a client registered with ``flask psp create-client``."""
-        server = current_app.extensions["psp_connector"].authorization_server
+        server = connector_state().authorization_server
         if not _readable_basic_credentials(request.headers.get("Authorization", "")):
             return _response(server.handle_error_response(None, InvalidClientError(status_code=401)))
         if any("\x00" in key or "\x00" in value for key, value in request.form.items(multi=True)):

@@ -5,27 +5,31 @@ from __future__ import annotations
 import time
 
 import click
-from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from flask_psp_connector.errors import PSPError
 from flask_psp_connector.gateways.commercelayer.actions import CommerceLayerGateway
 from flask_psp_connector.gateways.delivery import deliver_due
+from flask_psp_connector.gateways.store import GatewayStore
+from flask_psp_connector.state import connector_state
 
-gateways_cli = AppGroup("gateways", help="External payment gateways (Commerce Layer).")
+def gateways_commands() -> click.Group:
+    """The ``flask psp gateways`` group: the external gateways' callback outbox."""
+    return AppGroup("gateways", help="External payment gateways (Commerce Layer).", commands=[deliver, list_callbacks])
 
 
-def _gateway() -> tuple[CommerceLayerGateway, str]:
+def _gateway() -> tuple[CommerceLayerGateway[GatewayStore], str]:
     """The Commerce Layer gateway and its shared secret."""
-    state = current_app.extensions["psp_connector"]
+    state = connector_state()
     if state.commercelayer is None:
         raise click.ClickException("No external gateway is configured (COMMERCELAYER_SHARED_SECRET).")
-    gateway: CommerceLayerGateway = state.commercelayer
+    gateway = state.commercelayer
     secret: str = state.settings["COMMERCELAYER_SHARED_SECRET"]
     return gateway, secret
 
 
-@gateways_cli.command("deliver")
+@click.command("deliver")
+@with_appcontext
 @click.option("--loop", is_flag=True, help="Keep delivering (for a worker process) instead of one pass.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes with --loop.")
 def deliver(loop: bool, interval: float) -> None:
@@ -50,7 +54,8 @@ def deliver(loop: bool, interval: float) -> None:
         time.sleep(interval)
 
 
-@gateways_cli.command("callbacks")
+@click.command("callbacks")
+@with_appcontext
 @click.option("--limit", default=50, show_default=True, help="How many of the oldest.")
 def list_callbacks(limit: int) -> None:
     """Show the callbacks not delivered yet."""

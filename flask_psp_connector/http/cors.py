@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Response, current_app, request
+from flask import Response, request
+
+from flask_psp_connector.state import connector_state
 
 #: Headers the browser enabler sends (upstream's list plus the request ids).
 ALLOWED_HEADERS = (
@@ -56,7 +58,7 @@ def cors_headers(allowed_origins: Callable[[], tuple[str, ...]]) -> Callable[[Re
 
 
 def _configured_origins() -> tuple[str, ...]:
-    origins: tuple[str, ...] = current_app.extensions["psp_connector"].settings["ALLOWED_ORIGINS"]
+    origins: tuple[str, ...] = connector_state().settings["ALLOWED_ORIGINS"]
     return origins
 
 

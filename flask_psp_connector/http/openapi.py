@@ -16,6 +16,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: flask-smorest's Api, which holds the document and registers the blueprints.
 Api: TypeAlias = flask_smorest.Api
 
+class _ConnectorApi(flask_smorest.Api):  # type: ignore[misc]
+    """flask-smorest's Api without its app-wide JSON error handler.
+
+    The connector renders errors on its own blueprints; the host app's pages keep theirs.
+    """
+
+    def _register_error_handlers(self) -> None:
+        pass
+
+
+def connector_api(app: Any, title: str, version: str, error_schema: Any) -> Api:
+    """The connector's Api on ``app`` (keys prefixed ``PSP_``), documenting errors with ``error_schema``."""
+    api_class = type("ConnectorApi", (_ConnectorApi,), {"ERROR_SCHEMA": error_schema})
+    return api_class(app, config_prefix="PSP_",
+                     spec_kwargs={"title": title, "version": version, "openapi_version": "3.0.3"})
+
+
 #: A route's ``security`` requirement in the document.
 Security = list[dict[str, list[str]]]
 

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
 from flask_psp_connector.observability import telemetry
+from flask_psp_connector.state import connector_state
 
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -73,7 +74,7 @@ def _metrics_view(token: str) -> Response:
 
 
 def _outbox_gauges() -> list[Any]:
-    gateway = current_app.extensions["psp_connector"].commercelayer
+    gateway = connector_state().commercelayer
     if gateway is None:
         return []
     depth, oldest = gateway.store.backlog()

@@ -35,6 +35,7 @@ from flask_psp_connector.processor.schemas import (
     PaymentResponseSchema,
     StatusResponseSchema,
 )
+from flask_psp_connector.state import ConnectorState, connector_state
 
 
 class _Parser(FlaskParser):
@@ -69,8 +70,8 @@ def processor_blueprint() -> ApiBlueprint:
     return blp
 
 
-def _state() -> Any:
-    return current_app.extensions["psp_connector"]
+def _state() -> ConnectorState:
+    return connector_state()
 
 
 def _stripe() -> Any:

@@ -5,21 +5,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, current_app, request
-from flask_smorest import Blueprint  # type: ignore[import-untyped]
+from flask import Response, request
 
 from flask_psp_connector.errors import AuthError, PSPError
 from flask_psp_connector.http.errors import UpstreamErrors
+from flask_psp_connector.http.openapi import ApiBlueprint
 from flask_psp_connector.observability import telemetry
+from flask_psp_connector.state import connector_state
 from flask_psp_connector.stripe.signature import WebhookSignatureError, verify_webhook
 from flask_psp_connector.webhooks.validation import event_problem
 
 log = logging.getLogger("flask_psp_connector.webhooks.events")
 
 
-def webhooks_blueprint() -> Any:
+def webhooks_blueprint() -> ApiBlueprint:
     """A new blueprint holding the webhook route, its documentation and its error handlers."""
-    blp = Blueprint("webhooks", __name__, description="Stripe webhook events")
+    blp = ApiBlueprint("webhooks", __name__, description="Stripe webhook events")
     documented = (
         blp.route("/stripe/webhooks", methods=["POST"]),
         blp.doc(
@@ -43,7 +44,7 @@ def stripe_webhook() -> Response:
     header = request.headers.get("Stripe-Signature")
     if not header:
         raise AuthError("Stripe signature is not valid")
-    state = current_app.extensions["psp_connector"]
+    state = connector_state()
     secrets = state.settings["STRIPE_WEBHOOK_SIGNING_SECRET"]
     if not secrets:
         # Answer 5xx, not 400: Stripe keeps retrying until the secret is configured.

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, after_this_request, current_app, has_request_context, jsonify, request
+from flask import Flask, Response, after_this_request, has_request_context, jsonify, request
 
 from flask_psp_connector.errors import PSPError, redact
 from flask_psp_connector.gateways.commercelayer import payload
@@ -32,6 +32,7 @@ from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.ports import Answer
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.signals import payment_failed, payment_succeeded, refund_recorded
+from flask_psp_connector.state import ConnectorState, connector_state
 from flask_psp_connector.stripe.adapter import StripeGateway
 
 log = logging.getLogger("flask_psp_connector.gateways")
@@ -85,12 +86,14 @@ def _deliver_now(store: GatewayStore, action_id: str, secret: str) -> None:
         log.warning("Callback for %s left to the outbox: %s", action_id, redact(str(exc)))
 
 
-def _state() -> Any:
-    return current_app.extensions["psp_connector"]
+def _state() -> ConnectorState:
+    return connector_state()
 
 
-def _gateway() -> CommerceLayerGateway:
-    gateway: CommerceLayerGateway = _state().commercelayer
+def _gateway() -> CommerceLayerGateway[GatewayStore]:
+    gateway = _state().commercelayer
+    if gateway is None:  # the routes are registered only with the gateway
+        raise RuntimeError("The Commerce Layer gateway is not configured.")
     return gateway
 
 

@@ -18,7 +18,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from flask_psp_connector.errors import PSPError
@@ -31,6 +31,7 @@ from flask_psp_connector.http.money import currency_code
 from flask_psp_connector.http.openapi import Api, OwnErrorsBlueprint
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.settings import Settings
+from flask_psp_connector.state import ConnectorState, connector_state
 from flask_psp_connector.stripe.adapter import StripeGateway
 
 _CART_ID = {"in": "path", "name": "cart_id", "required": True, "schema": {"type": "string", "maxLength": 128}}
@@ -98,8 +99,15 @@ def init_gateway(api: Api, platform: LocalPlatform, stripe: StripeGateway | None
                           number_prefix=settings["HANTERA_PAYMENT_NUMBER_PREFIX"])
 
 
-def _state() -> Any:
-    return current_app.extensions["psp_connector"]
+def _state() -> ConnectorState:
+    return connector_state()
+
+
+def _gateway() -> HanteraGateway[GatewayStore]:
+    gateway = _state().hantera
+    if gateway is None:  # the routes are registered only with the gateway
+        raise RuntimeError("The Hantera gateway is not configured.")
+    return gateway
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -139,7 +147,7 @@ def hantera_blueprint() -> OwnErrorsBlueprint:
         """One PaymentIntent per cart, for the total Hantera renders; repeated calls hand out
         the same one (its amount follows the cart's total until it is confirmed)."""
         _no_body_or_object()
-        return _json({"clientSecret": _state().hantera.checkout(_cart_id(cart_id))})
+        return _json({"clientSecret": _gateway().checkout(_cart_id(cart_id))})
 
     @blp.route("/ingress/commerce/carts/<cart_id>/payment/stripe/confirm", methods=["POST"])
     @blp.doc(summary="Complete the cart once its payment is authorized", parameters=[_CART_ID])
@@ -151,7 +159,7 @@ def hantera_blueprint() -> OwnErrorsBlueprint:
         """Read the cart's PaymentIntent from Stripe and, if authorized, create the Hantera
         payment and complete the cart (the webhook does the same if this call never comes)."""
         _no_body_or_object()
-        return _json(_state().hantera.confirm(_cart_id(cart_id)))
+        return _json(_gateway().confirm(_cart_id(cart_id)))
 
     @blp.route("/jobs/capture", methods=["POST"])
     @blp.doc(summary="Capture for Hantera's OnPaymentCapture job", security=[{"hanteraJob": []}],
@@ -169,7 +177,7 @@ def hantera_blueprint() -> OwnErrorsBlueprint:
             job = CaptureJobSchema().load(_decoded_body())
         except ValidationError as exc:
             raise PSPError(first_message(exc.messages), status=422, code="invalid_body") from None
-        return _json(_state().hantera.capture(job["externalReference"], job["amount"], job["captureId"]))
+        return _json(_gateway().capture(job["externalReference"], job["amount"], job["captureId"]))
 
     HanteraErrors().install(blp)
     blp.after_request(storefront_cors)
