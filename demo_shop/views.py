@@ -27,7 +27,7 @@ from demo_shop.forms import CheckoutForm, QuantityForm, RemoveForm
 from demo_shop.pricing import method_of, quote
 from demo_shop.progress import PAYMENT_STATES, settle, stale_notice
 from demo_shop.security import html_errors
-from flask_psp_connector.domain.model import Cart, CheckoutSession
+from flask_psp_connector.domain.model import Cart
 from flask_psp_connector.errors import (
     ConcurrentModification,
     InvalidOperation,
@@ -35,8 +35,7 @@ from flask_psp_connector.errors import (
     ResourceNotFound,
     StripeAPIError,
 )
-from flask_psp_connector.processor.payments import StalePayment, confirm_payment
-from flask_psp_connector.state import connector_state
+from flask_psp_connector.processor.payments import StalePayment
 
 log = logging.getLogger("demo_shop")
 
@@ -206,8 +205,7 @@ def payment_return() -> Any:
     order_url = url_for("shop.order", cart_id=cart_id)
     if status in ("succeeded", "requires_capture", "processing"):
         try:
-            confirm_payment(psp.platform, psp.stripe, CheckoutSession("", cart_id, None), payment.id, intent_id,
-                            stale_policy=connector_state().settings["PSP_STALE_PAYMENTS"])
+            psp.confirm_payment(cart_id, payment.id, intent_id)
         except StalePayment as exc:
             log.warning("PaymentIntent %s paid for a cart state that is gone: %s", intent_id, exc.message)
             return render_template("payment_failed.html", status=status, notice=stale_notice(exc.payment))

@@ -14,8 +14,9 @@ from flask_psp_connector.auth.jwks import JWKSCache
 from flask_psp_connector.auth.token_route import token_blueprint
 from flask_psp_connector.auth.token_server import ClientRegistry, make_authorization_server
 from flask_psp_connector.cli import psp_commands
+from flask_psp_connector.domain.model import CheckoutSession
 from flask_psp_connector.domain.payment import Payment
-from flask_psp_connector.errors import PSPError
+from flask_psp_connector.errors import ConfigurationError, PSPError
 from flask_psp_connector.gateways.commercelayer import routes as commercelayer
 from flask_psp_connector.gateways.hantera import routes as hantera
 from flask_psp_connector.http.cors import storefront_cors
@@ -29,6 +30,7 @@ from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPl
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
 from flask_psp_connector.ports import CommercePlatform
+from flask_psp_connector.processor.payments import confirm_payment
 from flask_psp_connector.processor.routes import processor_blueprint
 from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
@@ -171,6 +173,22 @@ class PSPConnector:
         """
         state = connector_state()
         return settle_payment(state.signalling_platform(), state.stripe, state.options.stale_policy, payment_id)
+
+    def confirm_payment(self, cart_id: str, payment_id: str, payment_intent_id: str) -> str:
+        """Record what Stripe says of a PaymentIntent the buyer confirmed and settle its
+        payment, as ``/confirmPayments`` does (idempotent; signals are sent).
+
+        For a shop's return URL, which Stripe's redirect reaches before the webhook.
+
+        :returns: ``"approved"`` or ``"pending"`` (asynchronous settlement).
+        :raises StalePayment: when it paid for a cart state the cart no longer has.
+        :raises PSPError: when the PaymentIntent is not a paid one of this cart's payment.
+        """
+        state = connector_state()
+        if state.stripe is None:
+            raise ConfigurationError("STRIPE_SECRET_KEY", "is not set")
+        return confirm_payment(state.signalling_platform(), state.stripe, CheckoutSession("", cart_id, None), payment_id,
+                               payment_intent_id, stale_policy=state.options.stale_policy)
 
     @staticmethod
     def api_blueprints(app: Flask) -> list[Blueprint]:

@@ -13,6 +13,7 @@ from flask_psp_connector.gateways.delivery import deliver_due
 from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.state import connector_state
 
+
 def gateways_commands() -> click.Group:
     """The ``flask psp gateways`` group: the external gateways' callback outbox."""
     return AppGroup("gateways", help="External payment gateways (Commerce Layer).", commands=[deliver, list_callbacks])

@@ -60,11 +60,12 @@ def intent_succeeded(intent: Event, ship_to: Callable[[], Address | None] | None
     ``captures``: the balance transactions of a multicapture PaymentIntent, each one Charge."""
 
     def plan(payment: Payment) -> PaymentChanges:
+        planned, currency = payment.amount_planned, intent.get("currency")
         received = intent.get("amount_received") or intent.get("amount")
         authorization = TransactionDraft(Type.AUTHORIZATION, State.SUCCESS,
-                                         stripe_amount_like(payment.amount_planned, intent.get("amount"), intent.get("currency")), intent["id"])
+                                         stripe_amount_like(planned, intent.get("amount"), currency), intent["id"])
         if captures is None:
-            charged = stripe_amount_like(payment.amount_planned, received, intent.get("currency"))
+            charged = stripe_amount_like(planned, received, currency)
             charges = [TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"])]
         else:
             charges = capture_drafts(payment, captures, intent.get("amount_received"))
