@@ -1,7 +1,7 @@
 """The stand-ins bench/commercetools.py runs its checkouts against, in one process, counting calls.
 
 * commercetools: labd's ``@labdigital/commercetools-mock`` (npm, served over HTTP by Node),
-  behind the test suite's front (``tests/test_labd_commercetools_mock.py``), which adds
+  behind the test suite's front (``tests/platforms/commercetools/test_labd_commercetools_mock.py``), which adds
   the Payment Methods API and a **minimal session-service stand-in** (sessions are
   created here, through the control routes, not by a real session service);
 * Stripe: the local Stripe double (``running_stripe_double``) behind a forwarding proxy.
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from flask_psp_connector.testing import free_port, running_stripe_double  # noqa: E402
-from tests.test_labd_commercetools_mock import Front  # noqa: E402
+from tests.platforms.commercetools.test_labd_commercetools_mock import Front  # noqa: E402
 
 counts: Counter[str] = Counter()
 lock = threading.Lock()

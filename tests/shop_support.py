@@ -15,8 +15,7 @@ from flask_psp_connector.domain.model import Cart
 from flask_psp_connector.domain.money import Money
 from flask_psp_connector.domain.payment import Payment, TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.ports import PaymentDraft
-
-from .conftest import SECRET_KEY
+from tests.conftest import SECRET_KEY
 
 FLASK_SECRET = "flask-secret-for-shop-tests-0123456789"
 ADMIN_PASSWORD = "correct horse battery staple"

@@ -17,9 +17,8 @@ import responses
 
 from flask_psp_connector import LineItemDraft
 from flask_psp_connector.webhooks.events import HANDLED_EVENTS
-
-from .conftest import STRIPE_API
-from .webhook_support import SECRETS, charge, event, intent, stored_payment, summary
+from tests.conftest import STRIPE_API
+from tests.webhook_support import SECRETS, charge, event, intent, stored_payment, summary
 
 ENDPOINTS = f"{STRIPE_API}/v1/webhook_endpoints"
 URL = "https://shop.example.test/stripe/webhooks"
@@ -106,7 +105,7 @@ def test_pre_undeploy_disables_a_configured_endpoint(make_app, stripe_mock) -> N
 def test_events_list_and_replay(app, stripe_mock) -> None:
     _, payment_id, pi = stored_payment(app)
     processing = event("payment_intent.processing", intent(pi, payment_id, status="processing"))
-    from .webhook_support import post_event
+    from tests.webhook_support import post_event
 
     post_event(app.test_client(), processing)
     listed = run(app, "events", "list")

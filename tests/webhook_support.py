@@ -73,7 +73,7 @@ def dispute(dispute_id: str, pi_id: str, status: str, amount: int = 3000) -> dic
 def stored_payment(app_or_store: Flask | Any, *, shipping: bool = True) -> tuple[str, str, str]:
     """A cart of 30.00 EUR with a payment waiting for its PaymentIntent; returns (cart, payment, pi) ids."""
     store = app_or_store.extensions["psp_connector"].platform if isinstance(app_or_store, Flask) else app_or_store
-    from .conftest import SHIPPING
+    from tests.conftest import SHIPPING
 
     cart = store.create_cart("EUR", line_items=[LineItemDraft("tee", "T-shirt", 2, 1500)],
                              customer_email="jane@example.test", shipping_address=SHIPPING if shipping else None)

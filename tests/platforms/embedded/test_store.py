@@ -1,0 +1,208 @@
+"""The embedded store, on SQLite and on PostgreSQL: carts, sessions, payments, orders."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert
+
+from flask_psp_connector import Address, LineItemDraft
+from flask_psp_connector.domain.model import CartState
+from flask_psp_connector.domain.money import Money
+from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, ResourceNotFound
+from flask_psp_connector.platforms.embedded import store as local_module
+from flask_psp_connector.platforms.embedded.schema import TransactionRow
+from flask_psp_connector.platforms.embedded.store import LocalPlatform, hash_secret, normalize_database_url
+from flask_psp_connector.ports import PaymentDraft
+
+S, T = TransactionState, TransactionType
+ITEMS = [LineItemDraft("tee", "T-shirt", 2, 1500), LineItemDraft("mug", "Mug", 1, 999)]
+
+
+def new_payment(platform: LocalPlatform, cart_id: str, payment_id: str = "pay-1", pi: str = "pi_1") -> PaymentDraft:
+    money = Money.of(3999, "EUR")
+    return PaymentDraft(payment_id, cart_id, money, "checkout-stripe", pi, f"{pi}_secret",
+                        (TransactionDraft(T.AUTHORIZATION, S.INITIAL, money, pi),))
+
+
+def test_cart_totals_are_computed_server_side(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS, shipping_amount=495, tax_amount=760)
+    assert cart.subtotal == Money.of(3999, "EUR")
+    assert cart.total_price == Money.of(3999 + 495 + 760, "EUR")
+    assert platform.get_cart(cart.id) == cart
+
+
+def test_update_cart_replaces_only_what_is_given(platform: LocalPlatform) -> None:
+    address = Address(first_name="Jane", last_name="Doe", city="Berlin", country="DE")
+    cart = platform.create_cart("EUR", line_items=ITEMS, customer_email="a@example.test")
+    updated = platform.update_cart(cart.id, shipping_address=address, line_items=ITEMS[:1])
+    assert updated.version > cart.version
+    assert updated.shipping_address == address
+    assert updated.customer_email == "a@example.test"
+    assert [item.sku for item in updated.line_items] == ["tee"]
+
+
+def test_update_cart_at_a_stale_version_changes_nothing(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    platform.update_cart(cart.id, customer_email="new@example.test")
+    with pytest.raises(ConcurrentModification):
+        platform.update_cart(cart.id, version=cart.version, customer_email="lost@example.test")
+    assert platform.get_cart(cart.id).customer_email == "new@example.test"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: LineItemDraft("tee", "T-shirt", 0, 100),
+        lambda: LineItemDraft("tee", "T-shirt", -1, 100),
+        lambda: LineItemDraft("tee", "T-shirt", 10**6, 100),
+        lambda: LineItemDraft("tee", "T-shirt", 1, -5),
+        lambda: LineItemDraft("tee", "T-shirt", 1, 9.99),
+        lambda: LineItemDraft("", "T-shirt", 1, 100),
+    ],
+)
+def test_line_item_drafts_are_validated(bad) -> None:
+    with pytest.raises(InvalidOperation):
+        bad()
+
+
+def test_unknown_cart(platform: LocalPlatform) -> None:
+    with pytest.raises(ResourceNotFound):
+        platform.get_cart("nope")
+    with pytest.raises(ResourceNotFound):
+        platform.open_session("nope")
+
+
+def test_session_is_stored_hashed_and_expires(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    session = platform.open_session(cart.id, merchant_return_url="https://shop.test/r", ttl=60)
+    assert platform.get_session(session.id).cart_id == cart.id
+    with platform.db_session() as db:
+        assert db.get(local_module.SessionRow, hash_secret(session.id)) is not None
+        assert db.get(local_module.SessionRow, session.id) is None
+    later = local_module.utcnow() + timedelta(seconds=61)
+    monkeypatch.setattr(local_module, "utcnow", lambda: later)
+    assert platform.get_session(session.id) is None
+
+
+def test_create_payment_is_idempotent_by_id(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    first = platform.create_payment(new_payment(platform, cart.id))
+    again = platform.create_payment(new_payment(platform, cart.id))
+    assert again == first
+    assert [p.id for p in platform.payments_of_cart(cart.id)] == ["pay-1"]
+    assert platform.find_payment_by_interface_id("pi_1") == first
+
+
+def test_apply_transactions_matches_by_type_and_interaction(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    payment = platform.create_payment(new_payment(platform, cart.id))
+    money = payment.amount_planned
+    drafts = [
+        TransactionDraft(T.AUTHORIZATION, S.SUCCESS, money, "pi_1"),
+        TransactionDraft(T.CHARGE, S.SUCCESS, money, "pi_1"),
+        TransactionDraft(T.REFUND, S.PENDING, money.with_amount(1000), "re_1"),
+    ]
+    once = platform.apply_transactions(payment.id, drafts, method="card")
+    twice = platform.apply_transactions(payment.id, drafts, method="sepa_debit")
+    assert twice.transactions == once.transactions
+    assert twice.version == once.version  # nothing changed, nothing written
+    assert [(t.type, t.state) for t in once.transactions] == [
+        (T.AUTHORIZATION, S.SUCCESS), (T.CHARGE, S.SUCCESS), (T.REFUND, S.PENDING)]
+    assert once.method == "card"
+    settled = platform.apply_transactions(payment.id, [TransactionDraft(T.REFUND, S.SUCCESS, money, "re_1")])
+    assert settled.transactions[2].state == S.SUCCESS
+    assert settled.transactions[2].amount.cent_amount == 1000
+
+
+def test_unique_index_backs_the_matching(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    payment = platform.create_payment(new_payment(platform, cart.id))
+    duplicate = dict(id="dup", payment_id=payment.id, seq=9, type="Authorization", state="Success",
+                     amount=1, currency_code="EUR", fraction_digits=2, interaction_id="pi_1",
+                     timestamp=local_module.utcnow())
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        with platform.engine.begin() as connection:
+            connection.execute(insert(TransactionRow), [duplicate])
+
+
+def test_concurrent_writers_never_lose_a_transaction(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    payment = platform.create_payment(new_payment(platform, cart.id))
+    money = payment.amount_planned.with_amount(10)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def refund(worker: int) -> None:
+        barrier.wait()
+        try:
+            for n in range(5):
+                platform.apply_transactions(payment.id, [TransactionDraft(T.REFUND, S.SUCCESS, money, f"re_{worker}_{n}")])
+                # the same draft from another worker at the same time: recorded once
+                platform.apply_transactions(payment.id, [TransactionDraft(T.CHARGE, S.SUCCESS, money, "pi_1")])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=refund, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    final = platform.get_payment(payment.id)
+    assert len(final.transactions_of(T.REFUND)) == 40
+    assert len(final.transactions_of(T.CHARGE)) == 1
+    assert final.total(T.REFUND) == 400
+
+
+def test_order_is_created_once_and_cart_becomes_ordered(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS, shipping_amount=495, customer_email="j@example.test")
+    platform.create_payment(new_payment(platform, cart.id))
+    order = platform.create_order(cart.id)
+    assert platform.create_order(cart.id) == order
+    assert order.total_price == cart.total_price
+    assert order.payment_ids == ("pay-1",)
+    assert [i.sku for i in order.line_items] == ["tee", "mug"]
+    assert platform.get_cart(cart.id).state == CartState.ORDERED
+    assert platform.find_order_by_cart(cart.id) == order
+    with pytest.raises(InvalidOperation):
+        platform.update_cart(cart.id, customer_email="late@example.test")
+
+
+def test_health_check(platform: LocalPlatform) -> None:
+    platform.check_health()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_heroku_urls_are_accepted(url: str, expected: str) -> None:
+    assert normalize_database_url(url) == expected
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_closed_is_replaced() -> None:
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import _reset_postgres
+
+    url = normalize_database_url(_reset_postgres())
+    store = LocalPlatform.from_url(url)
+    cart = store.create_cart("EUR", line_items=ITEMS)
+    admin = create_engine(url)
+    with admin.begin() as connection:  # e.g. a database restart or failover
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    admin.dispose()
+    assert store.get_cart(cart.id) == cart
+    assert store.update_cart(cart.id, customer_email="back@example.test").customer_email == "back@example.test"
+    store.engine.dispose()
