@@ -10,7 +10,7 @@ from flask_psp_connector.platforms.embedded.schema import utcnow
 
 
 def test_concurrent_answers_for_one_key_keep_the_first(platform) -> None:
-    store = GatewayStore(platform)
+    store = GatewayStore(platform.database)
     kept: list[Answer] = []
     barrier = threading.Barrier(6)
 
@@ -28,7 +28,7 @@ def test_concurrent_answers_for_one_key_keep_the_first(platform) -> None:
 
 
 def test_settle_enqueues_one_callback_and_claim_is_exclusive(platform) -> None:
-    store = GatewayStore(platform)
+    store = GatewayStore(platform.database)
     assert store.settle("unknown", "https://cl.test/cb", "{}") == Settlement.UNKNOWN
     store.record_answer("sync", Answer(200, {}))
     assert store.settle("sync", "https://cl.test/cb", "{}") == Settlement.NOT_PENDING

@@ -30,7 +30,7 @@ from flask_psp_connector.gateways.hantera.client import HanteraClient, dumps
 from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.cors import cors_headers
 from flask_psp_connector.http.openapi import OwnErrorsBlueprint
-from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.stripe.adapter import StripeGateway
 
@@ -92,14 +92,14 @@ class HanteraErrorsSchema(Schema):
     errors = fields.List(fields.Nested(HanteraErrorSchema), required=True)
 
 
-def init_gateway(api: flask_smorest.Api, platform: LocalPlatform, stripe: StripeGateway | None,
+def init_gateway(api: flask_smorest.Api, database: Database, stripe: StripeGateway | None,
                  settings: Settings) -> HanteraGateway:
     """Register the routes under ``{PSP_GATEWAY_URL_PREFIX}/hantera`` and return the flow."""
     api.spec.components.security_scheme("hanteraJob", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(blp, url_prefix=f"{settings['PSP_GATEWAY_URL_PREFIX']}/hantera")
     client = HanteraClient(api_url=settings["HANTERA_API_URL"], client_id=settings["HANTERA_CLIENT_ID"],
                            client_secret=settings["HANTERA_CLIENT_SECRET"], scope=settings["HANTERA_SCOPE"])
-    return HanteraGateway(GatewayStore(platform), stripe, client, capture_method=settings["HANTERA_CAPTURE_METHOD"],
+    return HanteraGateway(GatewayStore(database), stripe, client, capture_method=settings["HANTERA_CAPTURE_METHOD"],
                           number_prefix=settings["HANTERA_PAYMENT_NUMBER_PREFIX"])
 
 
