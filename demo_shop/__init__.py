@@ -24,6 +24,7 @@ from flask_psp_connector.observability.logs import configure_logging
 
 from .money import format_money
 from .pricing import country_name
+from .tables import create_tables
 from .throttle import DEFAULT_LIMITS, init_throttle
 
 log = logging.getLogger("demo_shop")
@@ -113,18 +114,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                         app.instance_path)
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from . import accounts, logins  # noqa: F401 -- before the connector: their tables are created with the store's schema
-
     app.config.setdefault("PSP_METRICS_PATH", os.environ.get("PSP_METRICS_PATH", "/metrics"))
     csrf = CSRFProtect(app)
     PSPConnector(app)
+    database = app.extensions["psp_connector"].database
+    if database is not None:
+        create_tables(database)
     if not app.testing:
         # The shop shows the connector's INFO lines (payments, events, their outcome).
         configure_logging(app.extensions["psp_connector"].settings["PSP_LOG_FORMAT"])
     for blueprint in PSPConnector.api_blueprints(app):
         csrf.exempt(blueprint)
 
-    from . import admin, express, progress, security, views, wellknown
+    from . import accounts, admin, express, progress, security, views, wellknown
 
     security.init_security(app, sandbox=sandbox)
     app.register_blueprint(views.bp)

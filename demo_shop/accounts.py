@@ -3,8 +3,7 @@
 An account is a row of the shop's own table ``shop_accounts``, in the store's database:
 the email (unique, kept lower-cased), a password hash (werkzeug's scrypt) and the id of
 the connector customer made for it, which carts, orders and saved payment methods name.
-The table is created and dropped with the store's schema, so ``flask psp init-db`` (and
-the automatic set-up of a SQLite store) creates it too.
+The table is defined in :mod:`tables` and created by the shop's migrations at start-up.
 
 The session holds the customer id, a fingerprint of the account's password hash (so a
 session stops working when the password changes) and the token of a server-side sign-in
@@ -25,7 +24,7 @@ from functools import cache
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
-from sqlalchemy import Column, DateTime, String, Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -41,20 +40,10 @@ from .logins import end_login, login_is_active, start_login
 from .next_url import safe_next_url
 from .progress import PAYMENT_STATES
 from .security import html_errors
-from .tables import shop_metadata
+from .tables import accounts_table, shop_database
 
 bp = Blueprint("accounts", __name__)
 html_errors(bp)
-
-accounts_table = Table(
-    "shop_accounts",
-    shop_metadata,
-    Column("id", String(36), primary_key=True),
-    Column("email", String(254), nullable=False, unique=True),
-    Column("password_hash", String(255), nullable=False),
-    Column("customer_id", String(36), nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +66,7 @@ def normalize_email(email: str) -> str:
 
 
 def _read(query: Any) -> Account | None:
-    with psp.platform.db_session() as db:
+    with shop_database().transaction() as db:
         row = db.execute(query).first()
     return None if row is None else Account(row.id, row.email, row.customer_id, row.password_hash)
 
@@ -110,7 +99,7 @@ def create_account(email: str, password: str, name: str = "") -> Account:
     row = {"id": account.id, "email": email, "password_hash": password_hash, "customer_id": customer.id,
            "created_at": datetime.now(UTC)}
     try:
-        with psp.platform.db_session(write=True) as db:
+        with shop_database().transaction(write=True) as db:
             db.execute(insert(accounts_table).values(**row))
     except IntegrityError:
         raise EmailTaken(email) from None
