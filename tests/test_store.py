@@ -206,3 +206,27 @@ def test_a_pooled_connection_the_server_closed_is_replaced() -> None:
     assert store.get_cart(cart.id) == cart
     assert store.update_cart(cart.id, customer_email="back@example.test").customer_email == "back@example.test"
     store.database.dispose()
+
+
+def test_concurrent_creators_of_one_payment_id_all_get_the_one_payment(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    draft = new_payment(platform, cart.id)
+    barrier = threading.Barrier(6)
+    created: list[object] = []
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            created.append(platform.create_payment(draft))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(created) == 6 and all(payment == created[0] for payment in created)
+    assert [p.id for p in platform.payments_of_cart(cart.id)] == ["pay-1"]
