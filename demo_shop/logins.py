@@ -48,7 +48,7 @@ def login_is_active(kind: str, subject: str, token: Any) -> bool:
                          .where(logins_table.c.token_hash == _hash(token))).first()
     if row is None or row.kind != kind or row.subject != subject:
         return False
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    created: datetime = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return created >= oldest
 
 
