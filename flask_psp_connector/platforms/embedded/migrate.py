@@ -8,7 +8,6 @@ new database at once (PostgreSQL: an advisory lock; SQLite: the write lock).
 
 from __future__ import annotations
 
-import time
 import zlib
 from functools import cache
 from pathlib import Path
@@ -21,13 +20,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from flask_psp_connector.errors import PlatformUnavailable
 from flask_psp_connector.platforms.embedded.database import Database
 
 #: Where the embedded store's migrations are, and the table that records its revision.
 STORE_MIGRATIONS = str(Path(__file__).with_name("migrations"))
 STORE_VERSION_TABLE = "psp_alembic_version"
-_ATTEMPTS = 3
 
 
 def upgrade_store(database: Database) -> None:
@@ -42,26 +39,15 @@ def upgrade(database: Database, script_location: str, version_table: str) -> Non
     transaction, under a lock, and re-reads the revision once it holds it.
     """
     head = _head(script_location)
-
-    def attempt() -> None:
-        with database.connection(write=True) as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(version_table)})
-            if current_revision(connection, version_table) == head:
-                return
-            config = _config(script_location)
-            config.attributes.update(connection=connection, version_table=version_table)
-            command.upgrade(config, "head")
-
-    for number in range(_ATTEMPTS):
-        try:
-            return attempt()
-        except PlatformUnavailable:
-            # SQLite sets up a new file's WAL on first use: a process starting beside
-            # another may find the file locked for a moment.
-            if number == _ATTEMPTS - 1:
-                raise
-            time.sleep(0.2)
+    # Whoever waited for the lock finds the revision the holder left, and has nothing to do.
+    with database.connection(write=True) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(version_table)})
+        if current_revision(connection, version_table) == head:
+            return
+        config = _config(script_location)
+        config.attributes.update(connection=connection, version_table=version_table)
+        command.upgrade(config, "head")
 
 
 def current_revision(connection: Connection, version_table: str) -> str | None:
