@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from flask_psp_connector.errors import ConfigurationError, PSPError
 from flask_psp_connector.gateways.commands import gateways_cli
+from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.platforms.embedded.migrate import upgrade_store
 from flask_psp_connector.settings import reference
 from flask_psp_connector.webhooks.events import HANDLED_EVENTS
@@ -41,7 +42,7 @@ def _state():  # type: ignore[no-untyped-def]
 @psp_cli.command("init-db")
 def init_db() -> None:
     """Upgrade the embedded store's tables to the current schema (safe to run on every release)."""
-    database = _state().database
+    database: Database | None = current_app.extensions["psp_connector"].database
     if database is None:
         raise click.ClickException("The configured commerce platform has no local tables.")
     upgrade_store(database)
