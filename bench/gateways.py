@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats = authorizations[:REPEAT_CHECKS] + captures[:REPEAT_CHECKS] + jobs[:REPEAT_CHECKS]
         timed_posts(client, repeats)
         calls_per_repeat = (http.total_calls - before) / len(repeats)
-        app.extensions["psp_connector"].platform.engine.dispose()
+        app.extensions["psp_connector"].database.dispose()
 
     database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     lines = [f"External gateways, server-side time excluding Stripe and Hantera ({database}, "

@@ -59,19 +59,16 @@ from requests.structures import CaseInsensitiveDict
 from sqlalchemy import Column, Engine, MetaData, String, Table, create_engine, insert, make_url, text
 
 from flask_psp_connector import Address, LineItemDraft, PSPConnector
+from flask_psp_connector.platforms.embedded.database import Database, normalize_database_url
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     LineItemRow,
     PaymentRow,
     SessionRow,
     TransactionRow,
-)
-from flask_psp_connector.platforms.embedded.store import (
-    LocalPlatform,
     hash_secret,
-    make_engine,
-    normalize_database_url,
 )
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.settings import Settings, load_settings
 from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway
 
@@ -329,9 +326,9 @@ class Bench:
 
 
 def build_bench(label: str, url: str, size: int) -> Bench:
-    platform = LocalPlatform(make_engine(url))
+    platform = LocalPlatform(Database.from_url(url))
     platform.create_schema()
-    seed(platform.engine, size)
+    seed(platform.database.engine, size)
     http_client = InProcessStripe()
     app = Flask(f"payments_bench_{label}")
     app.config.update(
@@ -351,7 +348,7 @@ def add_reference_route(app: Flask, platform: LocalPlatform, gateway: StripeGate
     """``GET /reference/payments``: the least a checkout does, for /payments to be compared with."""
     table = Table("bench_reference_payments", MetaData(), Column("id", String(36), primary_key=True),
                   Column("intent_id", String(64), nullable=False))
-    table.create(platform.engine, checkfirst=True)
+    table.create(platform.database.engine, checkfirst=True)
     statement = table.insert()
 
     @app.get(REFERENCE)
@@ -364,7 +361,7 @@ def add_reference_route(app: Flask, platform: LocalPlatform, gateway: StripeGate
             amount=3000, currency="EUR", capture_method="automatic",
             metadata={"cart_id": session.cart_id, "ct_payment_id": reference_id},
             idempotency_key=f"reference-{reference_id}")
-        with platform.engine.begin() as connection:
+        with platform.database.engine.begin() as connection:
             connection.execute(statement, {"id": reference_id, "intent_id": intent["id"]})
         return jsonify(clientSecret=intent.get("client_secret"), paymentReference=reference_id)
 
@@ -537,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
             url = stack.enter_context(store_url(args.database_url, size_label(size), workdir))
             started = time.perf_counter()
             bench = build_bench(size_label(size), url, size)
-            stack.callback(bench.platform.engine.dispose)
+            stack.callback(bench.platform.database.dispose)
             benches.append(bench)
             print(f"seeded {bench.label} checkouts in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         started = time.perf_counter()

@@ -126,7 +126,7 @@ def main() -> None:
         pages = {name: client.get(path).get_data(as_text=True) for name, path in PAGES.items()}
         pages["pay"] = client.get("/pay").get_data(as_text=True)
         pages["order"] = client.get(f"/orders/{cart_id}").get_data(as_text=True)
-        app.extensions["psp_connector"].platform.engine.dispose()
+        app.extensions["psp_connector"].database.dispose()
 
         print(f"Demo shop, server render time ({args.requests} timed GETs per page, in-process, SQLite store)")
         print(f"{'page':<10} {'p50 ms':>8} {'p95 ms':>8} {'HTML B':>8}")

@@ -38,8 +38,10 @@ from flask_psp_connector import LineItemDraft
 from flask_psp_connector.domain.model import Address
 from flask_psp_connector.domain.money import Money
 from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.platforms.embedded.database import normalize_database_url
+from flask_psp_connector.platforms.embedded.migrate import STORE_VERSION_TABLE
 from flask_psp_connector.platforms.embedded.schema import Base
-from flask_psp_connector.platforms.embedded.store import LocalPlatform, normalize_database_url
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.ports import PaymentDraft
 from flask_psp_connector.testing import free_port
 
@@ -71,7 +73,7 @@ def seed(url: str, payments: int, *, waiting: bool = False, first: int = 0) -> l
                                           cart_fingerprint=cart.fingerprint if waiting else "",
                                           cart_version=cart.version if waiting else 0))
         pairs.append((payment_id, pi))
-    store.engine.dispose()
+    store.database.dispose()
     return pairs
 
 
@@ -218,6 +220,7 @@ def reset_postgres(url: str) -> str:
     with engine.begin() as connection:
         connection.execute(text("SET client_min_messages = warning"))
         Base.metadata.drop_all(connection)
+        connection.execute(text(f"DROP TABLE IF EXISTS {STORE_VERSION_TABLE}"))
     engine.dispose()
     return url
 

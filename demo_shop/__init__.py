@@ -19,7 +19,6 @@ from flask import Flask, g
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from demo_shop import logins  # noqa: F401 -- before the connector: the shop's tables are created with the store's schema
 from demo_shop.account_pages import accounts_blueprint
 from demo_shop.accounts import signed_in
 from demo_shop.admin import admin_blueprint
@@ -30,6 +29,7 @@ from demo_shop.money import format_money
 from demo_shop.pricing import country_name
 from demo_shop.progress import words
 from demo_shop.security import init_security
+from demo_shop.tables import create_tables
 from demo_shop.throttle import DEFAULT_LIMITS, init_throttle
 from demo_shop.views import shop_blueprint
 from demo_shop.wellknown import wellknown_blueprint
@@ -127,6 +127,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("PSP_METRICS_PATH", os.environ.get("PSP_METRICS_PATH", "/metrics"))
     csrf = CSRFProtect(app)
     psp.init_app(app)
+    database = connector_state(app).database
+    if database is not None:
+        create_tables(database)
     if not app.testing:
         # The shop shows the connector's INFO lines (payments, events, their outcome).
         configure_logging(connector_state(app).settings["PSP_LOG_FORMAT"])

@@ -3,8 +3,7 @@
 An account is a row of the shop's own table ``shop_accounts``, in the store's database:
 the email (unique, kept lower-cased), a password hash (werkzeug's scrypt) and the id of
 the connector customer made for it, which carts, orders and saved payment methods name.
-The table is created and dropped with the store's schema, so ``flask psp init-db`` (and
-the automatic set-up of a SQLite store) creates it too.
+The table is defined in :mod:`tables` and created by the shop's migrations at start-up.
 
 The session holds the customer id, a fingerprint of the account's password hash (so a
 session stops working when the password changes) and the token of a server-side sign-in
@@ -24,24 +23,14 @@ from functools import cache
 from typing import Any
 
 from flask import current_app, g, session
-from sqlalchemy import Column, DateTime, String, Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from demo_shop.connector import psp
 from demo_shop.logins import login_is_active
-from demo_shop.tables import shop_metadata
+from demo_shop.tables import accounts_table, shop_database
 from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
-
-accounts_table = Table(
-    "shop_accounts",
-    shop_metadata,
-    Column("id", String(36), primary_key=True),
-    Column("email", String(254), nullable=False, unique=True),
-    Column("password_hash", String(255), nullable=False),
-    Column("customer_id", String(36), nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +53,7 @@ def normalize_email(email: str) -> str:
 
 
 def _read(query: Any) -> Account | None:
-    with psp.platform.db_session() as db:
+    with shop_database().transaction() as db:
         row = db.execute(query).first()
     return None if row is None else Account(row.id, row.email, row.customer_id, row.password_hash)
 
@@ -97,7 +86,7 @@ def create_account(email: str, password: str, name: str = "") -> Account:
     row = {"id": account.id, "email": email, "password_hash": password_hash, "customer_id": customer.id,
            "created_at": datetime.now(UTC)}
     try:
-        with psp.platform.db_session(write=True) as db:
+        with shop_database().transaction(write=True) as db:
             db.execute(insert(accounts_table).values(**row))
     except IntegrityError:
         raise EmailTaken(email) from None

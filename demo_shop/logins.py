@@ -5,7 +5,7 @@ would keep working until the key changes. Every sign-in (a customer's or the bac
 office's) therefore writes a row to ``shop_logins`` holding the SHA-256 of a random
 token; the cookie carries the token, each request checks that its row still exists, and
 signing out deletes the row. The table lives in the store's database, so every worker
-sees the same sign-ins, and it is created and dropped with the store's schema.
+sees the same sign-ins; the shop's migrations create it (see :mod:`tables`).
 """
 
 from __future__ import annotations
@@ -15,22 +15,12 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, DateTime, String, Table, delete, insert, select
+from sqlalchemy import delete, insert, select
 
-from demo_shop.connector import psp
-from demo_shop.tables import shop_metadata
+from demo_shop.tables import logins_table, shop_database
 
 #: How long a sign-in lasts without signing in again.
 LOGIN_LIFETIME = timedelta(days=14)
-
-logins_table = Table(
-    "shop_logins",
-    shop_metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),
-    Column("subject", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
 
 
 def _hash(token: str) -> str:
@@ -42,7 +32,7 @@ def start_login(kind: str, subject: str) -> str:
     the token the session cookie must carry. Expired sign-ins of anyone are removed."""
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
-    with psp.platform.db_session(write=True) as db:
+    with shop_database().transaction(write=True) as db:
         db.execute(delete(logins_table).where(logins_table.c.created_at < now - LOGIN_LIFETIME))
         db.execute(insert(logins_table).values(token_hash=_hash(token), kind=kind, subject=subject, created_at=now))
     return token
@@ -53,17 +43,17 @@ def login_is_active(kind: str, subject: str, token: Any) -> bool:
     if not isinstance(token, str) or not token or len(token) > 128:
         return False
     oldest = datetime.now(UTC) - LOGIN_LIFETIME
-    with psp.platform.db_session() as db:
+    with shop_database().transaction() as db:
         row = db.execute(select(logins_table.c.kind, logins_table.c.subject, logins_table.c.created_at)
                          .where(logins_table.c.token_hash == _hash(token))).first()
     if row is None or row.kind != kind or row.subject != subject:
         return False
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    created: datetime = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return created >= oldest
 
 
 def end_login(token: Any) -> None:
     """Forget the sign-in ``token`` (nothing happens for an unknown one)."""
     if isinstance(token, str) and token:
-        with psp.platform.db_session(write=True) as db:
+        with shop_database().transaction(write=True) as db:
             db.execute(delete(logins_table).where(logins_table.c.token_hash == _hash(token)))

@@ -15,6 +15,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from flask_psp_connector.errors import ConfigurationError, PSPError
 from flask_psp_connector.gateways.commands import gateways_commands
+from flask_psp_connector.platforms.embedded.migrate import upgrade_store
 from flask_psp_connector.settings import reference
 from flask_psp_connector.state import ConnectorState, connector_state
 from flask_psp_connector.stripe.adapter import StripeGateway
@@ -51,14 +52,12 @@ def _state() -> ConnectorState:
 @click.command("init-db")
 @with_appcontext
 def init_db() -> None:
-    """Create the embedded store's tables (safe to run on every release)."""
-    state = _state()
-    stores = [store for store in (state.platform, state.gateway_store) if hasattr(store, "create_schema")]
-    if not stores:
+    """Upgrade the embedded store's tables to the current schema (safe to run on every release)."""
+    database = _state().database
+    if database is None:
         raise click.ClickException("The configured commerce platform has no local tables.")
-    for store in dict.fromkeys(stores):
-        store.create_schema()
-        click.echo(f"Schema ready on {store.engine.url.render_as_string(hide_password=True)}.")
+    upgrade_store(database)
+    click.echo(f"Schema ready on {database.engine.url.render_as_string(hide_password=True)}.")
 
 
 @click.command("create-client")

@@ -27,6 +27,8 @@ from flask_psp_connector.http.openapi import Api, connector_api
 from flask_psp_connector.observability.monitoring import init_monitoring
 from flask_psp_connector.options import connector_options
 from flask_psp_connector.platforms.commercetools.platform import CommercetoolsPlatform
+from flask_psp_connector.platforms.embedded.database import Database
+from flask_psp_connector.platforms.embedded.migrate import upgrade_store
 from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
 from flask_psp_connector.ports import CommercePlatform
@@ -83,13 +85,15 @@ class PSPConnector:
             raise RuntimeError("A PSPConnector is already registered on this Flask app.")
         # A command (``flask psp ...``) may run without Stripe: the ones that need it say so.
         settings = load_settings(app.config, testing=app.testing or click.get_current_context(silent=True) is not None)
-        platform, clients = self._platform, None
+        platform, clients, database = self._platform, None, None
         if platform is None and settings["PSP_PLATFORM"] == "commercetools":
             platform = CommercetoolsPlatform.from_settings(settings)
         if platform is None:
-            platform = _local_platform(app, settings)
-        if isinstance(platform, LocalPlatform) and not settings["CTP_AUTH_URL"]:
-            clients = ClientRegistry(platform, token_ttl=settings["PSP_TOKEN_TTL"])
+            platform = LocalPlatform(_database(app, settings), session_ttl=settings["PSP_SESSION_TTL"])
+        if isinstance(platform, LocalPlatform):
+            database = platform.database
+            if not settings["CTP_AUTH_URL"]:
+                clients = ClientRegistry(database, token_ttl=settings["PSP_TOKEN_TTL"])
         state = ConnectorState(
             settings=settings,
             options=connector_options(settings),
@@ -100,6 +104,7 @@ class PSPConnector:
             clients=clients,
             api=_api(app, settings),
             notify=Sender(app),
+            database=database,
         )
         app.extensions["psp_connector"] = state
 
@@ -127,8 +132,9 @@ class PSPConnector:
         settings, claims = state.settings, []
         if not (settings["COMMERCELAYER_SHARED_SECRET"] or settings["HANTERA_API_URL"]):
             return
-        platform = state.platform
-        store = state.gateway_store = platform if isinstance(platform, LocalPlatform) else _local_platform(app, settings)
+        if state.database is None:
+            state.database = _database(app, settings)
+        store = state.database
         if settings["COMMERCELAYER_SHARED_SECRET"]:
             state.commercelayer = commercelayer.init_gateway(state.api, store, state.stripe, settings)
             claims.append(state.commercelayer.settle_event)
@@ -211,16 +217,15 @@ def _current_settings() -> Settings:
     return connector_state().settings
 
 
-def _local_platform(app: Flask, settings: Settings) -> LocalPlatform:
+def _database(app: Flask, settings: Settings) -> Database:
     url = settings["PSP_DATABASE_URL"] or app.config.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
-    platform = LocalPlatform.from_url(url or LocalPlatform.default_url(app.instance_path),
-                                      session_ttl=settings["PSP_SESSION_TTL"])
-    apply_database_timeouts(platform.engine, lock_ms=settings["PSP_DATABASE_LOCK_TIMEOUT"],
+    database = Database.from_url(url or Database.default_url(app.instance_path))
+    apply_database_timeouts(database.engine, lock_ms=settings["PSP_DATABASE_LOCK_TIMEOUT"],
                             statement_ms=settings["PSP_DATABASE_STATEMENT_TIMEOUT"],
                             idle_in_transaction_ms=settings["PSP_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"])
-    if platform.engine.dialect.name == "sqlite":
-        platform.create_schema()  # development convenience; PostgreSQL uses `flask psp init-db`
-    return platform
+    if database.engine.dialect.name == "sqlite":
+        upgrade_store(database)  # development convenience; PostgreSQL uses `flask psp init-db`
+    return database
 
 
 def _stripe_gateway(settings: Settings) -> StripeGateway | None:

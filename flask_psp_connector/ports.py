@@ -129,6 +129,9 @@ class CommercePlatform(Protocol):
     def recent_events(self, limit: int = 50) -> list[EventReceipt]:
         """The most recently received events, newest first."""
 
+    def event_receipt(self, event_id: str) -> EventReceipt | None:
+        """The inbox entry of the event, if it was processed (or ignored) already."""
+
     def stored_event(self, event_id: str) -> str | None:
         """The payload kept for a failed event, if any."""
 

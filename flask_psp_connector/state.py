@@ -15,7 +15,7 @@ from flask_psp_connector.gateways.hantera.actions import HanteraGateway
 from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.openapi import Api
 from flask_psp_connector.options import ConnectorOptions
-from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.ports import CommercePlatform
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.signals import Sender
@@ -43,8 +43,8 @@ class ConnectorState:
     authorization_server: Any = None
     commercelayer: CommerceLayerGateway[GatewayStore] | None = None
     hantera: HanteraGateway[GatewayStore] | None = None
-    #: The embedded store the external gateways keep their answers in, when one is configured.
-    gateway_store: LocalPlatform | None = None
+    #: The embedded store's database (in commercetools mode, the external gateways' own), if any.
+    database: Database | None = None
     #: The external gateways' claims on Stripe events (see :data:`~.webhooks.events.Claim`).
     claims: tuple[Claim, ...] = ()
     #: Sends the signals of :mod:`flask_psp_connector.signals` from this app.

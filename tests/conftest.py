@@ -13,11 +13,12 @@ import requests
 import responses
 import stripe
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, create_engine, text
 
 from flask_psp_connector import Address, LineItemDraft, PSPConnector
+from flask_psp_connector.platforms.embedded.database import normalize_database_url
 from flask_psp_connector.platforms.embedded.schema import Base
-from flask_psp_connector.platforms.embedded.store import LocalPlatform, normalize_database_url
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
 from flask_psp_connector.testing import running_stripe_double
 
 stripe.enable_telemetry = False
@@ -31,7 +32,9 @@ def _reset_postgres() -> str:
     engine = create_engine(normalize_database_url(POSTGRES_URL))
     with engine.begin() as connection:
         connection.execute(text("SET client_min_messages = warning"))
-        Base.metadata.drop_all(connection)
+        everything = MetaData()  # the store's tables, a host app's and the version tables
+        everything.reflect(connection)
+        everything.drop_all(connection)
         Base.metadata.create_all(connection)
     engine.dispose()
     return POSTGRES_URL
@@ -57,7 +60,7 @@ def platform(database_url: str) -> Iterator[LocalPlatform]:
     store = LocalPlatform.from_url(database_url)
     store.create_schema()
     yield store
-    store.engine.dispose()
+    store.database.dispose()
 
 
 AppFactory = Callable[..., Flask]
@@ -87,10 +90,9 @@ def make_app(sqlite_url: str) -> Iterator[AppFactory]:
 
     yield factory
     for app in apps:
-        state = app.extensions["psp_connector"]
-        for store in (state.platform, state.gateway_store):
-            if hasattr(store, "engine"):
-                store.engine.dispose()
+        database = app.extensions["psp_connector"].database
+        if database is not None:
+            database.dispose()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,8 +22,8 @@ from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from flask import Flask
 from sqlalchemy import delete
 
-from flask_psp_connector.platforms.embedded.schema import OAuthClientRow, OAuthTokenRow, utcnow
-from flask_psp_connector.platforms.embedded.store import LocalPlatform, hash_secret
+from flask_psp_connector.platforms.embedded.database import Database
+from flask_psp_connector.platforms.embedded.schema import OAuthClientRow, OAuthTokenRow, hash_secret, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +37,15 @@ class OAuthClient(ClientMixin):
     def get_client_id(self) -> str:
         return self.client_id
 
-    def get_default_redirect_uri(self) -> None:
-        return None
+    def get_default_redirect_uri(self) -> str:
+        return ""  # client credentials never redirect
 
-    def get_allowed_scope(self, scope: str | None) -> str:
+    def get_allowed_scope(self, scope: Collection[str] | str | None) -> str:
         allowed = set(self.scope.split())
         if not scope:
             return self.scope
-        return " ".join(s for s in scope.split() if s in allowed)
+        asked = scope.split() if isinstance(scope, str) else scope
+        return " ".join(s for s in asked if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return False
@@ -71,10 +73,10 @@ class ClientCredentials:
 
 
 class ClientRegistry:
-    """OAuth clients and their tokens in the embedded store."""
+    """OAuth clients and their tokens, in the embedded store's database."""
 
-    def __init__(self, platform: LocalPlatform, *, token_ttl: int = 3600) -> None:
-        self._platform = platform
+    def __init__(self, database: Database, *, token_ttl: int = 3600) -> None:
+        self._db = database
         self.token_ttl = token_ttl
 
     def create_client(self, scope: str, name: str = "") -> ClientCredentials:
@@ -83,20 +85,20 @@ class ClientRegistry:
         if not scope:
             raise ValueError("a client needs at least one scope")
         client_id, client_secret = secrets.token_hex(12), secrets.token_urlsafe(32)
-        with self._platform.db_session(write=True) as session:
+        with self._db.transaction(write=True) as session:
             session.add(OAuthClientRow(client_id=client_id, secret_hash=hash_secret(client_secret), scope=scope, name=name))
         return ClientCredentials(client_id, client_secret, scope)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         """Look a client up by id (authlib's ``query_client``)."""
-        with self._platform.db_session() as session:
+        with self._db.transaction() as session:
             row = session.get(OAuthClientRow, client_id)
             return None if row is None else OAuthClient(row.client_id, row.secret_hash, row.scope)
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         """Store a digest of an issued token (authlib's ``save_token``); prunes expired ones."""
         now = utcnow()
-        with self._platform.db_session(write=True) as session:
+        with self._db.transaction(write=True) as session:
             session.execute(delete(OAuthTokenRow).where(OAuthTokenRow.expires_at < now))
             session.add(
                 OAuthTokenRow(
@@ -110,7 +112,7 @@ class ClientRegistry:
 
     def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662 answer for a token issued here."""
-        with self._platform.db_session() as session:
+        with self._db.transaction() as session:
             row = session.get(OAuthTokenRow, hash_secret(token))
             if row is None or row.expires_at <= utcnow():
                 return {"active": False}

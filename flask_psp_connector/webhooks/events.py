@@ -118,6 +118,11 @@ class EventProcessor:
 
     def _handle(self, event: Event, replay: bool) -> EventReceipt:
         event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
+        if self.claims and not replay:
+            # A gateway's claim acts outside the inbox's transaction: a duplicate must not reach it.
+            seen = self.platform.event_receipt(event_id)
+            if seen is not None:
+                return _logged(event, replace(seen, status=EventStatus.DUPLICATE))
         for claim in self.claims:
             detail = claim(event)
             if detail is not None:

@@ -261,7 +261,7 @@ def session_header(app: Flask, kind: str, monkeypatch: pytest.MonkeyPatch) -> di
     assert kind == "expired"
     cart_id, _ = open_checkout(app)
     session = app.extensions["psp_connector"].platform.open_session(cart_id, ttl=1)
-    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.store.utcnow", timedelta(seconds=2))
+    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.carts.utcnow", timedelta(seconds=2))
     return {"X-Session-Id": session.id}
 
 
@@ -294,9 +294,9 @@ def test_a_session_expires_exactly_at_its_expiry(app: Flask, client: Any, monkey
     cart_id, _ = open_checkout(app)
     session = app.extensions["psp_connector"].platform.open_session(cart_id, ttl=60)
     headers = {"X-Session-Id": session.id}
-    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.store.utcnow", timedelta(seconds=59))
+    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.carts.utcnow", timedelta(seconds=59))
     assert client.get("/operations/config", headers=headers).status_code == 200
-    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.store.utcnow", timedelta(seconds=61))
+    shift_clock(monkeypatch, "flask_psp_connector.platforms.embedded.carts.utcnow", timedelta(seconds=61))
     assert client.get("/operations/config", headers=headers).get_json() == SESSION_REFUSED
 
 

@@ -31,7 +31,7 @@ def card(client: stripe.StripeClient, number: str) -> str:
 
 
 def rows(app: Flask, table: str) -> int:
-    with app.extensions["psp_connector"].platform.db_session() as session:
+    with app.extensions["psp_connector"].database.transaction() as session:
         return session.scalar(text(f"SELECT count(*) FROM {table}"))
 
 

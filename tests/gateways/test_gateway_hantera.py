@@ -305,7 +305,7 @@ def test_hantera_needs_its_client_and_job_secret(make_app, missing) -> None:
 def test_init_db_creates_the_gateway_tables_beside_commercetools(make_app) -> None:
     from sqlalchemy import create_engine, inspect, text
 
-    from flask_psp_connector.platforms.embedded.store import normalize_database_url
+    from flask_psp_connector.platforms.embedded.database import normalize_database_url
     from tests.conftest import POSTGRES_URL
     from tests.platforms.commercetools.test_commercetools_fake import CT_CONFIG
 

@@ -11,7 +11,7 @@ from flask_psp_connector.ports import Answer, CallbackSettlement
 
 
 def test_concurrent_answers_for_one_key_keep_the_first(platform) -> None:
-    store = GatewayStore(platform)
+    store = GatewayStore(platform.database)
     kept: list[Answer] = []
     barrier = threading.Barrier(6)
 
@@ -29,7 +29,7 @@ def test_concurrent_answers_for_one_key_keep_the_first(platform) -> None:
 
 
 def test_settle_enqueues_one_callback_and_claim_is_exclusive(platform) -> None:
-    store = GatewayStore(platform)
+    store = GatewayStore(platform.database)
     assert store.settle("unknown", "https://cl.test/cb", "{}") == CallbackSettlement.UNKNOWN
     store.record_answer("sync", Answer(200, {}))
     assert store.settle("sync", "https://cl.test/cb", "{}") == CallbackSettlement.NOT_PENDING

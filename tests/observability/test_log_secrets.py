@@ -63,7 +63,7 @@ def procfile_shop(tmp_path: Path) -> Iterator[SimpleNamespace]:
                     time.sleep(0.2)
             platform = LocalPlatform.from_url(database)
             yield SimpleNamespace(url=url, platform=platform, log_path=log_path, sandbox=sandbox)
-            platform.engine.dispose()
+            platform.database.dispose()
         finally:
             server.terminate()
             server.wait(20)

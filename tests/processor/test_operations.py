@@ -286,8 +286,8 @@ def test_the_commerce_layer_outbox_backlog_is_read_at_scrape_time(make_app) -> N
                    COMMERCELAYER_CALLBACK_URL="https://cl.example.test/callbacks")
     client = app.test_client()
     assert value(client.get("/metrics").get_data(as_text=True), "psp_outbox_depth") == 0
-    store = app.extensions["psp_connector"].gateway_store
-    with store.db_session(write=True) as session:
+    database = app.extensions["psp_connector"].database
+    with database.transaction(write=True) as session:
         session.add(GatewayCallbackRow(action_id="act_1", url="https://cl.example.test/callbacks", payload="{}",
                                        next_attempt_at=datetime.now(UTC),
                                        created_at=datetime.now(UTC) - timedelta(minutes=20)))

@@ -734,4 +734,4 @@ def test_order_flow_on_each_database(database_url, stripe_mock) -> None:
     assert order.total_price.cent_amount == 5400 + 490 + 1119  # (5400 + 490) * 19% = 1119.1
     assert store(shop).get_cart(cart_id).state == CartState.ORDERED
     assert len(store(shop).payments_of_cart(cart_id)) == 1
-    shop.extensions["psp_connector"].platform.engine.dispose()
+    shop.extensions["psp_connector"].database.dispose()

@@ -59,7 +59,7 @@ def session_value(browser: Browser, key: str) -> Any:
 
 
 def account_row(shop: Flask, email: str) -> Any:
-    with store(shop).db_session() as db:
+    with store(shop).database.transaction() as db:
         return db.execute(select(accounts_table).where(accounts_table.c.email == email)).first()
 
 
@@ -98,7 +98,7 @@ def test_an_email_has_one_account_whatever_its_case(browser: Browser, shop: Flas
     assert response.status_code == 400
     assert "We could not create an account with these details" in text(response)
     assert session_value(other, "customer_id") is None
-    with store(shop).db_session() as db:
+    with store(shop).database.transaction() as db:
         assert len(db.execute(select(accounts_table)).all()) == 1
 
 
@@ -189,7 +189,7 @@ def test_carts_started_while_signed_in_belong_to_the_customer(browser: Browser, 
 
 def test_a_password_change_ends_other_sessions(browser: Browser, shop: Flask) -> None:
     sign_up(browser)
-    with store(shop).db_session(write=True) as db:
+    with store(shop).database.transaction(write=True) as db:
         db.execute(update(accounts_table).values(password_hash="scrypt:changed"))
     assert ">Sign in</a>" in text(browser.get("/"))
     assert browser.get("/account").status_code == 303
@@ -295,7 +295,7 @@ def test_the_accounts_table_lives_and_dies_with_the_store_schema(database_url: s
     browser = Browser(shop)
     assert sign_up(browser).status_code == 303
     assert account_row(shop, "jane@example.test") is not None
-    store(shop).engine.dispose()
+    store(shop).database.dispose()
 
 
 def test_apple_pay_domain_association(sqlite_url: str) -> None:

@@ -377,7 +377,7 @@ def test_a_paid_cart_cannot_be_changed_from_the_sheet(browser: Browser) -> None:
     store(browser.app).update_cart(cart.id, customer_email="x@example.test")  # someone else changed it
     call_after_change = call(browser, "shipping-address", {"address": FRANCE})
     assert call_after_change.status_code == 200  # re-read: the sheet works on the latest version
-    with store(browser.app).db_session(write=True) as session:
+    with store(browser.app).database.transaction(write=True) as session:
         from flask_psp_connector.platforms.embedded.schema import CartRow
 
         session.get(CartRow, cart.id).state = CartState.ORDERED.value

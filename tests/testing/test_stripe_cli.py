@@ -124,7 +124,7 @@ def test_make_run_prints_the_trigger_line_and_honours_the_given_secret(tmp_path)
         try:
             received = wait_for(lambda: [r for r in store.recent_events(50) if r.event_type == "payment_intent.succeeded"])
         finally:
-            store.engine.dispose()
+            store.database.dispose()
         assert [(r.status.value, r.detail) for r in received] == [("ignored", NOT_OURS)]  # signed with the given secret
 
 

@@ -299,7 +299,7 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch, caplog) -> No
         store(app).update_cart(stale_cart, shipping_amount=500)
         assert paid(app, stale_id, stale_pi).status_code == 200
     finally:
-        store(app).engine.dispose()
+        store(app).database.dispose()
     order = store(app).find_order_by_cart(cart_id)
     assert f"Order {order.order_number} placed for cart {cart_id}" in caplog.text
     assert f"Payment {stale_id} needs a decision: cart_changed" in caplog.text

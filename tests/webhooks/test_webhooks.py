@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 
 from flask_psp_connector.domain.inbox import EventStatus
 from flask_psp_connector.domain.model import CartState
-from flask_psp_connector.platforms.embedded import store as local_module
+from flask_psp_connector.domain.payment import TransactionType
+from flask_psp_connector.platforms.embedded import payments as hot_path
 from flask_psp_connector.platforms.embedded.schema import StripeEventRow, TransactionRow
 from flask_psp_connector.webhooks.events import EventProcessor
 from tests.conftest import STRIPE_API
@@ -44,7 +45,7 @@ def store(app) -> Any:
 
 
 def rows(app, table) -> int:
-    with store(app).db_session() as session:
+    with store(app).database.transaction() as session:
         return session.scalar(select(func.count()).select_from(table))
 
 
@@ -159,7 +160,7 @@ def test_events_are_found_by_payment_intent_when_metadata_is_missing(app, client
 def test_a_refund_is_never_recorded_as_a_chargeback(app, client) -> None:
     _, payment_id, pi = stored_payment(app)
     post_event(client, event("charge.refunded", charge(pi, refunds=[refund("re_1", pi, 3000)])))
-    assert not store(app).get_payment(payment_id).has(local_module.TransactionType.CHARGEBACK)
+    assert not store(app).get_payment(payment_id).has(TransactionType.CHARGEBACK)
 
 
 def test_refunds_not_embedded_are_fetched(app, client, stripe_mock) -> None:
@@ -168,7 +169,7 @@ def test_refunds_not_embedded_are_fetched(app, client, stripe_mock) -> None:
         "object": "list", "data": [refund("re_a", pi, 1000), refund("re_b", pi, 500)], "has_more": False, "url": "/v1/refunds"})
     assert post_event(client, event("charge.refunded", charge(pi))).status_code == 200
     assert stripe_mock.calls[0].request.url.endswith(f"charge=ch_{pi[3:]}&limit=100")
-    refunds = store(app).get_payment(payment_id).transactions_of(local_module.TransactionType.REFUND)
+    refunds = store(app).get_payment(payment_id).transactions_of(TransactionType.REFUND)
     assert sorted((t.interaction_id, t.amount.cent_amount) for t in refunds) == [("re_a", 1000), ("re_b", 500)]
 
 
@@ -236,7 +237,7 @@ def test_a_duplicate_event_has_no_effect(app, client) -> None:
     # same id, different content: the stored effect stands
     again = event("charge.refund.updated", refund("re_2", pi, 900), event_id=first["id"])
     assert post_event(client, again).status_code == 200
-    refunds = store(app).get_payment(payment_id).transactions_of(local_module.TransactionType.REFUND)
+    refunds = store(app).get_payment(payment_id).transactions_of(TransactionType.REFUND)
     assert [(t.interaction_id, t.amount.cent_amount) for t in refunds] == [("re_1", 500)]
     assert rows(app, StripeEventRow) == 1
 
@@ -284,7 +285,7 @@ def test_store_failure_mid_event_is_5xx_with_nothing_written_then_the_retry_succ
     def broken(*args: Any) -> None:
         raise OperationalError("INSERT INTO psp_orders", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(local_module, "_new_order", broken)
+    monkeypatch.setattr(hot_path, "new_order", broken)
     assert post_event(client, succeeded).status_code == 503
     assert summary(store(app).get_payment(payment_id)) == [("Authorization", "Initial", pi, 3000)]
     assert rows(app, StripeEventRow) == 0 and store(app).find_order_by_cart(cart_id) is None
@@ -328,7 +329,7 @@ def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(pl
     _, payment_id, pi = stored_payment(platform)
     processor = EventProcessor(platform, None)
     holding, release = threading.Event(), threading.Event()
-    original = local_module._apply
+    original = hot_path._apply
 
     def slow_apply(connection, payment, changes):
         if changes.create_order:
@@ -338,7 +339,7 @@ def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(pl
 
     succeeded = event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000))
     refunded = event("charge.refunded", charge(pi, refunds=[refund("re_full", pi, 3000)]))
-    local_module._apply = slow_apply
+    hot_path._apply = slow_apply
     try:
         first = threading.Thread(target=processor.handle, args=(succeeded,))
         first.start()
@@ -350,7 +351,24 @@ def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(pl
         first.join(10)
         second.join(10)
     finally:
-        local_module._apply = original
+        hot_path._apply = original
     payment = platform.get_payment(payment_id)
     assert ("Refund", "Success", "re_full", 3000) in summary(payment)
     assert platform.find_order_by_cart(payment.cart_id).payment_state == "Refunded"
+
+
+def test_a_duplicate_delivery_never_reaches_a_gateways_claim(platform) -> None:
+    """A gateway's claim acts outside the inbox's transaction: the inbox answers a
+    duplicate before the claim is asked; a replay asks it again (claims are idempotent)."""
+    claimed: list[str] = []
+
+    def claim(event_body: dict) -> str | None:
+        claimed.append(event_body["id"])
+        return "settled by the gateway"
+
+    processor = EventProcessor(platform, None, [claim])
+    delivery = event("payment_intent.succeeded", intent("pi_gateway1", None, status="succeeded"))
+    first, second = processor.handle(delivery), processor.handle(delivery)
+    assert (first.detail, second.status, claimed) == ("settled by the gateway", EventStatus.DUPLICATE, [delivery["id"]])
+    processor.handle(delivery, replay=True)
+    assert claimed == [delivery["id"]] * 2

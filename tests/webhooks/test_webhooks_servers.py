@@ -36,7 +36,7 @@ def _gunicorn(tmp_path: Path, **env: str) -> Iterator[tuple[str, LocalPlatform]]
     with gunicorn(env, "--workers", "3") as base:
         store = LocalPlatform.from_url(url)
         yield base, store
-        store.engine.dispose()
+        store.database.dispose()
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_the_same_event_to_many_workers_at_once_has_one_effect(gunicorn_on_postg
     assert statuses == [200] * 12
     assert summary(store.get_payment(payment_id)) == [("Authorization", "Success", pi, 3000), ("Charge", "Success", pi, 3000)]
     assert store.find_order_by_cart(cart_id) is not None
-    with store.db_session() as session:
+    with store.database.transaction() as session:
         from sqlalchemy import text
 
         assert session.scalar(text("SELECT count(*) FROM psp_orders WHERE cart_id = :c"), {"c": cart_id}) == 1
@@ -144,7 +144,7 @@ def test_a_stale_and_a_current_payment_delivered_at_once_to_many_workers(
     requests.delete(f"{stripe_double}/_config/data", timeout=5)
     with _gunicorn(tmp_path, STRIPE_API_BASE=stripe_double) as (base, store):
         app = make_app(STRIPE_API_BASE=stripe_double, STRIPE_PAYMENT_METHOD_TYPES="card",
-                       PSP_DATABASE_URL=store.engine.url.render_as_string(hide_password=False))
+                       PSP_DATABASE_URL=store.database.engine.url.render_as_string(hide_password=False))
         cart_id, session_id = open_checkout(app)
         old = create_payment(app, session_id)
         old_paid = browser_pays(stripe_double_client, old)
@@ -177,7 +177,7 @@ def test_two_payments_of_one_cart_state_delivered_at_once_keep_one_charge(
     requests.delete(f"{stripe_double}/_config/data", timeout=5)
     with _gunicorn(tmp_path, STRIPE_API_BASE=stripe_double) as (base, store):
         app = make_app(STRIPE_API_BASE=stripe_double, STRIPE_PAYMENT_METHOD_TYPES="card",
-                       PSP_DATABASE_URL=store.engine.url.render_as_string(hide_password=False))
+                       PSP_DATABASE_URL=store.database.engine.url.render_as_string(hide_password=False))
         cart_id, session_id = open_checkout(app)
         card = create_payment(app, session_id)
         cart = store.get_cart(cart_id)

@@ -28,7 +28,7 @@ from flask_psp_connector.gateways.store import GatewayStore
 from flask_psp_connector.http.errors import CommerceLayerErrors
 from flask_psp_connector.http.guards import reject_hostile_input
 from flask_psp_connector.http.openapi import Api, OwnErrorsBlueprint, Security
-from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.ports import Answer
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.signals import payment_failed, payment_succeeded, refund_recorded
@@ -42,13 +42,13 @@ _HEADER = {"in": "header", "name": SIGNATURE_HEADER, "required": True, "schema":
            "description": "Base64 of HMAC-SHA256 over the raw body with the gateway's shared secret"}
 
 
-def init_gateway(api: Api, platform: LocalPlatform, stripe: StripeGateway | None,
+def init_gateway(api: Api, database: Database, stripe: StripeGateway | None,
                  settings: Settings) -> CommerceLayerGateway[GatewayStore]:
     """Register the routes under ``PSP_GATEWAY_URL_PREFIX`` and return the gateway."""
     api.spec.components.security_scheme(
         "commerceLayerSignature", {"type": "apiKey", "in": "header", "name": SIGNATURE_HEADER})
     api.register_blueprint(commercelayer_blueprint(), url_prefix=f"{settings['PSP_GATEWAY_URL_PREFIX']}/commercelayer")
-    return CommerceLayerGateway(GatewayStore(platform), stripe, capture_method=settings["COMMERCELAYER_CAPTURE_METHOD"],
+    return CommerceLayerGateway(GatewayStore(database), stripe, capture_method=settings["COMMERCELAYER_CAPTURE_METHOD"],
                                 callback_url=settings["COMMERCELAYER_CALLBACK_URL"])
 
 

@@ -29,7 +29,7 @@ from flask_psp_connector.http.cors import storefront_cors
 from flask_psp_connector.http.errors import HanteraErrors, first_message
 from flask_psp_connector.http.money import currency_code
 from flask_psp_connector.http.openapi import Api, OwnErrorsBlueprint
-from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.settings import Settings
 from flask_psp_connector.state import ConnectorState, connector_state
 from flask_psp_connector.stripe.adapter import StripeGateway
@@ -88,14 +88,14 @@ class HanteraErrorsSchema(Schema):
     errors = fields.List(fields.Nested(HanteraErrorSchema), required=True)
 
 
-def init_gateway(api: Api, platform: LocalPlatform, stripe: StripeGateway | None,
+def init_gateway(api: Api, database: Database, stripe: StripeGateway | None,
                  settings: Settings) -> HanteraGateway[GatewayStore]:
     """Register the routes under ``{PSP_GATEWAY_URL_PREFIX}/hantera`` and return the flow."""
     api.spec.components.security_scheme("hanteraJob", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(hantera_blueprint(), url_prefix=f"{settings['PSP_GATEWAY_URL_PREFIX']}/hantera")
     client = HanteraClient(api_url=settings["HANTERA_API_URL"], client_id=settings["HANTERA_CLIENT_ID"],
                            client_secret=settings["HANTERA_CLIENT_SECRET"], scope=settings["HANTERA_SCOPE"])
-    return HanteraGateway(GatewayStore(platform), stripe, client, capture_method=settings["HANTERA_CAPTURE_METHOD"],
+    return HanteraGateway(GatewayStore(database), stripe, client, capture_method=settings["HANTERA_CAPTURE_METHOD"],
                           number_prefix=settings["HANTERA_PAYMENT_NUMBER_PREFIX"])
 
 

@@ -212,6 +212,10 @@ class CommercetoolsPlatform:
         """The newest inbox entries (for ``flask psp events list``)."""
         return self.inbox.recent(limit)
 
+    def event_receipt(self, event_id: str) -> EventReceipt | None:
+        """The inbox entry of the event, if it was processed (or ignored) already."""
+        return self.inbox.entry(event_id)
+
     def record_event_failure(self, event_id: str, event_type: str, error: str, payload: str) -> None:
         """Keep a failed event, or count another failed attempt of it (a lost race is retried)."""
         self.inbox.record_failure(event_id, event_type, error, payload)

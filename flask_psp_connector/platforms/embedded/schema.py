@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -22,6 +24,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 def utcnow() -> datetime:
     """The current time, timezone-aware."""
     return datetime.now(UTC)
+
+
+def hash_secret(value: str) -> str:
+    """SHA-256 hex digest: how bearer credentials (session ids, tokens, secrets) are stored."""
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,6 +52,11 @@ class Base(DeclarativeBase):
         list[dict[str, Any]]: JSON,
         datetime: UTCDateTime,
     }
+
+
+def table_of(row: type[Base]) -> Table:
+    """The Core table of a mapped class (for the prebuilt statements of hot paths)."""
+    return Base.metadata.tables[row.__tablename__]
 
 
 class CartRow(Base):

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from flask_psp_connector.platforms.embedded.store import normalize_database_url
+from flask_psp_connector.platforms.embedded.database import normalize_database_url
 from tests.conftest import AppFactory, _reset_postgres, open_checkout
 from tests.webhook_support import SECRETS, event, intent, post_event, stored_payment
 
@@ -75,7 +75,7 @@ def test_a_webhook_waiting_on_a_locked_payment_answers_503_while_others_are_serv
 def test_postgres_sessions_carry_the_configured_timeouts(make_app: AppFactory) -> None:
     app = make_app(PSP_DATABASE_URL=_reset_postgres(), PSP_DATABASE_LOCK_TIMEOUT=1500,
                    PSP_DATABASE_STATEMENT_TIMEOUT=20000, PSP_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT=45000)
-    with app.extensions["psp_connector"].platform.engine.connect() as connection:
+    with app.extensions["psp_connector"].database.engine.connect() as connection:
         shown = {name: connection.execute(text(f"SHOW {name}")).scalar_one()
                  for name in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout")}
     assert shown == {"lock_timeout": "1500ms", "statement_timeout": "20s", "idle_in_transaction_session_timeout": "45s"}

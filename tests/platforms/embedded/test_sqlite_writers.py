@@ -7,8 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.platforms.embedded.sqlite_writers import WriterQueue
-from flask_psp_connector.platforms.embedded.store import LocalPlatform
 
 
 def _take_turns(queue: WriterQueue, log: Path, rounds: int) -> None:
@@ -44,5 +44,5 @@ def test_forked_workers_and_threads_never_write_at_once(tmp_path: Path) -> None:
 
 
 def test_only_a_sqlite_file_gets_a_queue(tmp_path: Path) -> None:
-    assert LocalPlatform.from_url(f"sqlite:///{tmp_path / 'a.sqlite3'}")._writers is not None
-    assert LocalPlatform.from_url("sqlite://")._writers is None
+    assert Database.from_url(f"sqlite:///{tmp_path / 'a.sqlite3'}").queues_writers
+    assert not Database.from_url("sqlite://").queues_writers

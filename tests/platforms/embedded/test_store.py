@@ -13,10 +13,11 @@ from flask_psp_connector.domain.model import CartState
 from flask_psp_connector.domain.money import Money
 from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, ResourceNotFound
-from flask_psp_connector.platforms.embedded import store as local_module
-from flask_psp_connector.platforms.embedded.schema import TransactionRow
-from flask_psp_connector.platforms.embedded.store import LocalPlatform, hash_secret, normalize_database_url
-from flask_psp_connector.ports import PaymentDraft
+from flask_psp_connector.platforms.embedded import carts as carts_module
+from flask_psp_connector.platforms.embedded.database import normalize_database_url
+from flask_psp_connector.platforms.embedded.schema import SessionRow, TransactionRow, hash_secret, utcnow
+from flask_psp_connector.platforms.embedded.store import LocalPlatform
+from flask_psp_connector.ports import PaymentDraft, PaymentRef
 
 S, T = TransactionState, TransactionType
 ITEMS = [LineItemDraft("tee", "T-shirt", 2, 1500), LineItemDraft("mug", "Mug", 1, 999)]
@@ -80,11 +81,11 @@ def test_session_is_stored_hashed_and_expires(platform: LocalPlatform, monkeypat
     cart = platform.create_cart("EUR", line_items=ITEMS)
     session = platform.open_session(cart.id, merchant_return_url="https://shop.test/r", ttl=60)
     assert platform.get_session(session.id).cart_id == cart.id
-    with platform.db_session() as db:
-        assert db.get(local_module.SessionRow, hash_secret(session.id)) is not None
-        assert db.get(local_module.SessionRow, session.id) is None
-    later = local_module.utcnow() + timedelta(seconds=61)
-    monkeypatch.setattr(local_module, "utcnow", lambda: later)
+    with platform.database.transaction() as db:
+        assert db.get(SessionRow, hash_secret(session.id)) is not None
+        assert db.get(SessionRow, session.id) is None
+    later = utcnow() + timedelta(seconds=61)
+    monkeypatch.setattr(carts_module, "utcnow", lambda: later)
     assert platform.get_session(session.id) is None
 
 
@@ -94,7 +95,7 @@ def test_create_payment_is_idempotent_by_id(platform: LocalPlatform) -> None:
     again = platform.create_payment(new_payment(platform, cart.id))
     assert again == first
     assert [p.id for p in platform.payments_of_cart(cart.id)] == ["pay-1"]
-    assert platform.find_payment_by_interface_id("pi_1") == first
+    assert platform.resolve_payment_id(PaymentRef(interface_id="pi_1")) == first.id
 
 
 def test_apply_transactions_matches_by_type_and_interaction(platform: LocalPlatform) -> None:
@@ -123,9 +124,9 @@ def test_unique_index_backs_the_matching(platform: LocalPlatform) -> None:
     payment = platform.create_payment(new_payment(platform, cart.id))
     duplicate = dict(id="dup", payment_id=payment.id, seq=9, type="Authorization", state="Success",
                      amount=1, currency_code="EUR", fraction_digits=2, interaction_id="pi_1",
-                     timestamp=local_module.utcnow())
+                     timestamp=utcnow())
     with pytest.raises(Exception, match="(?i)unique|duplicate"):
-        with platform.engine.begin() as connection:
+        with platform.database.engine.begin() as connection:
             connection.execute(insert(TransactionRow), [duplicate])
 
 
@@ -205,4 +206,28 @@ def test_a_pooled_connection_the_server_closed_is_replaced() -> None:
     admin.dispose()
     assert store.get_cart(cart.id) == cart
     assert store.update_cart(cart.id, customer_email="back@example.test").customer_email == "back@example.test"
-    store.engine.dispose()
+    store.database.dispose()
+
+
+def test_concurrent_creators_of_one_payment_id_all_get_the_one_payment(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    draft = new_payment(platform, cart.id)
+    barrier = threading.Barrier(6)
+    created: list[object] = []
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            created.append(platform.create_payment(draft))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(created) == 6 and all(payment == created[0] for payment in created)
+    assert [p.id for p in platform.payments_of_cart(cart.id)] == ["pay-1"]

@@ -111,8 +111,8 @@ def test_create_schema_adds_the_columns_an_older_store_lacks(sqlite_url: str) ->
     store = LocalPlatform.from_url(sqlite_url)
     store.create_schema()
     store.create_schema()
-    columns = {column["name"] for column in inspect(store.engine).get_columns("psp_carts")}
+    columns = {column["name"] for column in inspect(store.database.engine).get_columns("psp_carts")}
     assert "shipping_method_name" in columns
     cart = store.create_cart("EUR", line_items=ITEMS, shipping_method_name="Standard")
     assert store.get_cart(cart.id).shipping_method_name == "Standard"
-    store.engine.dispose()
+    store.database.dispose()

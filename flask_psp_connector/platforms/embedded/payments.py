@@ -1,0 +1,321 @@
+"""Payments and the webhook hot path.
+
+An event's effects and its inbox row are written in one transaction, under the
+payment's row lock, with prebuilt Core statements: SQLAlchemy compiles each once, not
+for every event. Settling a payment takes its cart's row lock too (after the payment's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from flask_psp_connector.domain.inbox import EventReceipt, EventStatus
+from flask_psp_connector.domain.payment import AddTransaction, Payment, TransactionDraft, match_transaction
+from flask_psp_connector.domain.settle import PaymentChanges, order_payment_state, settle
+from flask_psp_connector.errors import ResourceNotFound
+from flask_psp_connector.platforms.embedded import rows
+from flask_psp_connector.platforms.embedded.carts import cart_row, payments_of
+from flask_psp_connector.platforms.embedded.database import Database
+from flask_psp_connector.platforms.embedded.orders import new_order, sync_order_payment_state
+from flask_psp_connector.platforms.embedded.schema import (
+    CartRow,
+    OrderRow,
+    PaymentRow,
+    StripeEventRow,
+    TransactionRow,
+    table_of,
+    utcnow,
+)
+from flask_psp_connector.ports import PaymentDraft, PaymentRef
+
+_payments = table_of(PaymentRow)
+_transactions = table_of(TransactionRow)
+_events = table_of(StripeEventRow)
+_orders = table_of(OrderRow)
+_TRANSACTION_COLUMNS = [column.label(f"t_{column.name}") for column in _transactions.c]
+_PAYMENT_KEYS = (_payments.c.id, _payments.c.interface_id)
+_PAYMENT_ID_BY = [select(_payments.c.id).where(key == bindparam("key")) for key in _PAYMENT_KEYS]
+_LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
+# The payment, its transactions and whether its cart has an order, in one round trip. It is
+# read after the lock is held, in a statement of its own: under READ COMMITTED a statement
+# that waited for a row lock sees the rows of its other tables as they were before the wait.
+_PAYMENT_WITH_TRANSACTIONS = (
+    select(
+        _payments,
+        select(_orders.c.id).where(_orders.c.cart_id == _payments.c.cart_id).scalar_subquery().label("order_id"),
+        *_TRANSACTION_COLUMNS,
+    )
+    .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
+    .where(_payments.c.id == bindparam("payment_id"))
+    .order_by(_transactions.c.seq)
+)
+_ADD_TRANSACTION = insert(_transactions)
+_CHANGE_STATE = update(_transactions).where(_transactions.c.id == bindparam("transaction_id")).values(
+    state=bindparam("new_state"))
+_BUMP_PAYMENT = (
+    update(_payments)
+    .where(_payments.c.id == bindparam("payment_id"), _payments.c.version == bindparam("old_version"))
+    .values(version=bindparam("new_version"), updated_at=bindparam("now"),
+            interface_id=bindparam("new_interface_id"), method=bindparam("new_method"),
+            stale_reason=bindparam("new_stale_reason"))
+)
+_RECORD_EVENT = {
+    dialect: insert_for(_events).on_conflict_do_nothing().returning(_events.c.id)
+    for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+_REPLAY_EVENT = update(_events).where(_events.c.id == bindparam("event_id")).values(
+    status=bindparam("new_status"), payment_id=bindparam("new_payment_id"), detail=bindparam("new_detail"))
+_EVENT_BY_ID = select(_events.c.payment_id, _events.c.detail).where(_events.c.id == bindparam("event_id"))
+
+
+class Payments:
+    """Payments of the embedded store, and the Stripe events applied to them."""
+
+    _db: Database
+
+    def get_payment(self, payment_id: str) -> Payment:
+        """Return the payment or raise :class:`ResourceNotFound`."""
+        found = self._db.run(lambda session: _payment_by_id(session, payment_id))
+        if found is None:
+            raise ResourceNotFound(f"Payment {payment_id} not found.")
+        return found
+
+    def payments_of_cart(self, cart_id: str) -> list[Payment]:
+        """Return the cart's payments, oldest first."""
+        return self._db.run(lambda session: [rows.payment_of(row) for row in session.scalars(payments_of(cart_id))])
+
+    def list_payments(self, *, limit: int = 50, offset: int = 0) -> list[Payment]:
+        """Return payments, newest first (for back offices)."""
+        query = select(PaymentRow).order_by(PaymentRow.created_at.desc()).limit(limit).offset(offset)
+        return self._db.run(lambda session: [rows.payment_of(row) for row in session.scalars(query)])
+
+    def create_payment(self, draft: PaymentDraft) -> Payment:
+        """Create the payment on its cart in one transaction; an existing id is returned as is."""
+
+        def work(session: Session) -> Payment:
+            existing = _payment_by_id(session, draft.id)
+            if existing is not None:
+                return existing
+            if session.scalar(select(CartRow.id).where(CartRow.id == draft.cart_id)) is None:
+                raise ResourceNotFound(f"Cart {draft.cart_id} not found.")
+            money = draft.amount_planned
+            row = PaymentRow(
+                id=draft.id,
+                cart_id=draft.cart_id,
+                amount=money.cent_amount,
+                currency_code=money.currency_code,
+                fraction_digits=money.fraction_digits,
+                payment_interface=draft.payment_interface,
+                interface_id=draft.interface_id,
+                client_secret=draft.client_secret,
+                intent_variant=draft.intent_variant,
+                cart_fingerprint=draft.cart_fingerprint or None,
+                cart_version=draft.cart_version or None,
+            )
+            row.transactions = [TransactionRow(**rows.transaction_values(d, draft.id, seq))
+                                for seq, d in enumerate(draft.transactions, 1)]
+            session.add(row)
+            session.flush()
+            return rows.payment_of(row)
+
+        try:
+            return self._db.run(work, write=True)
+        except IntegrityError:
+            # Two creators of one id (the id is derived from the cart's state): the one
+            # that lost on the primary key finds the winner's payment.
+            winner = self._db.run(lambda session: _payment_by_id(session, draft.id), name="create_payment")
+            if winner is None:
+                raise
+            return winner
+
+    def apply_transactions(
+        self,
+        payment_id: str,
+        drafts: Iterable[TransactionDraft],
+        *,
+        interface_id: str | None = None,
+        method: str | None = None,
+    ) -> Payment:
+        """Record ``drafts`` under a row lock with the matching rules of the model."""
+        return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
+
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
+        """Record ``changes`` under the payment's row lock; settle it with ``create_order``
+        (under the cart's row lock too, taken after the payment's). ``cart_id`` is not
+        needed here: the payment is found by its key."""
+
+        def work(connection: Connection) -> Payment:
+            locked = _locked_payment(connection, PaymentRef(payment_id, None))
+            if locked is None:
+                raise ResourceNotFound(f"Payment {payment_id} not found.")
+            return _change(connection, locked, changes)
+
+        return self._db.run(work, write=True, core=True)
+
+    def process_event(
+        self,
+        event_id: str,
+        event_type: str,
+        payment: PaymentRef | None,
+        plan: Callable[[Payment], PaymentChanges],
+        *,
+        detail: str = "",
+        replay: bool = False,
+    ) -> EventReceipt:
+        """Apply a Stripe event's effects and record it in the inbox, in one transaction.
+
+        ``plan`` decides the changes from the payment's state under its row lock. An
+        event id already in the inbox changes nothing (unless ``replay``); without a
+        payment the event is recorded as ignored.
+        """
+
+        def work(connection: Connection) -> EventReceipt:
+            locked = None if payment is None else _locked_payment(connection, payment)
+            payment_id = None if locked is None else locked.payment.id
+            status, note = EventStatus.PROCESSED, detail
+            if locked is None:
+                status = EventStatus.IGNORED
+                note = detail if payment is None else "belongs to no payment of ours"
+            if not _record_event(connection, event_id, event_type, status, payment_id, note[:512], replay=replay):
+                inbox = connection.execute(_EVENT_BY_ID, {"event_id": event_id}).one()
+                return EventReceipt(EventStatus.DUPLICATE, inbox.payment_id, inbox.detail)
+            if locked is not None:
+                _change(connection, locked, plan(locked.payment))
+            return EventReceipt(status, payment_id, note[:512])
+
+        return self._db.run(work, write=True, core=True)
+
+    def resolve_payment_id(self, ref: PaymentRef) -> str | None:
+        """Our payment's id, by its id if it exists, else by its PaymentIntent id."""
+        return self._db.run(lambda connection: _payment_id(connection, ref, _PAYMENT_ID_BY), core=True)
+
+
+def _payment_by_id(session: Session, payment_id: str) -> Payment | None:
+    row = session.get(PaymentRow, payment_id)
+    return None if row is None else rows.payment_of(row)
+
+
+@dataclass(frozen=True, slots=True)
+class _LockedPayment:
+    payment: Payment
+    has_order: bool
+
+
+def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment | None:
+    """The payment ``ref`` names, read under its row lock, or ``None``."""
+    payment_id = _payment_id(connection, ref, _LOCK_PAYMENT_BY)
+    if payment_id is None:
+        return None
+    found = connection.execute(_PAYMENT_WITH_TRANSACTIONS, {"payment_id": payment_id}).all()
+    transactions = (rows.transaction(t, "t_") for t in found if t.t_id is not None)
+    return _LockedPayment(rows.payment(found[0], transactions), found[0].order_id is not None)
+
+
+def _payment_id(connection: Connection, ref: PaymentRef, statements: list[Select[Any]]) -> str | None:
+    """The id of the payment ``ref`` names: by its id first, then by its PaymentIntent id."""
+    for statement, key in zip(statements, (ref.payment_id, ref.interface_id), strict=True):
+        found = connection.scalar(statement, {"key": key}) if key else None
+        if found is not None:
+            return str(found)
+    return None
+
+
+def _record_event(
+    connection: Connection, event_id: str, event_type: str, status: str, payment_id: str | None, detail: str,
+    *, replay: bool,
+) -> bool:
+    """Put the event in the inbox; False when it was there already (and not replayed)."""
+    values = {"id": event_id, "type": event_type, "status": status, "payment_id": payment_id, "detail": detail,
+              "received_at": utcnow()}
+    if connection.execute(_RECORD_EVENT[connection.dialect.name], values).first() is not None:
+        return True
+    if replay:
+        connection.execute(_REPLAY_EVENT, {"event_id": event_id, "new_status": status, "new_payment_id": payment_id,
+                                           "new_detail": detail})
+    return replay
+
+
+def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
+    """Record ``changes`` on a payment read under its row lock, with the model's matching rules."""
+    current = list(payment.transactions)
+    added = []
+    for draft in changes.transactions:
+        change = match_transaction(current, draft)
+        if isinstance(change, AddTransaction):
+            values = rows.transaction_values(draft, payment.id, len(current) + 1)
+            added.append(values)
+            current.append(rows.transaction(SimpleNamespace(**values)))
+        elif change is not None:
+            connection.execute(_CHANGE_STATE, {"transaction_id": change.transaction_id, "new_state": change.state.value})
+            current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
+    if added:
+        connection.execute(_ADD_TRANSACTION, added)
+    interface_id = payment.interface_id or changes.interface_id
+    method = payment.method or changes.method
+    stale = payment.stale_reason or changes.stale_reason
+    unchanged = (interface_id, method, stale) == (payment.interface_id, payment.method, payment.stale_reason)
+    if current == list(payment.transactions) and unchanged:
+        return payment
+    bumped = connection.execute(_BUMP_PAYMENT, {
+        "payment_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
+        "now": utcnow(), "new_interface_id": interface_id, "new_method": method,
+        "new_stale_reason": stale.value if stale else None})
+    if bumped.rowcount != 1:
+        raise StaleDataError(f"Payment {payment.id} changed under its lock.")
+    return replace(payment, version=payment.version + 1, interface_id=interface_id, method=method,
+                   stale_reason=stale, transactions=tuple(current))
+
+
+def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
+    """Record ``changes`` on a locked payment, settle it if asked, and keep its order's state in step."""
+    payment = _apply(connection, locked.payment, changes)
+    if not (changes.create_order or locked.has_order):
+        return payment
+    with _orm(connection) as session:
+        placed = False
+        if changes.create_order:
+            payment, placed = _settle(connection, session, payment, changes)
+        if not placed:
+            sync_order_payment_state(session, payment.cart_id)
+    return payment
+
+
+def _settle(connection: Connection, session: Session, payment: Payment, changes: PaymentChanges) -> tuple[Payment, bool]:
+    """Place the cart's order if ``payment`` pays for it as it is now; else mark it stale and undo it.
+
+    The cart's row lock serializes the settlements of its payments, so of two payments
+    racing for one cart state exactly one is kept. Returns the payment and whether the
+    order was placed now (with the payment state its payments, read under that lock,
+    imply: it needs no second look).
+    """
+    locked_cart = cart_row(session, payment.cart_id, lock=True)
+    payments = [payment if row.id == payment.id else rows.payment_of(row)
+                for row in session.scalars(payments_of(payment.cart_id).execution_options(populate_existing=True))]
+    ordered = session.scalar(select(OrderRow.id).where(OrderRow.cart_id == payment.cart_id)) is not None
+    verdict = settle(payment, rows.cart(locked_cart), payments, ordered=ordered)
+    if verdict.place_order:
+        new_order(session, locked_cart, changes.ship_to, order_payment_state(payments))
+        return payment, True
+    if verdict.stale is not None:
+        undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
+        payment = _apply(connection, payment, PaymentChanges(undo, stale_reason=verdict.stale))
+    return payment, False
+
+
+@contextmanager
+def _orm(connection: Connection) -> Iterator[Session]:
+    """An ORM session inside ``connection``'s transaction (for the rarer, richer writes)."""
+    with Session(bind=connection, expire_on_commit=False) as session:
+        yield session
+        session.flush()
