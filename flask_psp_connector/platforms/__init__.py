@@ -1,0 +1,3 @@
+"""Where carts, payments and orders live: the embedded store or commercetools, each implementing
+:class:`~flask_psp_connector.ports.CommercePlatform`.
+"""

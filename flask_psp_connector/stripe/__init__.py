@@ -1,0 +1,3 @@
+"""Stripe, behind :class:`~flask_psp_connector.ports.StripePort`: the only room that imports the
+Stripe SDK.
+"""

@@ -1,0 +1,3 @@
+"""commercetools as the commerce platform: its HTTP client, the port's implementation, the JSON
+mapping, the event inbox in custom objects and the custom types.
+"""

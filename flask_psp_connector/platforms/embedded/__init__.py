@@ -1,0 +1,3 @@
+"""The embedded store (SQLite or PostgreSQL): the :class:`~.database.Database`, its migrations, and
+carts, payments, orders, customers and the event inbox.
+"""
