@@ -40,16 +40,6 @@ STRIPE_CSP = (
 )
 
 
-@pytest.fixture
-def shop(sqlite_url: str) -> Flask:
-    return build_shop(sqlite_url)
-
-
-@pytest.fixture
-def browser(shop: Flask) -> Browser:
-    return Browser(shop)
-
-
 def text(response: Any) -> str:
     return response.get_data(as_text=True)
 

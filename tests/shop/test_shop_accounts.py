@@ -20,16 +20,6 @@ PASSWORD = "a long enough secret"
 GENERIC_FAILURE = "The email or password is not right."
 
 
-@pytest.fixture
-def shop(sqlite_url: str) -> Flask:
-    return build_shop(sqlite_url)
-
-
-@pytest.fixture
-def browser(shop: Flask) -> Browser:
-    return Browser(shop)
-
-
 def text(response: Any) -> str:
     return response.get_data(as_text=True)
 

@@ -19,19 +19,6 @@ S, T = TransactionState, TransactionType
 PI_URL = f"{STRIPE_API}/v1/payment_intents"
 
 
-@pytest.fixture
-def shop(sqlite_url: str) -> Flask:
-    return build_shop(sqlite_url)
-
-
-@pytest.fixture
-def admin(shop: Flask) -> Browser:
-    browser = Browser(shop)
-    response = browser.post("/admin/login", {"password": ADMIN_PASSWORD})
-    assert response.status_code == 303 and response.location == "/admin/"
-    return browser
-
-
 def text(response: Any) -> str:
     return response.get_data(as_text=True)
 

@@ -6,23 +6,8 @@ import json
 import re
 from typing import Any
 
-import pytest
-from flask import Flask
-
-from tests.shop_support import ADMIN_PASSWORD, Browser, add_payment, build_shop, paid_cart, store
+from tests.shop_support import Browser, add_payment, paid_cart, store
 from tests.webhook_support import charge, event, refund
-
-
-@pytest.fixture
-def shop(sqlite_url: str) -> Flask:
-    return build_shop(sqlite_url)
-
-
-@pytest.fixture
-def admin(shop: Flask) -> Browser:
-    browser = Browser(shop)
-    assert browser.post("/admin/login", {"password": ADMIN_PASSWORD}).status_code == 303
-    return browser
 
 
 def text(response: Any) -> str:

@@ -8,11 +8,10 @@ import re
 from typing import Any
 
 import pytest
-from flask import Flask
 
 from demo_shop.pricing import EXPRESS, STANDARD, method_of, quote, quotes
 from flask_psp_connector.domain.model import CartState
-from tests.shop_support import Browser, audit, build_shop, store
+from tests.shop_support import Browser, audit, store
 
 MUG, KETTLE = 1800, 5900  # catalog prices of stoneware-mug and pour-over-kettle, in cents
 
@@ -20,16 +19,6 @@ FRANCE = {"country": "FR", "postal_code": "75001", "city": "Paris", "state": ""}
 GERMANY = {"country": "DE", "postal_code": "10115", "city": "Berlin", "state": ""}
 FULL_FRANCE = {"line1": "8 Rue de Rivoli", "line2": "Appartement 4", "city": "Paris", "state": "",
                "postal_code": "75001", "country": "FR"}
-
-
-@pytest.fixture
-def shop(sqlite_url: str) -> Flask:
-    return build_shop(sqlite_url)
-
-
-@pytest.fixture
-def browser(shop: Flask) -> Browser:
-    return Browser(shop)
 
 
 def call(browser: Browser, endpoint: str, body: Any, *, csrf: bool = True) -> Any:

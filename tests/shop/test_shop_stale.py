@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import responses
 from flask import Flask
 
 from flask_psp_connector.domain.payment import StaleReason, TransactionState, TransactionType
 from tests.conftest import STRIPE_API
 from tests.shop.test_shop import pinned_intent, return_url, text
-from tests.shop_support import ADMIN_PASSWORD, Browser, add_payment, build_shop, paid_cart, store
+from tests.shop_support import ADMIN_PASSWORD, Browser, add_payment, paid_cart, store
 
 S, T = TransactionState, TransactionType
-
-
-@pytest.fixture
-def shop(sqlite_url: str) -> Flask:
-    return build_shop(sqlite_url)
-
-
-@pytest.fixture
-def browser(shop: Flask) -> Browser:
-    return Browser(shop)
 
 
 def pinned_refund(mock: responses.RequestsMock, payment: Any) -> None:
