@@ -38,7 +38,7 @@ from flask_psp_connector.processor.schemas import ErrorResponseSchema
 from flask_psp_connector.processor.settlement import settle_payment
 from flask_psp_connector.settings import Settings, load_settings
 from flask_psp_connector.signals import Sender
-from flask_psp_connector.state import ConnectorState, connector_state
+from flask_psp_connector.state import EXTENSION_KEY, ConnectorState, connector_state
 from flask_psp_connector.stripe.adapter import StripeGateway
 from flask_psp_connector.version import __version__
 from flask_psp_connector.webhooks.route import webhooks_blueprint
@@ -81,7 +81,7 @@ class PSPConnector:
         :raises RuntimeError: if a connector is already registered on ``app``.
         :raises ConfigurationError: naming the key whose value is invalid.
         """
-        if "psp_connector" in app.extensions:
+        if EXTENSION_KEY in app.extensions:
             raise RuntimeError("A PSPConnector is already registered on this Flask app.")
         # A command (``flask psp ...``) may run without Stripe: the ones that need it say so.
         settings = load_settings(app.config, testing=app.testing or click.get_current_context(silent=True) is not None)
@@ -106,7 +106,7 @@ class PSPConnector:
             notify=Sender(app),
             database=database,
         )
-        app.extensions["psp_connector"] = state
+        app.extensions[EXTENSION_KEY] = state
 
         prefix = settings["PSP_URL_PREFIX"] or None
         state.api.register_blueprint(processor_blueprint(), url_prefix=prefix)

@@ -104,6 +104,11 @@ class CommercePlatform(Protocol):
         payment's own cart is what counts.
         """
 
+    def apply_plan(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], *,
+                   cart_id: str | None = None) -> Payment:
+        """:meth:`apply_changes` with the changes ``plan`` decides from the payment as stored,
+        under its lock (decided again if the write loses a race)."""
+
     def process_event(
         self,
         event_id: str,

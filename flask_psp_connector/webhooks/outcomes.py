@@ -173,10 +173,10 @@ class SignallingPlatform:
     """A platform whose recorded changes send their signals once committed.
 
     For the entry points that record through :meth:`apply_changes` (``/confirmPayments``,
-    settlements, operations). The payment before the change is the one the caller read
-    last through this platform (else it is read first), so the change's outcome is told
-    without another read; what the signals carry is read after the commit, and only when
-    someone listens. Everything else goes to the platform as is.
+    settlements, operations). The payment before the change is the one the platform holds
+    under its lock when the change is decided, so a change the webhook recorded first is
+    not told again; what the signals carry is read after the commit, and only when someone
+    listens. Everything else goes to the platform as is.
     """
 
     def __init__(self, platform: CommercePlatform, notify: Notify) -> None:
@@ -209,12 +209,20 @@ class SignallingPlatform:
         """See :meth:`CommercePlatform.apply_changes`; its signals are sent once it returns."""
         if not any(self._notify.listened(signal) for signal in SIGNAL_NAMES):
             return self._remember(self._platform.apply_changes(payment_id, changes, cart_id=cart_id))
-        watch = Watch()
-        before = self._read.get(payment_id) or self._platform.get_payment(payment_id)
-        watched = watch.changes(before, changes)
+        watch, ordered = Watch(), None
         if changes.create_order and not changes.transactions and self._notify.listened("order_created"):
-            watch.settling(before, self._platform.get_cart(before.cart_id).state == CartState.ORDERED)
-        payment = self._platform.apply_changes(payment_id, watched, cart_id=cart_id)
+            known = self._read.get(payment_id) or self._platform.get_payment(payment_id)
+            ordered = self._platform.get_cart(known.cart_id).state == CartState.ORDERED
+
+        def plan(current: Payment) -> PaymentChanges:
+            # Decided on the payment as stored under its lock: a change another entry point
+            # (the webhook) recorded first is "before", so its signals are not sent twice.
+            watched = watch.changes(current, changes)
+            if ordered is not None:
+                watch.settling(current, ordered)
+            return watched
+
+        payment = self._platform.apply_plan(payment_id, plan, cart_id=cart_id)
         try:
             self._notify(watch.notices(self._platform, self._notify.listened))
         except Exception:

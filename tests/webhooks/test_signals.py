@@ -15,7 +15,9 @@ from flask import Flask
 from flask_psp_connector import PSPConnector, signals
 from flask_psp_connector.domain.money import Money
 from flask_psp_connector.domain.payment import StaleReason, TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.domain.settle import PaymentChanges
 from flask_psp_connector.ports import PaymentDraft
+from flask_psp_connector.state import connector_state
 from tests import gateway_support as cl
 from tests.conftest import STRIPE_API, open_checkout
 from tests.webhook_support import SECRETS, charge, dispute, event, intent, post_event, refund, stored_payment
@@ -113,6 +115,23 @@ def test_confirm_payments_sends_them_and_the_later_webhook_does_not(app, receive
     assert confirm(app, session_id, payment_id, pi).status_code == 200
     assert paid(app, payment_id, pi).status_code == 200
     assert received.calls == []
+
+
+def test_a_change_the_webhook_recorded_first_is_not_told_again_by_confirm(app, received) -> None:
+    """/confirmPayments read the payment before the webhook recorded it; its change is
+    decided on the payment as stored, so nothing is sent twice."""
+    cart_id, payment_id, pi = stored_payment(app)
+    platform = connector_state(app).signalling_platform()
+    platform.get_payment(payment_id)  # read before the webhook lands
+    assert paid(app, payment_id, pi).status_code == 200
+    assert received.names() == ["payment_succeeded", "order_created"]
+    received.clear()
+    money = Money.of(3000, "EUR")
+    platform.apply_changes(payment_id, PaymentChanges((TransactionDraft(T.AUTHORIZATION, S.SUCCESS, money, pi),
+                                                       TransactionDraft(T.CHARGE, S.SUCCESS, money, pi)),
+                                                      interface_id=pi, create_order=True))
+    assert received.calls == []
+    assert store(app).get_cart(cart_id).state.value == "Ordered"
 
 
 def test_settle_payment_sends_order_created_once(app, received) -> None:

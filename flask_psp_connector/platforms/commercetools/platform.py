@@ -172,10 +172,16 @@ class CommercetoolsPlatform:
 
         ``cart_id``: the cart to look for the payment in first (one read for both).
         """
+        return self.apply_plan(payment_id, lambda _: changes, cart_id=cart_id)
+
+    def apply_plan(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], *,
+                   cart_id: str | None = None) -> Payment:
+        """:meth:`apply_changes` with the changes ``plan`` decides from the payment as read
+        (decided again on a fresh read after a lost race)."""
         found = self.payments.find(PaymentRef(payment_id, None, cart_id))
         if found is None:
             raise ResourceNotFound(f"Payment {payment_id} not found.")
-        return self.payments.change(found, lambda payment: changes)
+        return self.payments.change(found, plan)
 
     # -- Stripe events -------------------------------------------------------------
 

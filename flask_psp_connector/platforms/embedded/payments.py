@@ -155,11 +155,17 @@ class Payments:
         (under the cart's row lock too, taken after the payment's). ``cart_id`` is not
         needed here: the payment is found by its key."""
 
+        return self.apply_plan(payment_id, lambda _: changes)
+
+    def apply_plan(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], *,
+                   cart_id: str | None = None) -> Payment:
+        """:meth:`apply_changes` with the changes ``plan`` decides from the locked payment."""
+
         def work(connection: Connection) -> Payment:
             locked = _locked_payment(connection, PaymentRef(payment_id, None))
             if locked is None:
                 raise ResourceNotFound(f"Payment {payment_id} not found.")
-            return _change(connection, locked, changes)
+            return _change(connection, locked, plan(locked.payment))
 
         return self._db.run(work, write=True, core=True)
 
