@@ -165,7 +165,9 @@ def load(port: int, path: str, work: list[tuple[bytes, str]]) -> dict[str, float
 def serve(url: str, home: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "PSP_DATABASE_URL": url, "STRIPE_SECRET_KEY": "sk_test_bench", "HOME": home,
-           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRET, "PYTHONPATH": str(HERE)}
+           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRET,
+           # The checkout's own package, not an installed copy of it.
+           "PYTHONPATH": os.pathsep.join((str(HERE), str(HERE.parent)))}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
                                "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
                                "webhook_server:create_app()"], env=env, cwd=HERE)

@@ -2,13 +2,13 @@
 
 An event's effects and its inbox row are written in one transaction, under the
 payment's row lock, with prebuilt Core statements: SQLAlchemy compiles each once, not
-for every event. Settling a payment takes its cart's row lock too (after the payment's).
+for every event, and no ORM session is opened. Settling a payment takes its cart's row
+lock too (after the payment's) and places the order in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
@@ -25,9 +25,14 @@ from flask_psp_connector.domain.payment import AddTransaction, Payment, Transact
 from flask_psp_connector.domain.settle import PaymentChanges, order_payment_state, settle
 from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
-from flask_psp_connector.platforms.embedded.carts import cart_row, payments_of
+from flask_psp_connector.platforms.embedded.carts import payments_of
 from flask_psp_connector.platforms.embedded.database import Database
-from flask_psp_connector.platforms.embedded.orders import new_order, sync_order_payment_state
+from flask_psp_connector.platforms.embedded.orders import (
+    cart_payments,
+    lock_cart,
+    new_order,
+    sync_order_payment_state,
+)
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     OrderRow,
@@ -43,7 +48,6 @@ _payments = table_of(PaymentRow)
 _transactions = table_of(TransactionRow)
 _events = table_of(StripeEventRow)
 _orders = table_of(OrderRow)
-_TRANSACTION_COLUMNS = [column.label(f"t_{column.name}") for column in _transactions.c]
 _PAYMENT_KEYS = (_payments.c.id, _payments.c.interface_id)
 _PAYMENT_ID_BY = [select(_payments.c.id).where(key == bindparam("key")) for key in _PAYMENT_KEYS]
 _LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
@@ -54,7 +58,7 @@ _PAYMENT_WITH_TRANSACTIONS = (
     select(
         _payments,
         select(_orders.c.id).where(_orders.c.cart_id == _payments.c.cart_id).scalar_subquery().label("order_id"),
-        *_TRANSACTION_COLUMNS,
+        *rows.TRANSACTION_COLUMNS,
     )
     .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
     .where(_payments.c.id == bindparam("payment_id"))
@@ -224,8 +228,7 @@ def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment |
     if payment_id is None:
         return None
     found = connection.execute(_PAYMENT_WITH_TRANSACTIONS, {"payment_id": payment_id}).all()
-    transactions = (rows.transaction(t, "t_") for t in found if t.t_id is not None)
-    return _LockedPayment(rows.payment(found[0], transactions), found[0].order_id is not None)
+    return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None)
 
 
 def _payment_id(connection: Connection, ref: PaymentRef, statements: list[Select[Any]]) -> str | None:
@@ -286,42 +289,29 @@ def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) ->
 def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a locked payment, settle it if asked, and keep its order's state in step."""
     payment = _apply(connection, locked.payment, changes)
-    if not (changes.create_order or locked.has_order):
-        return payment
-    with _orm(connection) as session:
-        placed = False
-        if changes.create_order:
-            payment, placed = _settle(connection, session, payment, changes)
-        if not placed:
-            sync_order_payment_state(session, payment.cart_id)
+    if changes.create_order:
+        return _settle(connection, payment, changes)
+    if locked.has_order:
+        sync_order_payment_state(connection, payment.cart_id)
     return payment
 
 
-def _settle(connection: Connection, session: Session, payment: Payment, changes: PaymentChanges) -> tuple[Payment, bool]:
+def _settle(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
     """Place the cart's order if ``payment`` pays for it as it is now; else mark it stale and undo it.
 
     The cart's row lock serializes the settlements of its payments, so of two payments
-    racing for one cart state exactly one is kept. Returns the payment and whether the
-    order was placed now (with the payment state its payments, read under that lock,
-    imply: it needs no second look).
+    racing for one cart state exactly one is kept. An order placed now gets the payment
+    state its payments, read under that lock, imply: it needs no second look.
     """
-    locked_cart = cart_row(session, payment.cart_id, lock=True)
-    payments = [payment if row.id == payment.id else rows.payment_of(row)
-                for row in session.scalars(payments_of(payment.cart_id).execution_options(populate_existing=True))]
-    ordered = session.scalar(select(OrderRow.id).where(OrderRow.cart_id == payment.cart_id)) is not None
-    verdict = settle(payment, rows.cart(locked_cart), payments, ordered=ordered)
+    locked = lock_cart(connection, payment.cart_id)
+    payments = [payment if found.id == payment.id else found for found in cart_payments(connection, payment.cart_id)]
+    verdict = settle(payment, locked.cart, payments, ordered=locked.order_id is not None)
     if verdict.place_order:
-        new_order(session, locked_cart, changes.ship_to, order_payment_state(payments))
-        return payment, True
+        new_order(connection, locked, changes.ship_to, order_payment_state(payments))
+        return payment
     if verdict.stale is not None:
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
         payment = _apply(connection, payment, PaymentChanges(undo, stale_reason=verdict.stale))
-    return payment, False
-
-
-@contextmanager
-def _orm(connection: Connection) -> Iterator[Session]:
-    """An ORM session inside ``connection``'s transaction (for the rarer, richer writes)."""
-    with Session(bind=connection, expire_on_commit=False) as session:
-        yield session
-        session.flush()
+    if locked.order_id is not None:
+        sync_order_payment_state(connection, payment.cart_id)
+    return payment
