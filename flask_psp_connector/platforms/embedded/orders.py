@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -64,7 +64,15 @@ _MARK_ORDERED = (
     .where(_carts.c.id == bindparam("cart_id"), _carts.c.version == bindparam("old_version"))
     .values(state=CartState.ORDERED.value, version=bindparam("new_version"))
 )
+_ORDER_COLUMNS = [column for column in _orders.c if column.name not in ("version", "cart_id")]
 _ADD_ORDER = _orders.insert()
+# PostgreSQL marks the cart Ordered and adds its order in one statement (one round trip).
+# Its parameters are prefixed: one named like a cart column would be SET by the UPDATE.
+_MARKED = _MARK_ORDERED.returning(_carts.c.id).cte("marked")
+_MARK_AND_ADD_ORDER = _orders.insert().from_select(
+    ["version", "cart_id", *(column.name for column in _ORDER_COLUMNS)],
+    select(literal(1), _MARKED.c.id, *(bindparam(f"order_{column.name}", type_=column.type) for column in _ORDER_COLUMNS)),
+).returning(_orders.c.id)
 _SET_PAYMENT_STATE = (
     update(_orders)
     .where(_orders.c.id == bindparam("order_id"))
@@ -150,14 +158,8 @@ def new_order(connection: Connection, locked: LockedCart, ship_to: Callable[[], 
     if shipping is None and ship_to is not None:
         found = ship_to()
         shipping = asdict(found) if found else None
-    marked = connection.execute(_MARK_ORDERED, {"cart_id": cart.id, "old_version": cart.version,
-                                                "new_version": cart.version + 1})
-    if marked.rowcount != 1:
-        raise StaleDataError(f"Cart {cart.id} changed under its lock.")
-    connection.execute(_ADD_ORDER, {
+    values = {
         "id": str(uuid.uuid4()),
-        "version": 1,
-        "cart_id": cart.id,
         "order_number": secrets.token_hex(5).upper(),
         "payment_state": payment_state.value,
         "currency_code": cart.currency_code,
@@ -172,7 +174,17 @@ def new_order(connection: Connection, locked: LockedCart, ship_to: Callable[[], 
         "shipping_address": shipping,
         "billing_address": row.billing_address,
         "created_at": utcnow(),
-    })
+    }
+    marking = {"cart_id": cart.id, "old_version": cart.version, "new_version": cart.version + 1}
+    if connection.dialect.name == "postgresql":
+        prefixed = {f"order_{name}": value for name, value in values.items()}
+        placed = len(connection.execute(_MARK_AND_ADD_ORDER, {**prefixed, **marking}).all())
+    else:
+        placed = connection.execute(_MARK_ORDERED, marking).rowcount
+        if placed == 1:
+            connection.execute(_ADD_ORDER, {**values, "version": 1, "cart_id": cart.id})
+    if placed != 1:
+        raise StaleDataError(f"Cart {cart.id} changed under its lock.")
 
 
 def sync_order_payment_state(connection: Connection, cart_id: str) -> None:
