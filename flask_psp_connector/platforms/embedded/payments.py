@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, Update, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -69,7 +70,7 @@ _CHANGE_STATE = update(_transactions).where(_transactions.c.id == bindparam("tra
     state=bindparam("new_state"))
 _BUMP_PAYMENT = (
     update(_payments)
-    .where(_payments.c.id == bindparam("payment_id"), _payments.c.version == bindparam("old_version"))
+    .where(_payments.c.id == bindparam("bumped_id"), _payments.c.version == bindparam("old_version"))
     .values(version=bindparam("new_version"), updated_at=bindparam("now"),
             interface_id=bindparam("new_interface_id"), method=bindparam("new_method"),
             stale_reason=bindparam("new_stale_reason"))
@@ -259,6 +260,7 @@ def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) ->
     """Record ``changes`` on a payment read under its row lock, with the model's matching rules."""
     current = list(payment.transactions)
     added = []
+    changed = []
     for draft in changes.transactions:
         change = match_transaction(current, draft)
         if isinstance(change, AddTransaction):
@@ -266,24 +268,59 @@ def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) ->
             added.append(values)
             current.append(rows.transaction(SimpleNamespace(**values)))
         elif change is not None:
-            connection.execute(_CHANGE_STATE, {"transaction_id": change.transaction_id, "new_state": change.state.value})
+            changed.append({"transaction_id": change.transaction_id, "new_state": change.state.value})
             current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
-    if added:
-        connection.execute(_ADD_TRANSACTION, added)
     interface_id = payment.interface_id or changes.interface_id
     method = payment.method or changes.method
     stale = payment.stale_reason or changes.stale_reason
     unchanged = (interface_id, method, stale) == (payment.interface_id, payment.method, payment.stale_reason)
     if current == list(payment.transactions) and unchanged:
         return payment
-    bumped = connection.execute(_BUMP_PAYMENT, {
-        "payment_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
-        "now": utcnow(), "new_interface_id": interface_id, "new_method": method,
-        "new_stale_reason": stale.value if stale else None})
-    if bumped.rowcount != 1:
+    bump = {"bumped_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
+            "now": utcnow(), "new_interface_id": interface_id, "new_method": method,
+            "new_stale_reason": stale.value if stale else None}
+    if _write(connection, changed, added, bump) != 1:
         raise StaleDataError(f"Payment {payment.id} changed under its lock.")
     return replace(payment, version=payment.version + 1, interface_id=interface_id, method=method,
                    stale_reason=stale, transactions=tuple(current))
+
+
+def _write(connection: Connection, changed: list[dict[str, Any]], added: list[dict[str, Any]],
+           bump: dict[str, Any]) -> int:
+    """Write a payment's changed and added transactions and bump its version; the number
+    of payments bumped (1, or 0 when its version moved)."""
+    if connection.dialect.name != "postgresql":
+        for values in changed:
+            connection.execute(_CHANGE_STATE, values)
+        if added:
+            connection.execute(_ADD_TRANSACTION, added)
+        return connection.execute(_BUMP_PAYMENT, bump).rowcount
+    # One statement: a transaction changed twice keeps its last state, as in the order above;
+    # a change to a transaction added now finds no row in either. No parameter is named
+    # like a column: an UPDATE in the statement would SET that column too.
+    final = {values["transaction_id"]: values["new_state"] for values in changed}
+    numbered = dict(bump)
+    for number, (transaction_id, state) in enumerate(final.items()):
+        numbered |= {f"c{number}_id": transaction_id, f"c{number}_state": state}
+    for number, values in enumerate(added):
+        numbered |= {f"a{number}_{name}": value for name, value in values.items()}
+    return len(connection.execute(_write_back(len(final), len(added)), numbered).all())
+
+
+@cache
+def _write_back(changed: int, added: int) -> Update:
+    """PostgreSQL's :func:`_write` for ``changed`` and ``added`` transactions: data-modifying
+    CTEs and the payment's bump, in one round trip (built once per shape)."""
+    ctes = [
+        update(_transactions).where(_transactions.c.id == bindparam(f"c{number}_id"))
+        .values(state=bindparam(f"c{number}_state")).returning(_transactions.c.id).cte(f"changed_{number}")
+        for number in range(changed)
+    ]
+    if added:
+        rows_added = [{column.name: bindparam(f"a{number}_{column.name}", type_=column.type)
+                       for column in _transactions.c} for number in range(added)]
+        ctes.append(insert(_transactions).values(rows_added).returning(_transactions.c.id).cte("added"))
+    return _BUMP_PAYMENT.add_cte(*ctes).returning(_payments.c.id)
 
 
 def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
