@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -307,7 +307,7 @@ def _write(connection: Connection, changed: list[dict[str, Any]], added: list[di
     return len(connection.execute(_write_back(len(final), len(added)), numbered).all())
 
 
-@cache
+@lru_cache(maxsize=64)
 def _write_back(changed: int, added: int) -> Update:
     """PostgreSQL's :func:`_write` for ``changed`` and ``added`` transactions: data-modifying
     CTEs and the payment's bump, in one round trip (built once per shape)."""
