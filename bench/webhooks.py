@@ -12,9 +12,12 @@ from 16 concurrent clients, after a warm-up, interleaved:
 * the same number of equally signed events to ``/bare``, which only verifies the
   signature and answers 200.
 
-Prints events/s, p50 and p99 for each and the ratios webhook/bare (target >= 0.5).
+Prints events/s, p50 and p99 for each and the ratios webhook/bare (target >= 0.5), then
+the statements one event of each type runs and the transactions it takes (counted in
+this process, on a store of its own).
 
-Run: ``.venv/bin/python bench/webhooks.py [--events 3000] [--postgres-url URL]``.
+Run from the checkout's root (gunicorn serves this checkout's package):
+``PYTHONPATH=. .venv/bin/python bench/webhooks.py [--events 3000] [--postgres-url URL]``.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ import time
 from pathlib import Path
 
 import stripe
-from sqlalchemy import create_engine, text
+from flask import Flask
+from sqlalchemy import Engine, create_engine, event, text
 
-from flask_psp_connector import LineItemDraft
+from flask_psp_connector import LineItemDraft, PSPConnector
 from flask_psp_connector.domain.model import Address
 from flask_psp_connector.domain.money import Money
 from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
@@ -165,7 +169,9 @@ def load(port: int, path: str, work: list[tuple[bytes, str]]) -> dict[str, float
 def serve(url: str, home: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "PSP_DATABASE_URL": url, "STRIPE_SECRET_KEY": "sk_test_bench", "HOME": home,
-           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRET, "PYTHONPATH": str(HERE)}
+           "STRIPE_WEBHOOK_SIGNING_SECRET": SECRET,
+           # The checkout's own package, not an installed copy of it.
+           "PYTHONPATH": os.pathsep.join((str(HERE), str(HERE.parent)))}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
                                "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
                                "webhook_server:create_app()"], env=env, cwd=HERE)
@@ -215,6 +221,41 @@ def bench_store(label: str, url: str, count: int, home: str, rounds: int) -> lis
     return lines
 
 
+def statements(label: str, url: str) -> list[str]:
+    """The statements and transactions of one event of each type, sent in this process."""
+    pairs = seed(url, 2)
+    waiting = seed(url, 2, waiting=True, first=2)
+    app = Flask("webhook_statements")
+    app.config.update(PSP_DATABASE_URL=url, STRIPE_SECRET_KEY="sk_test_bench", STRIPE_WEBHOOK_SIGNING_SECRET=SECRET)
+    PSPConnector(app)
+    client = app.test_client()
+    counted = {"statements": 0, "transactions": 0}
+
+    def executed(_connection: object, _cursor: object, statement: str, *_args: object) -> None:
+        counted["statements"] += not statement.startswith("BEGIN")  # SQLite's BEGIN IMMEDIATE
+
+    def began(*_args: object) -> None:
+        counted["transactions"] += 1
+
+    lines = []
+    for name, work in (("charge.refund.updated", payloads(pairs, 2, "count")),
+                       ("payment_intent.succeeded", succeeded(waiting, "count"))):
+        for number, (body, signature) in enumerate(work):
+            counted.update(statements=0, transactions=0)
+            event.listen(Engine, "before_cursor_execute", executed)
+            event.listen(Engine, "begin", began)
+            try:
+                response = client.post("/stripe/webhooks", data=body, headers={"Stripe-Signature": signature})
+            finally:
+                event.remove(Engine, "before_cursor_execute", executed)
+                event.remove(Engine, "begin", began)
+            if number and response.status_code == 200:  # the first one warms the app up
+                lines.append(f"{label:10}  {name:24}  {counted['statements']:3} statements in "
+                             f"{counted['transactions']} transaction(s)")
+    app.extensions["psp_connector"].platform.database.dispose()
+    return lines
+
+
 def reset_postgres(url: str) -> str:
     engine = create_engine(normalize_database_url(url))
     with engine.begin() as connection:
@@ -234,10 +275,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         lines = bench_store("SQLite", f"sqlite:///{home}/bench.sqlite3", args.events, home, args.rounds)
         lines += bench_store("PostgreSQL", reset_postgres(args.postgres_url), args.events, home, args.rounds)
+        counts = statements("SQLite", f"sqlite:///{home}/count.sqlite3")
+        counts += statements("PostgreSQL", reset_postgres(args.postgres_url))
     print(f"gunicorn 2 sync workers, {CLIENTS} concurrent clients, {args.events} new events per route in "
           f"{args.rounds} interleaved rounds, {os.cpu_count()} cores")
     print(f"{'store':10}  {'route':24}  {'events/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}  {'errors':>6}")
     print("\n".join(lines))
+    print("\n".join(counts))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import requests
 import responses
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from flask_psp_connector.domain.inbox import EventStatus
 from flask_psp_connector.domain.model import CartState
@@ -198,6 +200,33 @@ def test_succeeded_turns_the_cart_into_one_order_that_follows_its_payment(app, c
     post_event(client, event("charge.refunded", charge(pi, refunds=[refund("re_1", pi, 1000), refund("re_2", pi, 2000)])))
     assert store(app).find_order_by_cart(cart_id).payment_state == "Refunded"
     assert store(app).create_order(cart_id).id == order.id
+
+
+def test_succeeded_settles_and_places_the_order_in_the_events_one_transaction(make_app, database_url) -> None:
+    app = make_app(STRIPE_WEBHOOK_SIGNING_SECRET=",".join(SECRETS), PSP_DATABASE_URL=database_url)
+    client = app.test_client()
+    cart_id, payment_id, pi = stored_payment(app)
+    succeeded = event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000))
+    engine = store(app).database.engine
+    transactions: list[str] = []
+
+    def began(_connection: Any) -> None:
+        transactions.append("transaction")
+
+    def session_began(*_args: Any) -> None:
+        transactions.append("ORM session")
+
+    sqlalchemy_event.listen(engine, "begin", began)
+    sqlalchemy_event.listen(Session, "after_begin", session_began)
+    try:
+        assert post_event(client, succeeded).status_code == 200
+    finally:
+        sqlalchemy_event.remove(engine, "begin", began)
+        sqlalchemy_event.remove(Session, "after_begin", session_began)
+    assert transactions == ["transaction"]
+    order = store(app).find_order_by_cart(cart_id)
+    assert order.payment_state == "Paid" and order.payment_ids == (payment_id,)
+    assert order.shipping_address is not None and store(app).get_cart(cart_id).state == CartState.ORDERED
 
 
 def test_order_ships_to_the_payment_intent_address_when_the_cart_has_none(app, client) -> None:

@@ -1,24 +1,96 @@
-"""Orders: a cart becomes one exactly once, and its payment state follows its payments."""
+"""Orders: a cart becomes one exactly once, and its payment state follows its payments.
+
+Placing an order is on the webhook's hot path, so it runs on the transaction's bare
+connection with prebuilt Core statements: the cart is read under its row lock, then its
+line items (with its order, if any) and its payments in one statement each.
+"""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, literal, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
-from flask_psp_connector.domain.model import Address, CartState, Order
+from flask_psp_connector.domain.model import Address, Cart, CartState, Order
+from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.domain.settle import OrderPaymentState, order_payment_state
+from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
-from flask_psp_connector.platforms.embedded.carts import cart_row, payments_of
 from flask_psp_connector.platforms.embedded.database import Database
-from flask_psp_connector.platforms.embedded.schema import CartRow, OrderRow, PaymentRow, table_of
+from flask_psp_connector.platforms.embedded.schema import (
+    CartRow,
+    LineItemRow,
+    OrderRow,
+    PaymentRow,
+    TransactionRow,
+    table_of,
+    utcnow,
+)
 
+_carts = table_of(CartRow)
+_line_items = table_of(LineItemRow)
 _orders = table_of(OrderRow)
+_payments = table_of(PaymentRow)
+_transactions = table_of(TransactionRow)
+_LOCK_CART = select(_carts).where(_carts.c.id == bindparam("cart_id")).with_for_update()
+# Read after the cart's lock is held, in a statement of its own: under READ COMMITTED a
+# statement that waited for a row lock sees the rows of its other tables as they were
+# before the wait. The outer join keeps one row for a cart without line items.
 _ORDER_OF_CART = select(_orders.c.id, _orders.c.payment_state).where(_orders.c.cart_id == bindparam("cart_id"))
+_LINE_ITEMS_AND_ORDER = (
+    select(
+        _ORDER_OF_CART.with_only_columns(_orders.c.id).scalar_subquery().label("order_id"),
+        *_line_items.c,
+    )
+    .select_from(_carts)
+    .outerjoin(_line_items, _line_items.c.cart_id == _carts.c.id)
+    .where(_carts.c.id == bindparam("cart_id"))
+    .order_by(_line_items.c.position)
+)
+_PAYMENTS_OF_CART = (
+    select(_payments, *rows.TRANSACTION_COLUMNS)
+    .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
+    .where(_payments.c.cart_id == bindparam("cart_id"))
+    .order_by(_payments.c.created_at, _payments.c.id, _transactions.c.seq)
+)
+_MARK_ORDERED = (
+    update(_carts)
+    .where(_carts.c.id == bindparam("cart_id"), _carts.c.version == bindparam("old_version"))
+    .values(state=CartState.ORDERED.value, version=bindparam("new_version"))
+)
+_ORDER_COLUMNS = [column for column in _orders.c if column.name not in ("version", "cart_id")]
+_ADD_ORDER = _orders.insert()
+# PostgreSQL marks the cart Ordered and adds its order in one statement (one round trip).
+# Its parameters are prefixed: one named like a cart column would be SET by the UPDATE.
+_MARKED = _MARK_ORDERED.returning(_carts.c.id).cte("marked")
+_MARK_AND_ADD_ORDER = _orders.insert().from_select(
+    ["version", "cart_id", *(column.name for column in _ORDER_COLUMNS)],
+    select(literal(1), _MARKED.c.id, *(bindparam(f"order_{column.name}", type_=column.type) for column in _ORDER_COLUMNS)),
+).returning(_orders.c.id)
+_SET_PAYMENT_STATE = (
+    update(_orders)
+    .where(_orders.c.id == bindparam("order_id"))
+    .values(payment_state=bindparam("new_state"), version=_orders.c.version + 1)
+)
+_ORDER_BY_CART = select(_orders).where(_orders.c.cart_id == bindparam("cart_id"))
+_PAYMENT_IDS = select(_payments.c.id).where(_payments.c.cart_id == bindparam("cart_id")).order_by(
+    _payments.c.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class LockedCart:
+    """A cart read under its row lock: its row as stored, the cart, and its order's id
+    (``None`` while the cart has no order)."""
+
+    row: Any
+    cart: Cart
+    order_id: str | None
 
 
 class Orders:
@@ -29,12 +101,15 @@ class Orders:
     def create_order(self, cart_id: str) -> Order:
         """Turn the cart into an order exactly once; later calls return that order."""
 
-        def work(session: Session) -> Order:
-            row = order_for_cart(session, cart_id, None)
-            sync_order_payment_state(session, cart_id)
-            return rows.order(row, payment_ids(session, cart_id))
+        def work(connection: Connection) -> Order:
+            locked = lock_cart(connection, cart_id)
+            if locked.order_id is None:
+                new_order(connection, locked, None, OrderPaymentState.PENDING)
+            sync_order_payment_state(connection, cart_id)
+            row = connection.execute(_ORDER_BY_CART, {"cart_id": cart_id}).one()
+            return rows.order(row, connection.scalars(_PAYMENT_IDS, {"cart_id": cart_id}))
 
-        return self._db.run(work, write=True)
+        return self._db.run(work, write=True, core=True)
 
     def find_order_by_cart(self, cart_id: str) -> Order | None:
         """Return the order the cart became, if any."""
@@ -57,58 +132,66 @@ class Orders:
 
 def payment_ids(session: Session, cart_id: str) -> list[str]:
     """The ids of the cart's payments, oldest first."""
-    query = select(PaymentRow.id).where(PaymentRow.cart_id == cart_id).order_by(PaymentRow.created_at)
-    return list(session.scalars(query))
+    return list(session.scalars(_PAYMENT_IDS, {"cart_id": cart_id}))
 
 
-def order_for_cart(session: Session, cart_id: str, ship_to: Callable[[], Address | None] | None) -> OrderRow:
-    """The cart's order, created (and the cart marked Ordered) if it has none yet; it
-    ships to the cart's address, else to what ``ship_to`` finds."""
-    locked = cart_row(session, cart_id, lock=True)
-    existing = session.scalars(select(OrderRow).where(OrderRow.cart_id == cart_id)).first()
-    if existing is not None:
-        return existing
-    return new_order(session, locked, ship_to, OrderPaymentState.PENDING)
+def lock_cart(connection: Connection, cart_id: str) -> LockedCart:
+    """The cart, read under its row lock, with its line items and its order (if any)."""
+    row = connection.execute(_LOCK_CART, {"cart_id": cart_id}).first()
+    if row is None:
+        raise ResourceNotFound(f"Cart {cart_id} not found.")
+    found = connection.execute(_LINE_ITEMS_AND_ORDER, {"cart_id": cart_id}).all()
+    cart = rows.cart(row, [item for item in found if item.id is not None])
+    return LockedCart(row, cart, found[0].order_id)
 
 
-def new_order(session: Session, locked: CartRow, ship_to: Callable[[], Address | None] | None,
-              payment_state: OrderPaymentState) -> OrderRow:
-    """The order of a cart locked and found without one; the cart becomes Ordered."""
-    cart = rows.cart(locked)
-    shipping = locked.shipping_address
+def cart_payments(connection: Connection, cart_id: str) -> list[Payment]:
+    """The cart's payments with their transactions, oldest first."""
+    return rows.payments(connection.execute(_PAYMENTS_OF_CART, {"cart_id": cart_id}))
+
+
+def new_order(connection: Connection, locked: LockedCart, ship_to: Callable[[], Address | None] | None,
+              payment_state: OrderPaymentState) -> None:
+    """Place the order of a cart locked and found without one; the cart becomes Ordered."""
+    cart, row = locked.cart, locked.row
+    shipping = row.shipping_address
     if shipping is None and ship_to is not None:
         found = ship_to()
         shipping = asdict(found) if found else None
-    row = OrderRow(
-        id=str(uuid.uuid4()),
-        cart_id=cart.id,
-        order_number=secrets.token_hex(5).upper(),
-        payment_state=payment_state.value,
-        currency_code=cart.currency_code,
-        total=cart.total_price.cent_amount,
-        shipping_amount=cart.shipping_amount,
-        tax_amount=cart.tax_amount,
-        line_items=[
+    values = {
+        "id": str(uuid.uuid4()),
+        "order_number": secrets.token_hex(5).upper(),
+        "payment_state": payment_state.value,
+        "currency_code": cart.currency_code,
+        "total": cart.total_price.cent_amount,
+        "shipping_amount": cart.shipping_amount,
+        "tax_amount": cart.tax_amount,
+        "line_items": [
             {"id": i.id, "sku": i.sku, "name": i.name, "quantity": i.quantity, "unit_price": i.unit_price.cent_amount}
             for i in cart.line_items
         ],
-        customer_email=cart.customer_email,
-        shipping_address=shipping,
-        billing_address=locked.billing_address,
-    )
-    locked.state = CartState.ORDERED.value
-    session.add(row)
-    session.flush()
-    return row
+        "customer_email": cart.customer_email,
+        "shipping_address": shipping,
+        "billing_address": row.billing_address,
+        "created_at": utcnow(),
+    }
+    marking = {"cart_id": cart.id, "old_version": cart.version, "new_version": cart.version + 1}
+    if connection.dialect.name == "postgresql":
+        prefixed = {f"order_{name}": value for name, value in values.items()}
+        placed = len(connection.execute(_MARK_AND_ADD_ORDER, {**prefixed, **marking}).all())
+    else:
+        placed = connection.execute(_MARK_ORDERED, marking).rowcount
+        if placed == 1:
+            connection.execute(_ADD_ORDER, {**values, "version": 1, "cart_id": cart.id})
+    if placed != 1:
+        raise StaleDataError(f"Cart {cart.id} changed under its lock.")
 
 
-def sync_order_payment_state(session: Session, cart_id: str) -> None:
+def sync_order_payment_state(connection: Connection, cart_id: str) -> None:
     """Make the cart's order (if any) show the payment state its transactions imply."""
-    order = session.execute(_ORDER_OF_CART, {"cart_id": cart_id}).first()
+    order = connection.execute(_ORDER_OF_CART, {"cart_id": cart_id}).first()
     if order is None:
         return
-    found = session.scalars(payments_of(cart_id).execution_options(populate_existing=True))
-    state = order_payment_state(rows.payment_of(p) for p in found).value
+    state = order_payment_state(cart_payments(connection, cart_id)).value
     if order.payment_state != state:
-        session.execute(update(OrderRow).where(OrderRow.id == order.id).values(
-            payment_state=state, version=OrderRow.version + 1))
+        connection.execute(_SET_PAYMENT_STATE, {"order_id": order.id, "new_state": state})

@@ -2,18 +2,19 @@
 
 An event's effects and its inbox row are written in one transaction, under the
 payment's row lock, with prebuilt Core statements: SQLAlchemy compiles each once, not
-for every event. Settling a payment takes its cart's row lock too (after the payment's).
+for every event, and no ORM session is opened. Settling a payment takes its cart's row
+lock too (after the payment's) and places the order in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, Update, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -25,9 +26,14 @@ from flask_psp_connector.domain.payment import AddTransaction, Payment, Transact
 from flask_psp_connector.domain.settle import PaymentChanges, order_payment_state, settle
 from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
-from flask_psp_connector.platforms.embedded.carts import cart_row, payments_of
+from flask_psp_connector.platforms.embedded.carts import payments_of
 from flask_psp_connector.platforms.embedded.database import Database
-from flask_psp_connector.platforms.embedded.orders import new_order, sync_order_payment_state
+from flask_psp_connector.platforms.embedded.orders import (
+    cart_payments,
+    lock_cart,
+    new_order,
+    sync_order_payment_state,
+)
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     OrderRow,
@@ -43,7 +49,6 @@ _payments = table_of(PaymentRow)
 _transactions = table_of(TransactionRow)
 _events = table_of(StripeEventRow)
 _orders = table_of(OrderRow)
-_TRANSACTION_COLUMNS = [column.label(f"t_{column.name}") for column in _transactions.c]
 _PAYMENT_KEYS = (_payments.c.id, _payments.c.interface_id)
 _PAYMENT_ID_BY = [select(_payments.c.id).where(key == bindparam("key")) for key in _PAYMENT_KEYS]
 _LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
@@ -54,7 +59,7 @@ _PAYMENT_WITH_TRANSACTIONS = (
     select(
         _payments,
         select(_orders.c.id).where(_orders.c.cart_id == _payments.c.cart_id).scalar_subquery().label("order_id"),
-        *_TRANSACTION_COLUMNS,
+        *rows.TRANSACTION_COLUMNS,
     )
     .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
     .where(_payments.c.id == bindparam("payment_id"))
@@ -65,7 +70,7 @@ _CHANGE_STATE = update(_transactions).where(_transactions.c.id == bindparam("tra
     state=bindparam("new_state"))
 _BUMP_PAYMENT = (
     update(_payments)
-    .where(_payments.c.id == bindparam("payment_id"), _payments.c.version == bindparam("old_version"))
+    .where(_payments.c.id == bindparam("bumped_id"), _payments.c.version == bindparam("old_version"))
     .values(version=bindparam("new_version"), updated_at=bindparam("now"),
             interface_id=bindparam("new_interface_id"), method=bindparam("new_method"),
             stale_reason=bindparam("new_stale_reason"))
@@ -224,8 +229,7 @@ def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment |
     if payment_id is None:
         return None
     found = connection.execute(_PAYMENT_WITH_TRANSACTIONS, {"payment_id": payment_id}).all()
-    transactions = (rows.transaction(t, "t_") for t in found if t.t_id is not None)
-    return _LockedPayment(rows.payment(found[0], transactions), found[0].order_id is not None)
+    return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None)
 
 
 def _payment_id(connection: Connection, ref: PaymentRef, statements: list[Select[Any]]) -> str | None:
@@ -256,6 +260,7 @@ def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) ->
     """Record ``changes`` on a payment read under its row lock, with the model's matching rules."""
     current = list(payment.transactions)
     added = []
+    changed = []
     for draft in changes.transactions:
         change = match_transaction(current, draft)
         if isinstance(change, AddTransaction):
@@ -263,65 +268,87 @@ def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) ->
             added.append(values)
             current.append(rows.transaction(SimpleNamespace(**values)))
         elif change is not None:
-            connection.execute(_CHANGE_STATE, {"transaction_id": change.transaction_id, "new_state": change.state.value})
+            changed.append({"transaction_id": change.transaction_id, "new_state": change.state.value})
             current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
-    if added:
-        connection.execute(_ADD_TRANSACTION, added)
     interface_id = payment.interface_id or changes.interface_id
     method = payment.method or changes.method
     stale = payment.stale_reason or changes.stale_reason
     unchanged = (interface_id, method, stale) == (payment.interface_id, payment.method, payment.stale_reason)
     if current == list(payment.transactions) and unchanged:
         return payment
-    bumped = connection.execute(_BUMP_PAYMENT, {
-        "payment_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
-        "now": utcnow(), "new_interface_id": interface_id, "new_method": method,
-        "new_stale_reason": stale.value if stale else None})
-    if bumped.rowcount != 1:
+    bump = {"bumped_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
+            "now": utcnow(), "new_interface_id": interface_id, "new_method": method,
+            "new_stale_reason": stale.value if stale else None}
+    if _write(connection, changed, added, bump) != 1:
         raise StaleDataError(f"Payment {payment.id} changed under its lock.")
     return replace(payment, version=payment.version + 1, interface_id=interface_id, method=method,
                    stale_reason=stale, transactions=tuple(current))
 
 
+def _write(connection: Connection, changed: list[dict[str, Any]], added: list[dict[str, Any]],
+           bump: dict[str, Any]) -> int:
+    """Write a payment's changed and added transactions and bump its version; the number
+    of payments bumped (1, or 0 when its version moved)."""
+    if connection.dialect.name != "postgresql":
+        for values in changed:
+            connection.execute(_CHANGE_STATE, values)
+        if added:
+            connection.execute(_ADD_TRANSACTION, added)
+        return connection.execute(_BUMP_PAYMENT, bump).rowcount
+    # One statement: a transaction changed twice keeps its last state, as in the order above;
+    # a change to a transaction added now finds no row in either. No parameter is named
+    # like a column: an UPDATE in the statement would SET that column too.
+    final = {values["transaction_id"]: values["new_state"] for values in changed}
+    numbered = dict(bump)
+    for number, (transaction_id, state) in enumerate(final.items()):
+        numbered |= {f"c{number}_id": transaction_id, f"c{number}_state": state}
+    for number, values in enumerate(added):
+        numbered |= {f"a{number}_{name}": value for name, value in values.items()}
+    return len(connection.execute(_write_back(len(final), len(added)), numbered).all())
+
+
+@lru_cache(maxsize=64)
+def _write_back(changed: int, added: int) -> Update:
+    """PostgreSQL's :func:`_write` for ``changed`` and ``added`` transactions: data-modifying
+    CTEs and the payment's bump, in one round trip (built once per shape)."""
+    ctes = [
+        update(_transactions).where(_transactions.c.id == bindparam(f"c{number}_id"))
+        .values(state=bindparam(f"c{number}_state")).returning(_transactions.c.id).cte(f"changed_{number}")
+        for number in range(changed)
+    ]
+    if added:
+        rows_added = [{column.name: bindparam(f"a{number}_{column.name}", type_=column.type)
+                       for column in _transactions.c} for number in range(added)]
+        ctes.append(insert(_transactions).values(rows_added).returning(_transactions.c.id).cte("added"))
+    return _BUMP_PAYMENT.add_cte(*ctes).returning(_payments.c.id)
+
+
 def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a locked payment, settle it if asked, and keep its order's state in step."""
     payment = _apply(connection, locked.payment, changes)
-    if not (changes.create_order or locked.has_order):
-        return payment
-    with _orm(connection) as session:
-        placed = False
-        if changes.create_order:
-            payment, placed = _settle(connection, session, payment, changes)
-        if not placed:
-            sync_order_payment_state(session, payment.cart_id)
+    if changes.create_order:
+        return _settle(connection, payment, changes)
+    if locked.has_order:
+        sync_order_payment_state(connection, payment.cart_id)
     return payment
 
 
-def _settle(connection: Connection, session: Session, payment: Payment, changes: PaymentChanges) -> tuple[Payment, bool]:
+def _settle(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
     """Place the cart's order if ``payment`` pays for it as it is now; else mark it stale and undo it.
 
     The cart's row lock serializes the settlements of its payments, so of two payments
-    racing for one cart state exactly one is kept. Returns the payment and whether the
-    order was placed now (with the payment state its payments, read under that lock,
-    imply: it needs no second look).
+    racing for one cart state exactly one is kept. An order placed now gets the payment
+    state its payments, read under that lock, imply: it needs no second look.
     """
-    locked_cart = cart_row(session, payment.cart_id, lock=True)
-    payments = [payment if row.id == payment.id else rows.payment_of(row)
-                for row in session.scalars(payments_of(payment.cart_id).execution_options(populate_existing=True))]
-    ordered = session.scalar(select(OrderRow.id).where(OrderRow.cart_id == payment.cart_id)) is not None
-    verdict = settle(payment, rows.cart(locked_cart), payments, ordered=ordered)
+    locked = lock_cart(connection, payment.cart_id)
+    payments = [payment if found.id == payment.id else found for found in cart_payments(connection, payment.cart_id)]
+    verdict = settle(payment, locked.cart, payments, ordered=locked.order_id is not None)
     if verdict.place_order:
-        new_order(session, locked_cart, changes.ship_to, order_payment_state(payments))
-        return payment, True
+        new_order(connection, locked, changes.ship_to, order_payment_state(payments))
+        return payment
     if verdict.stale is not None:
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
         payment = _apply(connection, payment, PaymentChanges(undo, stale_reason=verdict.stale))
-    return payment, False
-
-
-@contextmanager
-def _orm(connection: Connection) -> Iterator[Session]:
-    """An ORM session inside ``connection``'s transaction (for the rarer, richer writes)."""
-    with Session(bind=connection, expire_on_commit=False) as session:
-        yield session
-        session.flush()
+    if locked.order_id is not None:
+        sync_order_payment_state(connection, payment.cart_id)
+    return payment

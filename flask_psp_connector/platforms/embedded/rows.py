@@ -1,13 +1,14 @@
 """Rows of the embedded store to domain objects: one mapper per entity.
 
-The payment and transaction mappers read attributes, so they take an ORM row as well as
-a Core row of the hot path (whose transaction columns carry a ``t_`` prefix).
+The payment, transaction and cart mappers read attributes, so they take an ORM row as
+well as a Core row of the hot path (whose transaction columns carry a ``t_`` prefix).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from itertools import groupby
 from typing import Any
 
 from flask_psp_connector.domain.model import Address, Cart, CartState, Customer, LineItem, Order, SavedPaymentMethod
@@ -26,8 +27,13 @@ from flask_psp_connector.platforms.embedded.schema import (
     OrderRow,
     PaymentRow,
     SavedPaymentMethodRow,
+    TransactionRow,
+    table_of,
     utcnow,
 )
+
+#: The transaction columns a payment's row is joined with, as :func:`payments` reads them.
+TRANSACTION_COLUMNS = [column.label(f"t_{column.name}") for column in table_of(TransactionRow).c]
 
 
 def address(data: dict[str, Any] | None) -> Address | None:
@@ -35,8 +41,8 @@ def address(data: dict[str, Any] | None) -> Address | None:
     return None if data is None else Address(**data)
 
 
-def cart(row: CartRow) -> Cart:
-    """A cart row, with its line items."""
+def cart(row: CartRow | Any, line_items: Iterable[Any] | None = None) -> Cart:
+    """A cart row, with its line items (the ORM row's own unless given)."""
     digits = iso_fraction_digits(row.currency_code)
     return Cart(
         id=row.id,
@@ -44,7 +50,7 @@ def cart(row: CartRow) -> Cart:
         currency_code=row.currency_code,
         line_items=tuple(
             LineItem(i.id, i.sku, i.name, i.quantity, Money(i.unit_price, row.currency_code, digits))
-            for i in row.line_items
+            for i in (row.line_items if line_items is None else line_items)
         ),
         shipping_amount=row.shipping_amount,
         tax_amount=row.tax_amount,
@@ -137,12 +143,19 @@ def payment(row: Any, transactions: Iterable[Transaction]) -> Payment:
     )
 
 
+def payments(found: Iterable[Any]) -> list[Payment]:
+    """Payments from Core rows of payments outer-joined with their :data:`TRANSACTION_COLUMNS`,
+    each payment's rows together and in its transactions' order."""
+    grouped = (list(group) for _, group in groupby(found, key=lambda row: row.id))
+    return [payment(group[0], (transaction(t, "t_") for t in group if t.t_id is not None)) for group in grouped]
+
+
 def payment_of(row: PaymentRow) -> Payment:
     """A payment from its ORM row (transactions loaded with it)."""
     return payment(row, (transaction(t) for t in row.transactions))
 
 
-def order(row: OrderRow, payment_ids: Iterable[str]) -> Order:
+def order(row: OrderRow | Any, payment_ids: Iterable[str]) -> Order:
     """An order row and the ids of its cart's payments."""
     digits = iso_fraction_digits(row.currency_code)
     return Order(
