@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -47,10 +48,13 @@ from flask import Flask
 from payments import store_url  # bench/payments.py: an empty SQLite file or PostgreSQL schema
 from requests.structures import CaseInsensitiveDict
 
-from flask_psp_connector import PSPConnector
-from flask_psp_connector.gateways.commercelayer.signature import SIGNATURE_HEADER, sign
-from flask_psp_connector.platforms.embedded.store import LocalPlatform
-from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's package, not an installed copy
+
+from flask_psp_connector import PSPConnector  # noqa: E402
+from flask_psp_connector.gateways.commercelayer.signature import SIGNATURE_HEADER, sign  # noqa: E402
+from flask_psp_connector.platforms.embedded.store import LocalPlatform  # noqa: E402
+from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway  # noqa: E402
 
 stripe.enable_telemetry = False
 

@@ -49,6 +49,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -58,9 +59,12 @@ from flask.testing import FlaskClient
 from requests.structures import CaseInsensitiveDict
 from sqlalchemy import Column, Engine, MetaData, String, Table, create_engine, insert, make_url, text
 
-from flask_psp_connector import Address, LineItemDraft, PSPConnector
-from flask_psp_connector.platforms.embedded.database import Database, normalize_database_url
-from flask_psp_connector.platforms.embedded.schema import (
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's package, not an installed copy
+
+from flask_psp_connector import Address, LineItemDraft, PSPConnector  # noqa: E402
+from flask_psp_connector.platforms.embedded.database import Database, normalize_database_url  # noqa: E402
+from flask_psp_connector.platforms.embedded.schema import (  # noqa: E402
     CartRow,
     LineItemRow,
     PaymentRow,
@@ -68,9 +72,9 @@ from flask_psp_connector.platforms.embedded.schema import (
     TransactionRow,
     hash_secret,
 )
-from flask_psp_connector.platforms.embedded.store import LocalPlatform
-from flask_psp_connector.settings import Settings, load_settings
-from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway
+from flask_psp_connector.platforms.embedded.store import LocalPlatform  # noqa: E402
+from flask_psp_connector.settings import Settings, load_settings  # noqa: E402
+from flask_psp_connector.stripe.adapter import STRIPE_API_VERSION, StripeGateway  # noqa: E402
 
 stripe.enable_telemetry = False
 

@@ -38,16 +38,19 @@ import stripe
 from flask import Flask
 from sqlalchemy import Engine, create_engine, event, text
 
-from flask_psp_connector import LineItemDraft, PSPConnector
-from flask_psp_connector.domain.model import Address
-from flask_psp_connector.domain.money import Money
-from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
-from flask_psp_connector.platforms.embedded.database import normalize_database_url
-from flask_psp_connector.platforms.embedded.migrate import STORE_VERSION_TABLE
-from flask_psp_connector.platforms.embedded.schema import Base
-from flask_psp_connector.platforms.embedded.store import LocalPlatform
-from flask_psp_connector.ports import PaymentDraft
-from flask_psp_connector.testing import free_port
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's package, not an installed copy
+
+from flask_psp_connector import LineItemDraft, PSPConnector  # noqa: E402
+from flask_psp_connector.domain.model import Address  # noqa: E402
+from flask_psp_connector.domain.money import Money  # noqa: E402
+from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType  # noqa: E402
+from flask_psp_connector.platforms.embedded.database import normalize_database_url  # noqa: E402
+from flask_psp_connector.platforms.embedded.migrate import STORE_VERSION_TABLE  # noqa: E402
+from flask_psp_connector.platforms.embedded.schema import Base  # noqa: E402
+from flask_psp_connector.platforms.embedded.store import LocalPlatform  # noqa: E402
+from flask_psp_connector.ports import PaymentDraft  # noqa: E402
+from flask_psp_connector.testing import free_port  # noqa: E402
 
 SECRET = "whsec_bench_secret"
 ADDRESS = Address(first_name="Jane", last_name="Doe", street_name="Main St", postal_code="10115", city="Berlin",
