@@ -34,7 +34,7 @@ from typing import Any
 
 from blinker import Namespace, Signal
 
-from flask_psp_connector.ports import Notice
+from flask_psp_connector.ports import SIGNAL_NAMES, Notice
 
 log = logging.getLogger("flask_psp_connector.signals")
 
@@ -69,14 +69,8 @@ dispute_opened: Signal = _signals.signal("dispute-opened")
 #: :class:`~flask_psp_connector.domain.model.StaleReason`.
 payment_flagged: Signal = _signals.signal("payment-flagged")
 
-SIGNALS: dict[str, Signal] = {  # keyed by SIGNAL_NAMES
-    "payment_succeeded": payment_succeeded,
-    "payment_failed": payment_failed,
-    "order_created": order_created,
-    "refund_recorded": refund_recorded,
-    "dispute_opened": dispute_opened,
-    "payment_flagged": payment_flagged,
-}
+#: Each of :data:`~flask_psp_connector.ports.SIGNAL_NAMES` → its signal (the same objects as above).
+SIGNALS: dict[str, Signal] = {name: _signals.signal(name.replace("_", "-")) for name in SIGNAL_NAMES}
 
 
 class Sender:

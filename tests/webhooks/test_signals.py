@@ -357,3 +357,8 @@ def checkout(app: Flask) -> tuple[str, str, str, str]:
 def confirm(app: Flask, session_id: str, payment_id: str, pi: str) -> Any:
     return app.test_client().post(f"/confirmPayments/{payment_id}", json={"paymentIntent": pi},
                                   headers={"X-Session-Id": session_id})
+
+
+def test_every_signal_name_is_the_documented_module_attribute() -> None:
+    assert {name: getattr(signals, name) for name in signals.SIGNALS} == signals.SIGNALS
+    assert len(set(map(id, signals.SIGNALS.values()))) == 6
