@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from flask_psp_connector.domain.model import Address, Cart, CartState, CheckoutSession
@@ -18,7 +18,16 @@ from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
 from flask_psp_connector.platforms.embedded.database import Database
-from flask_psp_connector.platforms.embedded.schema import CartRow, LineItemRow, PaymentRow, SessionRow, hash_secret, utcnow
+from flask_psp_connector.platforms.embedded.orders import cart_payments
+from flask_psp_connector.platforms.embedded.schema import (
+    CartRow,
+    LineItemRow,
+    PaymentRow,
+    SessionRow,
+    hash_secret,
+    table_of,
+    utcnow,
+)
 
 _UNSET: Any = object()
 
@@ -42,6 +51,23 @@ class LineItemDraft:
             raise InvalidOperation("Unit price must be a non-negative whole number of minor units.")
         if not self.sku or not self.name:
             raise InvalidOperation("A line item needs a SKU and a name.")
+
+
+_carts = table_of(CartRow)
+_line_items = table_of(LineItemRow)
+_sessions = table_of(SessionRow)
+# The checkout's reads, prebuilt on the tables (no ORM session: they run on every request).
+_CART = select(_carts).where(_carts.c.id == bindparam("cart_id"))
+_LINE_ITEMS = select(_line_items).where(_line_items.c.cart_id == bindparam("cart_id")).order_by(_line_items.c.position)
+_SESSION = select(_sessions).where(_sessions.c.id_hash == bindparam("id_hash"))
+
+
+def read_cart(connection: Connection, cart_id: str) -> Cart:
+    """The cart with its line items, or :class:`ResourceNotFound`."""
+    row = connection.execute(_CART, {"cart_id": cart_id}).first()
+    if row is None:
+        raise ResourceNotFound(f"Cart {cart_id} not found.")
+    return rows.cart(row, connection.execute(_LINE_ITEMS, {"cart_id": cart_id}).all())
 
 
 def payments_of(cart_id: str) -> Select[PaymentRow]:
@@ -164,16 +190,12 @@ class Carts:
 
     def get_cart(self, cart_id: str) -> Cart:
         """Return the cart or raise :class:`ResourceNotFound`."""
-        return self._db.run(lambda session: rows.cart(cart_row(session, cart_id)))
+        return self._db.run(lambda connection: read_cart(connection, cart_id), core=True)
 
     def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
-        """The cart and its payments (oldest first) from one snapshot."""
-
-        def read(session: Session) -> tuple[Cart, list[Payment]]:
-            cart = rows.cart(cart_row(session, cart_id))
-            return cart, [rows.payment_of(p) for p in session.scalars(payments_of(cart_id))]
-
-        return self._db.run(read)
+        """The cart and its payments (oldest first) from one transaction."""
+        return self._db.run(lambda connection: (read_cart(connection, cart_id), cart_payments(connection, cart_id)),
+                            core=True)
 
     def open_session(
         self,
@@ -213,15 +235,15 @@ class Carts:
     def get_session(self, session_id: str) -> CheckoutSession | None:
         """Return the unexpired session with this id, else ``None``."""
 
-        def read(session: Session) -> CheckoutSession | None:
-            row = session.get(SessionRow, hash_secret(session_id))
+        def read(connection: Connection) -> CheckoutSession | None:
+            row = connection.execute(_SESSION, {"id_hash": hash_secret(session_id)}).first()
             if row is None or row.expires_at <= utcnow():
                 return None
             return CheckoutSession(
                 session_id, row.cart_id, row.merchant_return_url, tuple(row.allowed_payment_methods), row.expires_at
             )
 
-        return self._db.run(read)
+        return self._db.run(read, core=True)
 
 
 def _assign(

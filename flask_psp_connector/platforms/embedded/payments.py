@@ -18,7 +18,6 @@ from sqlalchemy import Connection, Select, Update, bindparam, insert, select, up
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from flask_psp_connector.domain.inbox import EventReceipt, EventStatus
@@ -55,6 +54,15 @@ _LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
 # The payment, its transactions and whether its cart has an order, in one round trip. It is
 # read after the lock is held, in a statement of its own: under READ COMMITTED a statement
 # that waited for a row lock sees the rows of its other tables as they were before the wait.
+# Whether the cart exists and whether the payment does, in one round trip.
+_CART_AND_PAYMENT = (
+    select(_payments.c.id.label("payment_id"))
+    .select_from(table_of(CartRow))
+    .outerjoin(_payments, _payments.c.id == bindparam("payment_id"))
+    .where(table_of(CartRow).c.id == bindparam("cart_id"))
+)
+_INSERT_PAYMENT = insert(_payments)
+_INSERT_TRANSACTION = insert(_transactions)
 _PAYMENT_WITH_TRANSACTIONS = (
     select(
         _payments,
@@ -91,7 +99,7 @@ class Payments:
 
     def get_payment(self, payment_id: str) -> Payment:
         """Return the payment or raise :class:`ResourceNotFound`."""
-        found = self._db.run(lambda session: _payment_by_id(session, payment_id))
+        found = self._db.run(lambda connection: _payment_with_id(connection, payment_id), core=True)
         if found is None:
             raise ResourceNotFound(f"Payment {payment_id} not found.")
         return found
@@ -107,39 +115,38 @@ class Payments:
 
     def create_payment(self, draft: PaymentDraft) -> Payment:
         """Create the payment on its cart in one transaction; an existing id is returned as is."""
+        money, now = draft.amount_planned, utcnow()
+        values = {
+            "id": draft.id, "version": 1, "cart_id": draft.cart_id, "amount": money.cent_amount,
+            "currency_code": money.currency_code, "fraction_digits": money.fraction_digits,
+            "payment_interface": draft.payment_interface, "interface_id": draft.interface_id, "method": None,
+            "client_secret": draft.client_secret, "intent_variant": draft.intent_variant,
+            "cart_fingerprint": draft.cart_fingerprint or None, "cart_version": draft.cart_version or None,
+            "stale_reason": None, "created_at": now, "updated_at": now,
+        }
+        transactions = [rows.transaction_values(d, draft.id, seq) for seq, d in enumerate(draft.transactions, 1)]
 
-        def work(session: Session) -> Payment:
-            existing = _payment_by_id(session, draft.id)
-            if existing is not None:
+        def work(connection: Connection) -> Payment:
+            found = connection.execute(_CART_AND_PAYMENT, {"cart_id": draft.cart_id, "payment_id": draft.id}).first()
+            if found is not None and found.payment_id is not None:
+                existing = _payment_with_id(connection, draft.id)
+                assert existing is not None  # seen in this transaction
                 return existing
-            if session.scalar(select(CartRow.id).where(CartRow.id == draft.cart_id)) is None:
+            if found is None:
                 raise ResourceNotFound(f"Cart {draft.cart_id} not found.")
-            money = draft.amount_planned
-            row = PaymentRow(
-                id=draft.id,
-                cart_id=draft.cart_id,
-                amount=money.cent_amount,
-                currency_code=money.currency_code,
-                fraction_digits=money.fraction_digits,
-                payment_interface=draft.payment_interface,
-                interface_id=draft.interface_id,
-                client_secret=draft.client_secret,
-                intent_variant=draft.intent_variant,
-                cart_fingerprint=draft.cart_fingerprint or None,
-                cart_version=draft.cart_version or None,
-            )
-            row.transactions = [TransactionRow(**rows.transaction_values(d, draft.id, seq))
-                                for seq, d in enumerate(draft.transactions, 1)]
-            session.add(row)
-            session.flush()
-            return rows.payment_of(row)
+            connection.execute(_INSERT_PAYMENT, values)
+            if transactions:
+                connection.execute(_INSERT_TRANSACTION, transactions)
+            # What was written is what would be read back: no statement to read it.
+            return rows.payment(SimpleNamespace(**values), (rows.transaction(SimpleNamespace(**t)) for t in transactions))
 
         try:
-            return self._db.run(work, write=True)
+            return self._db.run(work, write=True, core=True)
         except IntegrityError:
             # Two creators of one id (the id is derived from the cart's state): the one
             # that lost on the primary key finds the winner's payment.
-            winner = self._db.run(lambda session: _payment_by_id(session, draft.id), name="create_payment")
+            winner = self._db.run(lambda connection: _payment_with_id(connection, draft.id), core=True,
+                                  name="create_payment")
             if winner is None:
                 raise
             return winner
@@ -212,9 +219,9 @@ class Payments:
         return self._db.run(lambda connection: _payment_id(connection, ref, _PAYMENT_ID_BY), core=True)
 
 
-def _payment_by_id(session: Session, payment_id: str) -> Payment | None:
-    row = session.get(PaymentRow, payment_id)
-    return None if row is None else rows.payment_of(row)
+def _payment_with_id(connection: Connection, payment_id: str) -> Payment | None:
+    found = connection.execute(_PAYMENT_WITH_TRANSACTIONS, {"payment_id": payment_id}).all()
+    return rows.payments(found)[0] if found else None
 
 
 @dataclass(frozen=True, slots=True)
