@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, select
@@ -57,17 +58,25 @@ _carts = table_of(CartRow)
 _line_items = table_of(LineItemRow)
 _sessions = table_of(SessionRow)
 # The checkout's reads, prebuilt on the tables (no ORM session: they run on every request).
-_CART = select(_carts).where(_carts.c.id == bindparam("cart_id"))
-_LINE_ITEMS = select(_line_items).where(_line_items.c.cart_id == bindparam("cart_id")).order_by(_line_items.c.position)
+_LINE_ITEM_FIELDS = ("id", "sku", "name", "quantity", "unit_price")
+# One row per line item (one for a cart without any), the cart's columns on each.
+_CART_AND_LINES = (
+    select(_carts, *(_line_items.c[name].label(f"li_{name}") for name in _LINE_ITEM_FIELDS))
+    .outerjoin(_line_items, _line_items.c.cart_id == _carts.c.id)
+    .where(_carts.c.id == bindparam("cart_id"))
+    .order_by(_line_items.c.position)
+)
 _SESSION = select(_sessions).where(_sessions.c.id_hash == bindparam("id_hash"))
 
 
 def read_cart(connection: Connection, cart_id: str) -> Cart:
     """The cart with its line items, or :class:`ResourceNotFound`."""
-    row = connection.execute(_CART, {"cart_id": cart_id}).first()
-    if row is None:
+    found = connection.execute(_CART_AND_LINES, {"cart_id": cart_id}).all()
+    if not found:
         raise ResourceNotFound(f"Cart {cart_id} not found.")
-    return rows.cart(row, connection.execute(_LINE_ITEMS, {"cart_id": cart_id}).all())
+    items = [SimpleNamespace(**{name: getattr(r, f"li_{name}") for name in _LINE_ITEM_FIELDS})
+             for r in found if r.li_id is not None]
+    return rows.cart(found[0], items)
 
 
 def payments_of(cart_id: str) -> Select[PaymentRow]:
