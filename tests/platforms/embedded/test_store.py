@@ -98,6 +98,24 @@ def test_create_payment_is_idempotent_by_id(platform: LocalPlatform) -> None:
     assert platform.resolve_payment_id(PaymentRef(interface_id="pi_1")) == first.id
 
 
+def test_a_new_payment_is_returned_exactly_as_it_reads_back(platform: LocalPlatform) -> None:
+    """Creation answers from what it wrote, without reading it back: the two must agree."""
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    money = Money.of(3000, "EUR")
+    draft = PaymentDraft("pay-fresh", cart.id, money, "checkout-stripe", "pi_fresh", "pi_fresh_secret",
+                         (TransactionDraft(T.AUTHORIZATION, S.INITIAL, money, "pi_fresh"),),
+                         intent_variant="card", cart_fingerprint=cart.fingerprint, cart_version=cart.version)
+    created = platform.create_payment(draft)
+    assert created == platform.get_payment("pay-fresh")
+    assert created.created_at is not None and created.created_at.tzinfo is not None
+
+
+def test_a_payment_for_a_missing_cart_is_refused(platform: LocalPlatform) -> None:
+    with pytest.raises(ResourceNotFound):
+        platform.create_payment(PaymentDraft("pay-none", "no-such-cart", Money.of(1, "EUR"), "checkout-stripe",
+                                             "pi_none", None, ()))
+
+
 def test_apply_transactions_matches_by_type_and_interaction(platform: LocalPlatform) -> None:
     cart = platform.create_cart("EUR", line_items=ITEMS)
     payment = platform.create_payment(new_payment(platform, cart.id))
