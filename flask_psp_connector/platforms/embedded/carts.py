@@ -10,7 +10,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from flask_psp_connector.domain.model import Address, Cart, CartState, CheckoutSession
@@ -23,7 +23,6 @@ from flask_psp_connector.platforms.embedded.orders import cart_payments
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     LineItemRow,
-    PaymentRow,
     SessionRow,
     hash_secret,
     table_of,
@@ -77,11 +76,6 @@ def read_cart(connection: Connection, cart_id: str) -> Cart:
     items = [SimpleNamespace(**{name: getattr(r, f"li_{name}") for name in _LINE_ITEM_FIELDS})
              for r in found if r.li_id is not None]
     return rows.cart(found[0], items)
-
-
-def payments_of(cart_id: str) -> Select[PaymentRow]:
-    """The cart's payment rows, oldest first."""
-    return select(PaymentRow).where(PaymentRow.cart_id == cart_id).order_by(PaymentRow.created_at, PaymentRow.id)
 
 
 def cart_row(session: Session, cart_id: str, *, lock: bool = False) -> CartRow:

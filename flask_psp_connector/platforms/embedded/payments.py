@@ -25,7 +25,6 @@ from flask_psp_connector.domain.payment import AddTransaction, Payment, Transact
 from flask_psp_connector.domain.settle import PaymentChanges, order_payment_state, settle
 from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
-from flask_psp_connector.platforms.embedded.carts import payments_of
 from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.platforms.embedded.orders import (
     cart_payments,
@@ -44,6 +43,7 @@ from flask_psp_connector.platforms.embedded.schema import (
 )
 from flask_psp_connector.ports import PaymentDraft, PaymentRef
 
+_carts = table_of(CartRow)
 _payments = table_of(PaymentRow)
 _transactions = table_of(TransactionRow)
 _events = table_of(StripeEventRow)
@@ -57,9 +57,9 @@ _LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
 # Whether the cart exists and whether the payment does, in one round trip.
 _CART_AND_PAYMENT = (
     select(_payments.c.id.label("payment_id"))
-    .select_from(table_of(CartRow))
+    .select_from(_carts)
     .outerjoin(_payments, _payments.c.id == bindparam("payment_id"))
-    .where(table_of(CartRow).c.id == bindparam("cart_id"))
+    .where(_carts.c.id == bindparam("cart_id"))
 )
 _INSERT_PAYMENT = insert(_payments)
 _INSERT_TRANSACTION = insert(_transactions)
@@ -106,7 +106,7 @@ class Payments:
 
     def payments_of_cart(self, cart_id: str) -> list[Payment]:
         """Return the cart's payments, oldest first."""
-        return self._db.run(lambda session: [rows.payment_of(row) for row in session.scalars(payments_of(cart_id))])
+        return self._db.run(lambda connection: cart_payments(connection, cart_id), core=True)
 
     def list_payments(self, *, limit: int = 50, offset: int = 0) -> list[Payment]:
         """Return payments, newest first (for back offices)."""
