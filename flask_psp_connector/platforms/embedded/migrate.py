@@ -8,23 +8,25 @@ new database at once (PostgreSQL: an advisory lock; SQLite: the write lock).
 
 from __future__ import annotations
 
+import ast
 import zlib
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, column, inspect, select, table, text
 
 from flask_psp_connector.platforms.embedded.database import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
 
 #: Where the embedded store's migrations are, and the table that records its revision.
 STORE_MIGRATIONS = str(Path(__file__).with_name("migrations"))
 STORE_VERSION_TABLE = "psp_alembic_version"
+#: What a revision file declares (``script.py.mako`` writes both as plain assignments).
+_DECLARED = ("revision", "down_revision")
 
 
 def upgrade_store(database: Database) -> None:
@@ -35,8 +37,10 @@ def upgrade_store(database: Database) -> None:
 def upgrade(database: Database, script_location: str, version_table: str) -> None:
     """Bring ``database`` to the head of the migrations at ``script_location``.
 
-    A database already at head costs one read; the upgrade itself runs in one
-    transaction, under a lock, and re-reads the revision once it holds it.
+    A database already at head costs one read, and Alembic (some megabytes of every
+    process that imports it) is imported only when there is something to upgrade. The
+    upgrade itself runs in one transaction, under a lock, and re-reads the revision once
+    it holds it.
     """
     head = _head(script_location)
     # Whoever waited for the lock finds the revision the holder left, and has nothing to do.
@@ -45,6 +49,8 @@ def upgrade(database: Database, script_location: str, version_table: str) -> Non
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(version_table)})
         if current_revision(connection, version_table) == head:
             return
+        from alembic import command
+
         config = _config(script_location)
         config.attributes.update(connection=connection, version_table=version_table)
         command.upgrade(config, "head")
@@ -52,8 +58,10 @@ def upgrade(database: Database, script_location: str, version_table: str) -> Non
 
 def current_revision(connection: Connection, version_table: str) -> str | None:
     """The revision ``connection``'s database is at (``None``: no migration has run)."""
-    context = MigrationContext.configure(connection, opts={"version_table": version_table})
-    return context.get_current_revision()
+    if not inspect(connection).has_table(version_table):
+        return None
+    revision = connection.scalar(select(column("version_num")).select_from(table(version_table)))
+    return None if revision is None else str(revision)
 
 
 def run_environment(context: Any) -> None:
@@ -67,6 +75,8 @@ def run_environment(context: Any) -> None:
 
 
 def _config(script_location: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", script_location)
     return config
@@ -74,10 +84,23 @@ def _config(script_location: str) -> Config:
 
 @cache
 def _head(script_location: str) -> str:
-    head = ScriptDirectory.from_config(_config(script_location)).get_current_head()
-    if head is None:
-        raise RuntimeError(f"{script_location} has no migrations")
-    return head
+    """The one revision of ``script_location``'s ``versions`` that no other revision follows,
+    read from the revision files' ``revision`` and ``down_revision`` (as Alembic reads them)."""
+    revisions: set[str] = set()
+    followed: set[str] = set()
+    for path in Path(script_location, "versions").glob("*.py"):
+        declared: dict[str, Any] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+            if isinstance(node, ast.Assign) and isinstance(target, ast.Name) and target.id in _DECLARED:
+                declared[target.id] = ast.literal_eval(node.value)
+        revisions.add(declared["revision"])
+        down = declared.get("down_revision")
+        followed.update((down,) if isinstance(down, str) else down or ())
+    heads = revisions - followed
+    if len(heads) != 1:
+        raise RuntimeError(f"{script_location} has {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
 
 
 def _lock_key(version_table: str) -> int:

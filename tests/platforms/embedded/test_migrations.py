@@ -3,6 +3,8 @@ and PostgreSQL; the migrated schema is the models' schema; several starters at o
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from sqlalchemy import MetaData, create_engine, insert, inspect, select, text
 
 from demo_shop.tables import SHOP_MIGRATIONS, SHOP_VERSION_TABLE, accounts_table, create_tables, shop_metadata
 from flask_psp_connector import LineItemDraft, PSPConnector
+from flask_psp_connector.platforms.embedded import migrate
 from flask_psp_connector.platforms.embedded.database import Database, normalize_database_url
 from flask_psp_connector.platforms.embedded.migrate import STORE_MIGRATIONS, STORE_VERSION_TABLE, current_revision, upgrade_store
 from flask_psp_connector.platforms.embedded.schema import Base
@@ -192,3 +195,46 @@ def test_init_db_upgrades_to_head_and_is_idempotent(empty_url: str, tmp_path: Pa
         assert _differences(database, Base.metadata, STORE_VERSION_TABLE) == []
     finally:
         database.dispose()
+
+
+@pytest.mark.parametrize("location", [STORE_MIGRATIONS, SHOP_MIGRATIONS])
+def test_the_head_read_from_the_revision_files_is_alembics(location: str) -> None:
+    assert migrate._head(location) == _head(location)
+
+
+def _revisions(where: Path, *chain: tuple[str, str | None]) -> str:
+    (where / "versions").mkdir(parents=True)
+    for number, (revision, down) in enumerate(chain):
+        (where / "versions" / f"r{number}.py").write_text(f"revision = {revision!r}\ndown_revision = {down!r}\n")
+    return str(where)
+
+
+def test_the_head_of_a_chain_of_revisions_is_its_last(tmp_path: Path) -> None:
+    chain = _revisions(tmp_path / "chain", ("a1", None), ("b2", "a1"), ("c3", "b2"))
+    assert migrate._head(chain) == _head(chain) == "c3"
+    forked = _revisions(tmp_path / "forked", ("a1", None), ("b2", "a1"), ("d4", "a1"))
+    with pytest.raises(RuntimeError, match="2 heads"):
+        migrate._head(forked)
+
+
+def test_the_recorded_revision_is_the_one_alembic_reads(database: Database) -> None:
+    def alembic_reads() -> str | None:
+        with database.connection() as connection:
+            return MigrationContext.configure(connection, opts={"version_table": STORE_VERSION_TABLE}).get_current_revision()
+
+    assert _revision(database, STORE_VERSION_TABLE) is None is alembic_reads()
+    upgrade_store(database)
+    assert _revision(database, STORE_VERSION_TABLE) == alembic_reads() == _head(STORE_MIGRATIONS)
+
+
+def test_a_process_starting_on_an_up_to_date_store_does_not_import_alembic(tmp_path: Path) -> None:
+    """Alembic costs every process some megabytes: only a store that needs upgrading loads it."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    upgrade_store(Database.from_url(url))
+    started = subprocess.run(
+        [sys.executable, "-c", "import sys\nfrom flask import Flask\nfrom flask_psp_connector import PSPConnector\n"
+         f"app = Flask('probe')\napp.config.update(TESTING=True, PSP_DATABASE_URL={url!r})\nPSPConnector(app)\n"
+         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"],
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "[]"
