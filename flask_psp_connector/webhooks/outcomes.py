@@ -172,8 +172,8 @@ def _order_placed(platform: CommercePlatform, payment: Payment) -> Any:
 class SignallingPlatform:
     """A platform whose recorded changes send their signals once committed.
 
-    For the entry points that record through :meth:`apply_changes` (``/confirmPayments``,
-    settlements, operations). The payment before the change is the one the platform holds
+    For the entry points that record through :meth:`apply_changes` or :meth:`apply_plan`
+    (``/confirmPayments``, settlements, operations). The payment before the change is the one the platform holds
     under its lock when the change is decided, so a change the webhook recorded first is
     not told again; what the signals carry is read after the commit, and only when someone
     listens. Everything else goes to the platform as is.
@@ -207,22 +207,32 @@ class SignallingPlatform:
 
     def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
         """See :meth:`CommercePlatform.apply_changes`; its signals are sent once it returns."""
-        if not any(self._notify.listened(signal) for signal in SIGNAL_NAMES):
-            return self._remember(self._platform.apply_changes(payment_id, changes, cart_id=cart_id))
-        watch, ordered = Watch(), None
+        ordered = None
         if changes.create_order and not changes.transactions and self._notify.listened("order_created"):
             known = self._read.get(payment_id) or self._platform.get_payment(payment_id)
             ordered = self._platform.get_cart(known.cart_id).state == CartState.ORDERED
+        return self._apply(payment_id, lambda _: changes, cart_id, ordered)
 
-        def plan(current: Payment) -> PaymentChanges:
+    def apply_plan(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], *,
+                   cart_id: str | None = None) -> Payment:
+        """See :meth:`CommercePlatform.apply_plan`; its signals are sent once it returns."""
+        return self._apply(payment_id, plan, cart_id, None)
+
+    def _apply(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], cart_id: str | None,
+               ordered: bool | None) -> Payment:
+        if not any(self._notify.listened(signal) for signal in SIGNAL_NAMES):
+            return self._remember(self._platform.apply_plan(payment_id, plan, cart_id=cart_id))
+        watch = Watch()
+
+        def watched(current: Payment) -> PaymentChanges:
             # Decided on the payment as stored under its lock: a change another entry point
             # (the webhook) recorded first is "before", so its signals are not sent twice.
-            watched = watch.changes(current, changes)
+            changes = watch.changes(current, plan(current))
             if ordered is not None:
                 watch.settling(current, ordered)
-            return watched
+            return changes
 
-        payment = self._platform.apply_plan(payment_id, plan, cart_id=cart_id)
+        payment = self._platform.apply_plan(payment_id, watched, cart_id=cart_id)
         try:
             self._notify(watch.notices(self._platform, self._notify.listened))
         except Exception:

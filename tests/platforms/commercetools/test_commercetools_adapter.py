@@ -142,9 +142,8 @@ def test_config_element_and_confirm_payments_make_exactly_these_requests(client,
     assert answer.get_json() == {"outcome": "approved"}
     assert [(c[0], c[1], c[3]) for c in ct_calls(stripe_mock)] == [
         ("GET", f"{SESSIONS}/{PROJECT}/sessions/{session_id}", bearer),
-        # the session's cart with its payments: the payment is there (the use case's check)
-        ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}", bearer),
-        # the adapter's read of the same cart, the transactions, the order (on that read)
+        # the session's cart with its payments, read once: the use case checks the payment
+        # on it, and the transactions and the order are written on it
         ("GET", f"{BASE}/carts/{cart_id}?{EXPAND}", bearer),
         ("POST", f"{BASE}/payments/{payment['id']}", bearer),
         ("POST", f"{BASE}/orders?{EXPAND}", bearer),
