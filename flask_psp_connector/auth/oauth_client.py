@@ -4,18 +4,26 @@ The token is fetched once, reused by every call, fetched again shortly before it
 expires and once more after a 401. Tokens and secrets never reach a log line or an
 error message. A subclass names its service and turns refusals into the connector's
 errors (:meth:`ClientCredentialsHTTP.error_for`).
+
+A call goes straight to the session's pooled transport adapter with the bearer token
+it already holds: ``Session.request`` would merge settings, cookies and hooks that
+these calls never use, and that was about a third of a call's CPU time. Redirects
+are not followed (an API answer other than a 2xx is an error anyway).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from requests.hooks import default_hooks
+from requests.utils import default_headers
 
 from flask_psp_connector.errors import PlatformUnavailable, PSPError
 from flask_psp_connector.http.outbound import EnvironmentSettings, untrusting
@@ -67,6 +75,7 @@ class ClientCredentialsHTTP:
         untrusting(self._oauth)
         self._environment = EnvironmentSettings()
         self._token_lock = threading.Lock()
+        self._headers = dict(default_headers())
 
     def call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send one authorized request; renew the token once if it is refused with 401.
@@ -75,10 +84,9 @@ class ClientCredentialsHTTP:
         :raises PSPError: from :meth:`error_for` for any answer other than a 2xx.
         """
         token = self._access_token()
-        response = self._send(method, url, **kwargs)
+        response = self._send(method, url, token, **kwargs)
         if response.status_code == 401:
-            self._access_token(stale=token)
-            response = self._send(method, url, **kwargs)
+            response = self._send(method, url, self._access_token(stale=token), **kwargs)
             if response.status_code == 401:
                 raise self.api_error(f"{self.service} refused the connector's API client.", status=502,
                                      code=self.error_code(response))
@@ -110,14 +118,21 @@ class ClientCredentialsHTTP:
         """The error for an answer the connector cannot read."""
         return self.api_error(f"{self.service} sent a response the connector cannot read.", status=502)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        headers = dict(kwargs.pop("headers", None) or {})
+    def _send(self, method: str, url: str, token: str, *, params: Mapping[str, Any] | None = None,
+              headers: Mapping[str, str] | None = None, data: str | None = None,
+              json: Any = None) -> requests.Response:
+        request = requests.PreparedRequest()
+        request.prepare_method(method)
+        request.prepare_url(f"{url}?{urlencode(params, doseq=True)}" if params else url, None)
+        sent = {**self._headers, **(headers or {}), "Authorization": f"Bearer {token}"}
         if correlation := telemetry.correlation_id.get():
-            headers["X-Correlation-ID"] = correlation
+            sent["X-Correlation-ID"] = correlation
+        request.prepare_headers(sent)
+        request.prepare_body(data, None, json)
+        request.hooks = default_hooks()
         try:
             with telemetry.external_call(self.service.lower(), f"{method} {_resource(url)}"):
-                return self._oauth.request(method, url, timeout=self.timeout, headers=headers, **kwargs,
-                                           **self._environment(url))
+                return self._oauth.get_adapter(url).send(request, timeout=self.timeout, **self._environment(url))
         except requests.RequestException as exc:
             log.warning("%s %s %s failed: %s", self.service, method, url.split("?")[0], type(exc).__name__)
             raise PlatformUnavailable(f"{self.service} cannot be reached.") from None
