@@ -95,14 +95,16 @@ def settle(cart_id: str) -> Progress:
 
     :raises ResourceNotFound: if the cart does not exist.
     """
-    cart, payments = psp.platform.get_cart_and_payments(cart_id)
+    read = psp.platform.get_cart_and_payments(cart_id)
+    cart, payments = read.cart, read.payments
     order = psp.platform.find_order_by_cart(cart_id)
     unsettled = [p for p in payments if p.succeeded and p.stale_reason is None and (
         order is None or settlement_of(p, cart, payments, ordered=True).stale is not None)]
     for payment in unsettled:
         psp.settle_payment(payment.id)
     if unsettled:
-        cart, payments = psp.platform.get_cart_and_payments(cart_id)
+        read = psp.platform.get_cart_and_payments(cart_id)
+        cart, payments = read.cart, read.payments
         order = psp.platform.find_order_by_cart(cart_id)
     return Progress(cart, payments, order)
 

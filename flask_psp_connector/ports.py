@@ -20,6 +20,21 @@ from flask_psp_connector.domain.settle import PaymentChanges
 
 
 @dataclass(frozen=True, slots=True)
+class CartRead:
+    """A cart and its payments (oldest first), read together.
+
+    ``source`` is the platform's own record of the read. Handed back with a write
+    (:meth:`CommercePlatform.apply_changes`), it spares a platform without row locks a
+    second read: every write still names the versions it was decided on, so a read
+    gone stale costs a retry on a fresh read, never a wrong write.
+    """
+
+    cart: Cart
+    payments: list[Payment]
+    source: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentDraft:
     """A payment to create and attach to its cart in one step.
 
@@ -63,7 +78,7 @@ class CommercePlatform(Protocol):
     def get_cart(self, cart_id: str) -> Cart:
         """Return the cart or raise :class:`~flask_psp_connector.errors.ResourceNotFound`."""
 
-    def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
+    def get_cart_and_payments(self, cart_id: str) -> CartRead:
         """The cart and its payments (oldest first), read together."""
 
     def get_session(self, session_id: str) -> CheckoutSession | None:
@@ -94,18 +109,19 @@ class CommercePlatform(Protocol):
         ``interface_id`` and ``method`` are set only when the payment has none yet.
         """
 
-    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None,
+                      read: CartRead | None = None) -> Payment:
         """Record ``changes`` on the payment under its lock and, with ``changes.create_order``,
         settle it against its cart (:func:`~flask_psp_connector.domain.settle.settle`): place the
         order, or mark the payment stale and record what ``changes.on_stale`` undid.
         Settlements of one cart's payments never run side by side.
 
         ``cart_id``: the cart the caller read the payment with, where to look first; the
-        payment's own cart is what counts.
+        payment's own cart is what counts. ``read``: that read (see :class:`CartRead`).
         """
 
     def apply_plan(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], *,
-                   cart_id: str | None = None) -> Payment:
+                   cart_id: str | None = None, read: CartRead | None = None) -> Payment:
         """:meth:`apply_changes` with the changes ``plan`` decides from the payment as stored,
         under its lock (decided again if the write loses a race)."""
 

@@ -57,6 +57,6 @@ def express_payment_data(platform: CommercePlatform, cart_id: str) -> dict[str, 
 
     :raises InvalidOperation: when the cart has already been paid in full.
     """
-    cart, payments = platform.get_cart_and_payments(cart_id)
-    amount = amount_to_pay(cart, payments)
-    return {"totalPrice": _money(amount), "currencyCode": amount.currency_code, "lineItems": _line_items(cart, amount)}
+    read = platform.get_cart_and_payments(cart_id)
+    amount = amount_to_pay(read.cart, read.payments)
+    return {"totalPrice": _money(amount), "currencyCode": amount.currency_code, "lineItems": _line_items(read.cart, amount)}

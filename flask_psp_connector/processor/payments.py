@@ -24,9 +24,9 @@ from flask_psp_connector.domain.payment import TransactionState as State
 from flask_psp_connector.domain.payment import TransactionType as Type
 from flask_psp_connector.domain.settle import PaymentChanges
 from flask_psp_connector.domain.stripe_status import PAID_STATUSES, IntentStatus
-from flask_psp_connector.errors import InvalidOperation, PSPError
+from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
 from flask_psp_connector.options import STALE_REFUND, ConnectorOptions
-from flask_psp_connector.ports import CommercePlatform, PaymentDraft, StripePort
+from flask_psp_connector.ports import CartRead, CommercePlatform, PaymentDraft, StripePort
 from flask_psp_connector.processor import customers
 from flask_psp_connector.processor.settlement import stale_handler, supersede_earlier_intents
 
@@ -58,7 +58,8 @@ def config_element(
     platform: CommercePlatform, options: ConnectorOptions, session: CheckoutSession, component: str
 ) -> dict[str, Any]:
     """What the browser needs to render the Payment (or Express Checkout) Element."""
-    cart, payments = platform.get_cart_and_payments(session.cart_id)
+    read = platform.get_cart_and_payments(session.cart_id)
+    cart, payments = read.cart, read.payments
     amount = amount_to_pay(cart, payments)
     express = component.lower().startswith("express")
     behavior = resolve_behavior(options.behavior, options.behavior_rules, cart)
@@ -173,7 +174,8 @@ def create_payment(
     :param express_customer_session: it runs with the customer's session
         (``x-express-customer-session``); only then does its PaymentIntent get the customer.
     """
-    cart, payments = platform.get_cart_and_payments(session.cart_id)
+    read = platform.get_cart_and_payments(session.cart_id)
+    cart, payments = read.cart, read.payments
     amount = amount_to_pay(cart, payments)
     supersede_earlier_intents(platform, stripe, cart, payments)
     behavior = resolve_behavior(options.behavior, options.behavior_rules, cart)
@@ -260,43 +262,49 @@ def confirm_payment(
     """Check the PaymentIntent against our payment, record what Stripe says and settle
     the payment against its cart (see :mod:`~flask_psp_connector.processor.settlement`).
 
-    The checks run on the payment as the platform reads it for the write (in the
-    session's cart first), so a confirmation reads the store once.
-
     :returns: ``"approved"`` or ``"pending"`` (async settlement).
     :raises ConfirmationRejected: when the PaymentIntent is not a paid one for this payment.
     :raises StalePayment: when it paid for a cart state the cart no longer has.
     """
+    read, payment = _payment_of_session(platform, session, payment_id)
+    if payment.cart_id != session.cart_id:
+        raise ConfirmationRejected(f"Payment {payment_id} does not belong to the session's cart.")
     intent = stripe.retrieve_payment_intent(payment_intent_id)
     status = intent.get("status")
     if status not in PAID_STATUSES:
         raise ConfirmationRejected(f"PaymentIntent status is {status}.")
-    on_stale = stale_handler(stripe, stale_policy)
-
-    def plan(payment: Payment) -> PaymentChanges:
-        if payment.cart_id != session.cart_id:
-            raise ConfirmationRejected(f"Payment {payment_id} does not belong to the session's cart.")
-        if (intent.get("metadata") or {}).get("ct_payment_id") != payment.id:
-            raise ConfirmationRejected("PaymentIntent belongs to another payment.")
-        planned = payment.amount_planned
-        if intent.get("amount") != planned.to_stripe() or str(intent.get("currency", "")).upper() != planned.currency_code:
-            raise ConfirmationRejected("PaymentIntent amount or currency differs from the payment.")
-        if status == IntentStatus.PROCESSING:
-            drafts = [TransactionDraft(Type.AUTHORIZATION, State.PENDING, planned, intent["id"])]
-        else:
-            drafts = [TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, planned, intent["id"])]
-            if status == IntentStatus.SUCCEEDED:
-                charged = stripe_amount_like(planned, intent.get("amount_received") or intent["amount"])
-                drafts.append(TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"]))
-        return PaymentChanges(tuple(drafts), interface_id=intent["id"], create_order=status != IntentStatus.PROCESSING,
-                              on_stale=on_stale)
-
-    recorded = platform.apply_plan(payment_id, plan, cart_id=session.cart_id)
+    if (intent.get("metadata") or {}).get("ct_payment_id") != payment.id:
+        raise ConfirmationRejected("PaymentIntent belongs to another payment.")
+    planned = payment.amount_planned
+    if intent.get("amount") != planned.to_stripe() or str(intent.get("currency", "")).upper() != planned.currency_code:
+        raise ConfirmationRejected("PaymentIntent amount or currency differs from the payment.")
+    if status == IntentStatus.PROCESSING:
+        drafts = [TransactionDraft(Type.AUTHORIZATION, State.PENDING, planned, intent["id"])]
+    else:
+        drafts = [TransactionDraft(Type.AUTHORIZATION, State.SUCCESS, planned, intent["id"])]
+        if status == IntentStatus.SUCCEEDED:
+            charged = stripe_amount_like(planned, intent.get("amount_received") or intent["amount"])
+            drafts.append(TransactionDraft(Type.CHARGE, State.SUCCESS, charged, intent["id"]))
+    changes = PaymentChanges(tuple(drafts), interface_id=intent["id"], create_order=status != IntentStatus.PROCESSING,
+                             on_stale=stale_handler(stripe, stale_policy))
+    recorded = platform.apply_changes(payment.id, changes, cart_id=session.cart_id, read=read)
     if recorded.stale_reason is not None:
         raise StalePayment(recorded)
     if intent.get("customer"):
         _remember_saved_method(platform, stripe, intent)
     return PENDING if status == IntentStatus.PROCESSING else APPROVED
+
+
+def _payment_of_session(platform: CommercePlatform, session: CheckoutSession,
+                        payment_id: str) -> tuple[CartRead | None, Payment]:
+    """The payment, looked for among the session cart's payments first (where it belongs),
+    and that read, on which the payment is then written."""
+    try:
+        read = platform.get_cart_and_payments(session.cart_id)
+    except ResourceNotFound:
+        return None, platform.get_payment(payment_id)
+    found = next((p for p in read.payments if p.id == payment_id), None)
+    return read, found if found is not None else platform.get_payment(payment_id)
 
 
 def _remember_saved_method(platform: CommercePlatform, stripe: StripePort, intent: Mapping[str, Any]) -> None:

@@ -193,7 +193,8 @@ class EventProcessor:
             if match_transaction(payment.transactions, d) is not None
         ]
         if changes.create_order and payment.stale_reason is None:
-            cart, payments = self.platform.get_cart_and_payments(payment.cart_id)
+            read = self.platform.get_cart_and_payments(payment.cart_id)
+            cart, payments = read.cart, read.payments
             after = replace(recorded(payment, changes.transactions, datetime.now(UTC)),
                             stale_reason=changes.stale_reason)
             verdict = settle(after, cart, [after if p.id == after.id else p for p in payments],

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from flask_psp_connector.domain.model import Cart, CartState
+from flask_psp_connector.domain.model import CartState
 from flask_psp_connector.domain.payment import Payment, StaleReason, Transaction, TransactionDraft, recorded
 from flask_psp_connector.domain.payment import TransactionState as State
 from flask_psp_connector.domain.payment import TransactionType as Type
 from flask_psp_connector.domain.settle import PaymentChanges, StaleHandler
-from flask_psp_connector.ports import SIGNAL_NAMES, CommercePlatform, Notice, Notify
+from flask_psp_connector.ports import SIGNAL_NAMES, CartRead, CommercePlatform, Notice, Notify
 
 log = logging.getLogger("flask_psp_connector.signals")
 
@@ -191,10 +191,12 @@ class SignallingPlatform:
         """See :meth:`CommercePlatform.get_payment`."""
         return self._remember(self._platform.get_payment(payment_id))
 
-    def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
+    def get_cart_and_payments(self, cart_id: str) -> CartRead:
         """See :meth:`CommercePlatform.get_cart_and_payments`."""
-        cart, payments = self._platform.get_cart_and_payments(cart_id)
-        return cart, [self._remember(payment) for payment in payments]
+        read = self._platform.get_cart_and_payments(cart_id)
+        for payment in read.payments:
+            self._remember(payment)
+        return read
 
     def payments_of_cart(self, cart_id: str) -> list[Payment]:
         """See :meth:`CommercePlatform.payments_of_cart`."""
@@ -205,23 +207,24 @@ class SignallingPlatform:
         """See :meth:`CommercePlatform.apply_transactions`."""
         return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
 
-    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None,
+                      read: CartRead | None = None) -> Payment:
         """See :meth:`CommercePlatform.apply_changes`; its signals are sent once it returns."""
         ordered = None
         if changes.create_order and not changes.transactions and self._notify.listened("order_created"):
             known = self._read.get(payment_id) or self._platform.get_payment(payment_id)
             ordered = self._platform.get_cart(known.cart_id).state == CartState.ORDERED
-        return self._apply(payment_id, lambda _: changes, cart_id, ordered)
+        return self._apply(payment_id, lambda _: changes, cart_id, read, ordered)
 
     def apply_plan(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], *,
-                   cart_id: str | None = None) -> Payment:
+                   cart_id: str | None = None, read: CartRead | None = None) -> Payment:
         """See :meth:`CommercePlatform.apply_plan`; its signals are sent once it returns."""
-        return self._apply(payment_id, plan, cart_id, None)
+        return self._apply(payment_id, plan, cart_id, read, None)
 
     def _apply(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], cart_id: str | None,
-               ordered: bool | None) -> Payment:
+               read: CartRead | None, ordered: bool | None) -> Payment:
         if not any(self._notify.listened(signal) for signal in SIGNAL_NAMES):
-            return self._remember(self._platform.apply_plan(payment_id, plan, cart_id=cart_id))
+            return self._remember(self._platform.apply_plan(payment_id, plan, cart_id=cart_id, read=read))
         watch = Watch()
 
         def watched(current: Payment) -> PaymentChanges:
@@ -232,7 +235,7 @@ class SignallingPlatform:
                 watch.settling(current, ordered)
             return changes
 
-        payment = self._platform.apply_plan(payment_id, watched, cart_id=cart_id)
+        payment = self._platform.apply_plan(payment_id, watched, cart_id=cart_id, read=read)
         try:
             self._notify(watch.notices(self._platform, self._notify.listened))
         except Exception:

@@ -94,6 +94,11 @@ class PaymentWriter:
             cart = cart_json(self.client, cart_id, expand=True)
         except ResourceNotFound:
             return None
+        return self.found_in(cart, payment_id)
+
+    @staticmethod
+    def found_in(cart: JSON, payment_id: str) -> Found | None:
+        """The payment (by key, else id) among the expanded payments of ``cart`` as read."""
         objects = [ref.get("obj") for ref in dig(cart, "paymentInfo", "payments") or [] if isinstance(ref, dict)]
         for field in ("key", "id"):
             for data in objects:

@@ -60,7 +60,7 @@ from flask_psp_connector.platforms.commercetools.methods import PaymentMethodSto
 from flask_psp_connector.platforms.commercetools.orders import OrderSync
 from flask_psp_connector.platforms.commercetools.payments import PaymentWriter
 from flask_psp_connector.platforms.commercetools.resources import cart_json
-from flask_psp_connector.ports import PaymentDraft, PaymentRef
+from flask_psp_connector.ports import CartRead, PaymentDraft, PaymentRef
 from flask_psp_connector.retry import retrying
 
 T = TypeVar("T")
@@ -130,14 +130,14 @@ class CommercetoolsPlatform:
         """Return the cart or raise :class:`ResourceNotFound`."""
         return parsed(cart_from_json, cart_json(self.client, cart_id))
 
-    def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
-        """The cart and its payments (oldest first), in one read."""
+    def get_cart_and_payments(self, cart_id: str) -> CartRead:
+        """The cart and its payments (oldest first), in one read (kept as its ``source``)."""
         data = cart_json(self.client, cart_id, expand=True)
-        return parsed(cart_from_json, data), parsed(payments_of, data)
+        return CartRead(parsed(cart_from_json, data), parsed(payments_of, data), data)
 
     def payments_of_cart(self, cart_id: str) -> list[Payment]:
         """Return the payments attached to the cart, oldest first."""
-        return self.get_cart_and_payments(cart_id)[1]
+        return self.get_cart_and_payments(cart_id).payments
 
     # -- payments ------------------------------------------------------------------
 
@@ -167,18 +167,24 @@ class CommercetoolsPlatform:
         """Record ``drafts`` with the matching rules of :func:`~flask_psp_connector.domain.payment.match_transaction`."""
         return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
 
-    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None,
+                      read: CartRead | None = None) -> Payment:
         """Record ``changes`` on the payment; with ``create_order`` settle it against its cart.
 
-        ``cart_id``: the cart to look for the payment in first (one read for both).
+        ``cart_id``: the cart to look for the payment in first (one read for both);
+        ``read``: that cart as the caller read it, written on without reading it again.
         """
-        return self.apply_plan(payment_id, lambda _: changes, cart_id=cart_id)
+        return self.apply_plan(payment_id, lambda _: changes, cart_id=cart_id, read=read)
 
     def apply_plan(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], *,
-                   cart_id: str | None = None) -> Payment:
+                   cart_id: str | None = None, read: CartRead | None = None) -> Payment:
         """:meth:`apply_changes` with the changes ``plan`` decides from the payment as read
         (decided again on a fresh read after a lost race)."""
-        found = self.payments.find(PaymentRef(payment_id, None, cart_id))
+        found = None
+        if read is not None and isinstance(read.source, dict):
+            found = self.payments.found_in(read.source, payment_id)
+        if found is None:
+            found = self.payments.find(PaymentRef(payment_id, None, cart_id))
         if found is None:
             raise ResourceNotFound(f"Payment {payment_id} not found.")
         return self.payments.change(found, plan)

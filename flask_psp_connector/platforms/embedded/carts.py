@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from flask_psp_connector.domain.model import Address, Cart, CartState, CheckoutSession
 from flask_psp_connector.domain.money import Money
-from flask_psp_connector.domain.payment import Payment
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
 from flask_psp_connector.platforms.embedded.database import Database
@@ -28,6 +27,7 @@ from flask_psp_connector.platforms.embedded.schema import (
     table_of,
     utcnow,
 )
+from flask_psp_connector.ports import CartRead
 
 _UNSET: Any = object()
 
@@ -195,10 +195,10 @@ class Carts:
         """Return the cart or raise :class:`ResourceNotFound`."""
         return self._db.run(lambda connection: read_cart(connection, cart_id), core=True)
 
-    def get_cart_and_payments(self, cart_id: str) -> tuple[Cart, list[Payment]]:
+    def get_cart_and_payments(self, cart_id: str) -> CartRead:
         """The cart and its payments (oldest first) from one transaction."""
-        return self._db.run(lambda connection: (read_cart(connection, cart_id), cart_payments(connection, cart_id)),
-                            core=True)
+        return self._db.run(
+            lambda connection: CartRead(read_cart(connection, cart_id), cart_payments(connection, cart_id)), core=True)
 
     def open_session(
         self,

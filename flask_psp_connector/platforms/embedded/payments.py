@@ -41,7 +41,7 @@ from flask_psp_connector.platforms.embedded.schema import (
     table_of,
     utcnow,
 )
-from flask_psp_connector.ports import PaymentDraft, PaymentRef
+from flask_psp_connector.ports import CartRead, PaymentDraft, PaymentRef
 
 _carts = table_of(CartRow)
 _payments = table_of(PaymentRow)
@@ -162,15 +162,16 @@ class Payments:
         """Record ``drafts`` under a row lock with the matching rules of the model."""
         return self.apply_changes(payment_id, PaymentChanges(tuple(drafts), interface_id, method))
 
-    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None) -> Payment:
+    def apply_changes(self, payment_id: str, changes: PaymentChanges, *, cart_id: str | None = None,
+                      read: CartRead | None = None) -> Payment:
         """Record ``changes`` under the payment's row lock; settle it with ``create_order``
-        (under the cart's row lock too, taken after the payment's). ``cart_id`` is not
-        needed here: the payment is found by its key."""
+        (under the cart's row lock too, taken after the payment's). ``cart_id`` and
+        ``read`` are not needed here: the payment is found by its key and read locked."""
 
         return self.apply_plan(payment_id, lambda _: changes)
 
     def apply_plan(self, payment_id: str, plan: Callable[[Payment], PaymentChanges], *,
-                   cart_id: str | None = None) -> Payment:
+                   cart_id: str | None = None, read: CartRead | None = None) -> Payment:
         """:meth:`apply_changes` with the changes ``plan`` decides from the locked payment."""
 
         def work(connection: Connection) -> Payment:
