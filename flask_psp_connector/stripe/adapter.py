@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 import requests
 import stripe
@@ -115,16 +116,21 @@ class StripeGateway:
             params["setup_future_usage"] = setup_future_usage
         if tax_calculation:
             params["hooks"] = {"inputs": {"tax": {"calculation": tax_calculation}}}
-        with translated_errors():
-            intent = self._client.v1.payment_intents.create(
-                params=cast("PaymentIntentCreateParams", params), options={"idempotency_key": idempotency_key}
-            )
-        return intent.to_dict()
+        return self._plain("post", "/v1/payment_intents", params, idempotency_key=idempotency_key)
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         """Read a PaymentIntent as Stripe holds it now."""
+        return self._plain("get", f"/v1/payment_intents/{quote(payment_intent_id, safe='')}", {})
+
+    def _plain(self, method: str, path: str, params: dict[str, Any], **options: Any) -> dict[str, Any]:
+        # The checkout's own calls (/payments, /confirmPayments) take Stripe's answer as
+        # parsed JSON: building StripeObjects only to turn them back into dicts was about a
+        # tenth of the CPU of a checkout request. Same client, retries, version and errors.
         with translated_errors():
-            return self._client.v1.payment_intents.retrieve(payment_intent_id).to_dict()
+            data = self._client.raw_request(method, path, **params, **options).data
+            if not isinstance(data, dict):
+                raise stripe.APIError("Stripe sent a response the connector cannot read.")
+        return data
 
     def capture_payment_intent(
         self, payment_intent_id: str, amount: int, *, final: bool, idempotency_key: str
