@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from flask_psp_connector.domain.model import Address, Cart, CartState, CheckoutSession
@@ -28,6 +28,7 @@ from flask_psp_connector.platforms.embedded.schema import (
     table_of,
     utcnow,
 )
+from flask_psp_connector.ports import Checkout
 
 _UNSET: Any = object()
 
@@ -66,16 +67,41 @@ _CART_AND_LINES = (
     .order_by(_line_items.c.position)
 )
 _SESSION = select(_sessions).where(_sessions.c.id_hash == bindparam("id_hash"))
+_SESSION_FIELDS = ("cart_id", "merchant_return_url", "allowed_payment_methods", "expires_at")
+# The session with its cart's rows as _CART_AND_LINES reads them (cart columns empty
+# without the cart), one row per line item.
+_SESSION_CART_AND_LINES = (
+    select(*(_sessions.c[name].label(f"s_{name}") for name in _SESSION_FIELDS), *_CART_AND_LINES.selected_columns)
+    .select_from(_sessions)
+    .outerjoin(_carts, _carts.c.id == _sessions.c.cart_id)
+    .outerjoin(_line_items, _line_items.c.cart_id == _carts.c.id)
+    .order_by(_line_items.c.position)
+    .where(_sessions.c.id_hash == bindparam("id_hash"))
+)
 
 
 def read_cart(connection: Connection, cart_id: str) -> Cart:
     """The cart with its line items, or :class:`ResourceNotFound`."""
-    found = connection.execute(_CART_AND_LINES, {"cart_id": cart_id}).all()
-    if not found:
+    return _cart_of(connection.execute(_CART_AND_LINES, {"cart_id": cart_id}).all(), cart_id)
+
+
+def _cart_of(found: Sequence[Row[Any]], cart_id: str) -> Cart:
+    """The cart in rows of :data:`_CART_AND_LINES`' columns, or :class:`ResourceNotFound`."""
+    if not found or found[0].id is None:
         raise ResourceNotFound(f"Cart {cart_id} not found.")
     items = [SimpleNamespace(**{name: getattr(r, f"li_{name}") for name in _LINE_ITEM_FIELDS})
              for r in found if r.li_id is not None]
     return rows.cart(found[0], items)
+
+
+def _session_of(session_id: str, row: Row[Any] | None, prefix: str = "") -> CheckoutSession | None:
+    """The session in ``row`` (columns named ``prefix + column``), unless it is missing or expired."""
+    if row is None:
+        return None
+    cart_id, return_url, methods, expires_at = (getattr(row, prefix + name) for name in _SESSION_FIELDS)
+    if expires_at <= utcnow():
+        return None
+    return CheckoutSession(session_id, cart_id, return_url, tuple(methods), expires_at)
 
 
 def cart_row(session: Session, cart_id: str, *, lock: bool = False) -> CartRow:
@@ -237,14 +263,21 @@ class Carts:
 
     def get_session(self, session_id: str) -> CheckoutSession | None:
         """Return the unexpired session with this id, else ``None``."""
+        return self._db.run(
+            lambda connection: _session_of(session_id, connection.execute(
+                _SESSION, {"id_hash": hash_secret(session_id)}).first()), core=True)
 
-        def read(connection: Connection) -> CheckoutSession | None:
-            row = connection.execute(_SESSION, {"id_hash": hash_secret(session_id)}).first()
-            if row is None or row.expires_at <= utcnow():
+    def get_checkout(self, session_id: str) -> Checkout | None:
+        """The unexpired session with this id, its cart and the cart's payments (oldest
+        first), from one transaction: the session, cart and lines in one statement."""
+
+        def read(connection: Connection) -> Checkout | None:
+            found = connection.execute(_SESSION_CART_AND_LINES, {"id_hash": hash_secret(session_id)}).all()
+            session = _session_of(session_id, found[0] if found else None, "s_")
+            if session is None:
                 return None
-            return CheckoutSession(
-                session_id, row.cart_id, row.merchant_return_url, tuple(row.allowed_payment_methods), row.expires_at
-            )
+            cart = _cart_of(found, session.cart_id)
+            return Checkout(session, cart, tuple(cart_payments(connection, cart.id)))
 
         return self._db.run(read, core=True)
 

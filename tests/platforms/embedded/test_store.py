@@ -157,6 +157,27 @@ def test_a_payment_is_created_in_one_statement_on_postgresql_two_on_sqlite(platf
     assert len(again) == 2  # the insert that finds the id taken, and the read of the payment
 
 
+def test_a_checkout_is_its_session_cart_and_payments_read_in_two_statements(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS, shipping_address=Address(first_name="Jane", country="DE"))
+    session = platform.open_session(cart.id, merchant_return_url="https://shop.test/r", allowed_payment_methods=["card"])
+    platform.create_payment(new_payment(platform, cart.id))
+    with statements(platform) as executed:
+        checkout = platform.get_checkout(session.id)
+    assert len(executed) == 2
+    assert checkout is not None
+    assert checkout.session == platform.get_session(session.id)
+    assert (checkout.cart, list(checkout.payments)) == platform.get_cart_and_payments(cart.id)
+    empty = platform.create_cart("EUR")
+    empty_checkout = platform.get_checkout(platform.open_session(empty.id).id)
+    assert empty_checkout is not None and (empty_checkout.cart, empty_checkout.payments) == (empty, ())
+    assert platform.get_checkout("no-such-session") is None
+    later = utcnow() + timedelta(seconds=3601)
+    monkeypatch.setattr(carts_module, "utcnow", lambda: later)
+    assert platform.get_checkout(session.id) is None
+
+
 def test_apply_transactions_matches_by_type_and_interaction(platform: LocalPlatform) -> None:
     cart = platform.create_cart("EUR", line_items=ITEMS)
     payment = platform.create_payment(new_payment(platform, cart.id))
