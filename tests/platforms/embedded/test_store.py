@@ -157,15 +157,18 @@ def test_a_payment_is_created_in_one_statement_on_postgresql_two_on_sqlite(platf
     assert len(again) == 2  # the insert that finds the id taken, and the read of the payment
 
 
-def test_a_checkout_is_its_session_cart_and_payments_read_in_two_statements(
+def test_a_checkout_is_its_session_cart_and_payments_read_in_one_statement(
     platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cart = platform.create_cart("EUR", line_items=ITEMS, shipping_address=Address(first_name="Jane", country="DE"))
     session = platform.open_session(cart.id, merchant_return_url="https://shop.test/r", allowed_payment_methods=["card"])
     platform.create_payment(new_payment(platform, cart.id))
+    money = Money.of(3999, "EUR")
+    platform.create_payment(PaymentDraft("pay-2", cart.id, money, "checkout-stripe", "pi_2", None, (
+        TransactionDraft(T.AUTHORIZATION, S.SUCCESS, money, "pi_2"), TransactionDraft(T.CHARGE, S.SUCCESS, money, "pi_2"))))
     with statements(platform) as executed:
         checkout = platform.get_checkout(session.id)
-    assert len(executed) == 2
+    assert len(executed) == 1
     assert checkout is not None
     assert checkout.session == platform.get_session(session.id)
     assert (checkout.cart, list(checkout.payments)) == platform.get_cart_and_payments(cart.id)
