@@ -60,6 +60,15 @@ class PaymentDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkout:
+    """A checkout session with its cart and the cart's payments (oldest first), read together."""
+
+    session: CheckoutSession
+    cart: Cart
+    payments: tuple[Payment, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentRef:
     """How a Stripe object names our payment: our id (metadata) and/or its PaymentIntent id."""
 
@@ -83,6 +92,10 @@ class CommercePlatform(Protocol):
 
     def get_session(self, session_id: str) -> CheckoutSession | None:
         """Return the session if it exists and has not expired."""
+
+    def get_checkout(self, session_id: str) -> Checkout | None:
+        """The session (as :meth:`get_session`) with its cart and the cart's payments, or
+        ``None``; raises :class:`~flask_psp_connector.errors.ResourceNotFound` without the cart."""
 
     def get_payment(self, payment_id: str) -> Payment:
         """Return the payment or raise ``ResourceNotFound``."""

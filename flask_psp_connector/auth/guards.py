@@ -41,6 +41,14 @@ def bearer_token() -> str:
     return parts[1]
 
 
+def _session_id() -> str:
+    """The request's ``X-Session-Id``, or :class:`AuthError` when it cannot be one."""
+    session_id = request.headers.get("X-Session-Id", "")
+    if not 0 < len(session_id) <= 256:
+        raise AuthError("Session is not active")
+    return session_id
+
+
 def require_session(view: F) -> F:
     """Allow the request only with a valid, unexpired ``X-Session-Id``.
 
@@ -49,11 +57,29 @@ def require_session(view: F) -> F:
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        session_id = request.headers.get("X-Session-Id", "")
-        session = _state().platform.get_session(session_id) if 0 < len(session_id) <= 256 else None
+        session = _state().platform.get_session(_session_id())
         if session is None:
             raise AuthError("Session is not active")
         g.psp_session = session
+        return view(*args, **kwargs)
+
+    return cast(F, guarded)
+
+
+def require_checkout(view: F) -> F:
+    """:func:`require_session` for views about the session's cart: the session is read
+    together with its cart and the cart's payments.
+
+    The session is then available as ``g.psp_session``, and with its cart and payments
+    as ``g.psp_checkout`` (a :class:`~flask_psp_connector.ports.Checkout`).
+    """
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        checkout = _state().platform.get_checkout(_session_id())
+        if checkout is None:
+            raise AuthError("Session is not active")
+        g.psp_session, g.psp_checkout = checkout.session, checkout
         return view(*args, **kwargs)
 
     return cast(F, guarded)

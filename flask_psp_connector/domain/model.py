@@ -110,7 +110,8 @@ class Cart:
     @property
     def total_price(self) -> Money:
         """Line items plus shipping plus tax: what the customer owes."""
-        return self.subtotal.with_amount(self.subtotal.cent_amount + self.shipping_amount + self.tax_amount)
+        subtotal = self.subtotal
+        return subtotal.with_amount(subtotal.cent_amount + self.shipping_amount + self.tax_amount)
 
     @property
     def fingerprint(self) -> str:

@@ -26,7 +26,7 @@ from flask_psp_connector.domain.settle import PaymentChanges
 from flask_psp_connector.domain.stripe_status import PAID_STATUSES, IntentStatus
 from flask_psp_connector.errors import InvalidOperation, PSPError, ResourceNotFound
 from flask_psp_connector.options import STALE_REFUND, ConnectorOptions
-from flask_psp_connector.ports import CartRead, CommercePlatform, PaymentDraft, StripePort
+from flask_psp_connector.ports import CartRead, Checkout, CommercePlatform, PaymentDraft, StripePort
 from flask_psp_connector.processor import customers
 from flask_psp_connector.processor.settlement import stale_handler, supersede_earlier_intents
 
@@ -55,11 +55,10 @@ def amount_to_pay(cart: Cart, payments: Iterable[Payment]) -> Money:
 
 
 def config_element(
-    platform: CommercePlatform, options: ConnectorOptions, session: CheckoutSession, component: str
+    platform: CommercePlatform, options: ConnectorOptions, checkout: Checkout, component: str
 ) -> dict[str, Any]:
     """What the browser needs to render the Payment (or Express Checkout) Element."""
-    read = platform.get_cart_and_payments(session.cart_id)
-    cart, payments = read.cart, read.payments
+    cart, payments = checkout.cart, checkout.payments
     amount = amount_to_pay(cart, payments)
     express = component.lower().startswith("express")
     behavior = resolve_behavior(options.behavior, options.behavior_rules, cart)
@@ -152,12 +151,13 @@ def create_payment(
     platform: CommercePlatform,
     stripe: StripePort,
     options: ConnectorOptions,
-    session: CheckoutSession,
+    checkout: Checkout,
     *,
     express: bool = False,
     express_customer_session: bool = False,
 ) -> CheckoutPayment:
-    """Create (or hand out again) the payment and PaymentIntent for the session's cart.
+    """Create (or hand out again) the payment and PaymentIntent for the checkout's cart,
+    as read with its session.
 
     The payment id is derived from the cart's state (and, for a known customer, from
     the PaymentIntent's customer and future usage), and the PaymentIntent's idempotency
@@ -174,8 +174,7 @@ def create_payment(
     :param express_customer_session: it runs with the customer's session
         (``x-express-customer-session``); only then does its PaymentIntent get the customer.
     """
-    read = platform.get_cart_and_payments(session.cart_id)
-    cart, payments = read.cart, read.payments
+    cart, payments = checkout.cart, checkout.payments
     amount = amount_to_pay(cart, payments)
     supersede_earlier_intents(platform, stripe, cart, payments)
     behavior = resolve_behavior(options.behavior, options.behavior_rules, cart)

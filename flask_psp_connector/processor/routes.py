@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 from flask import Response, current_app, g, jsonify, request
 from webargs.flaskparser import FlaskParser
 
-from flask_psp_connector.auth.guards import require_jwt, require_oauth2, require_session
+from flask_psp_connector.auth.guards import require_checkout, require_jwt, require_oauth2, require_session
 from flask_psp_connector.errors import PSPError, ValidationFailed
 from flask_psp_connector.http.cors import resolve_origins, storefront_cors
 from flask_psp_connector.http.errors import UpstreamErrors
@@ -108,7 +108,7 @@ def _create_payment() -> dict[str, Any]:
         _state().platform,
         _stripe(),
         _state().options,
-        g.psp_session,
+        g.psp_checkout,
         express=express_checkout,
         express_customer_session=express_customer_session,
     )
@@ -134,17 +134,17 @@ def _checkout_routes(blp: ApiBlueprint) -> None:
     @blp.doc(security=_SESSION)
     @blp.response(200, ConfigElementResponseSchema)
     @blp.alt_response(400, schema=ErrorResponseSchema, description="The cart has already been paid in full")
-    @require_session
+    @require_checkout
     def config_element(payment_component: str) -> dict[str, Any]:
         """Cart amount and Payment Element settings for the session's cart."""
-        body: dict[str, Any] = payments.config_element(_state().platform, _state().options, g.psp_session,
+        body: dict[str, Any] = payments.config_element(_state().platform, _state().options, g.psp_checkout,
                                                        payment_component)
         return body
 
     @blp.route("/payments", methods=["GET"])
     @blp.doc(security=_SESSION, parameters=_EXPRESS_HEADERS)
     @blp.response(200, PaymentResponseSchema)
-    @require_session
+    @require_checkout
     def get_payments() -> dict[str, Any]:
         """Create the PaymentIntent for the cart's server-side amount (checkout-app flavour)."""
         return _create_payment()
@@ -152,7 +152,7 @@ def _checkout_routes(blp: ApiBlueprint) -> None:
     @blp.route("/payments", methods=["POST"])
     @blp.doc(security=_SESSION, parameters=_EXPRESS_HEADERS)
     @blp.response(200, PaymentResponseSchema)
-    @require_session
+    @require_checkout
     @blp.arguments(CreatePaymentRequestSchema, required=False)
     def post_payments(_options: dict[str, Any]) -> dict[str, Any]:
         """Create the PaymentIntent for the cart's server-side amount (connect-app flavour).

@@ -237,7 +237,7 @@ def test_a_request_is_a_span_with_child_spans_for_stripe_and_the_store(spans, ma
     assert request_span.attributes["psp.payment_id"] == body["paymentReference"]
     assert request_span.attributes["http.status_code"] == 200
     children = {s.name for s in finished if s.parent is not None and s.parent.span_id == request_span.context.span_id}
-    assert {"stripe create_payment_intent", "store create_payment", "store get_cart_and_payments"} <= children
+    assert {"stripe create_payment_intent", "store create_payment", "store get_checkout"} <= children
 
     _, payment_id, pi = stored_payment(app)
     succeeded = event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000))

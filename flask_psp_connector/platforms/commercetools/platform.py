@@ -60,7 +60,7 @@ from flask_psp_connector.platforms.commercetools.methods import PaymentMethodSto
 from flask_psp_connector.platforms.commercetools.orders import OrderSync
 from flask_psp_connector.platforms.commercetools.payments import PaymentWriter
 from flask_psp_connector.platforms.commercetools.resources import cart_json
-from flask_psp_connector.ports import CartRead, PaymentDraft, PaymentRef
+from flask_psp_connector.ports import CartRead, Checkout, PaymentDraft, PaymentRef
 from flask_psp_connector.retry import retrying
 
 T = TypeVar("T")
@@ -125,6 +125,14 @@ class CommercetoolsPlatform:
                 raise
             return None
         return session_from_json(session_id, data)
+
+    def get_checkout(self, session_id: str) -> Checkout | None:
+        """The session (see :meth:`get_session`), then its cart with its payments."""
+        session = self.get_session(session_id)
+        if session is None:
+            return None
+        read = self.get_cart_and_payments(session.cart_id)
+        return Checkout(session, read.cart, tuple(read.payments))
 
     def get_cart(self, cart_id: str) -> Cart:
         """Return the cart or raise :class:`ResourceNotFound`."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Row, Table, bindparam, literal_column, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from flask_psp_connector.domain.model import Address, Cart, CartState, CheckoutSession
@@ -22,12 +22,14 @@ from flask_psp_connector.platforms.embedded.orders import cart_payments
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     LineItemRow,
+    PaymentRow,
     SessionRow,
+    TransactionRow,
     hash_secret,
     table_of,
     utcnow,
 )
-from flask_psp_connector.ports import CartRead
+from flask_psp_connector.ports import CartRead, Checkout
 
 _UNSET: Any = object()
 
@@ -56,6 +58,8 @@ class LineItemDraft:
 _carts = table_of(CartRow)
 _line_items = table_of(LineItemRow)
 _sessions = table_of(SessionRow)
+_payments = table_of(PaymentRow)
+_transactions = table_of(TransactionRow)
 # The checkout's reads, prebuilt on the tables (no ORM session: they run on every request).
 _LINE_ITEM_FIELDS = ("id", "sku", "name", "quantity", "unit_price")
 # One row per line item (one for a cart without any), the cart's columns on each.
@@ -66,16 +70,75 @@ _CART_AND_LINES = (
     .order_by(_line_items.c.position)
 )
 _SESSION = select(_sessions).where(_sessions.c.id_hash == bindparam("id_hash"))
+_SESSION_FIELDS = ("cart_id", "merchant_return_url", "allowed_payment_methods", "expires_at")
+
+
+def _columns(table: Table, prefix: str, names: Iterable[str] | None = None) -> list[Any]:
+    return [table.c[name].label(prefix + name) for name in (names or table.c.keys())]
+
+
+def _nulls(columns: Iterable[Any]) -> list[Any]:
+    # Typed, so that the rows of the other part are read as these columns' types.
+    return [type_coerce(null(), column.type).label(column.name) for column in columns]
+
+
+# A checkout in one statement (one snapshot): the session with its cart, one row per line
+# item (one for a cart without any), then the cart's payments with their transactions,
+# as rows.payments reads them. The parts share one column list, each empty in the other.
+_CHECKOUT_SESSION_PART = [*_columns(_sessions, "s_", _SESSION_FIELDS), *_columns(_carts, "c_"),
+                          *_columns(_line_items, "li_", (*_LINE_ITEM_FIELDS, "position"))]
+_CHECKOUT_PAYMENT_PART = [*_payments.c, *rows.TRANSACTION_COLUMNS]
+_CHECKOUT_PARTS = union_all(
+    select(literal_column("0").label("part"), *_CHECKOUT_SESSION_PART, *_nulls(_CHECKOUT_PAYMENT_PART))
+    .select_from(_sessions)
+    .outerjoin(_carts, _carts.c.id == _sessions.c.cart_id)
+    .outerjoin(_line_items, _line_items.c.cart_id == _carts.c.id)
+    .where(_sessions.c.id_hash == bindparam("id_hash")),
+    select(literal_column("1"), *_nulls(_CHECKOUT_SESSION_PART), *_CHECKOUT_PAYMENT_PART)
+    .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
+    .where(_payments.c.cart_id == select(_sessions.c.cart_id).where(_sessions.c.id_hash == bindparam("id_hash"))
+           .scalar_subquery()),
+)
+_CHECKOUT = _CHECKOUT_PARTS.order_by(*(_CHECKOUT_PARTS.selected_columns[name] for name in (
+    "part", "li_position", "created_at", "id", "t_seq")))
+
+
+class _Prefixed:
+    """A row whose columns are named ``prefix + name``, read by ``name``."""
+
+    __slots__ = ("_prefix", "_row")
+
+    def __init__(self, row: Row[Any], prefix: str) -> None:
+        self._row, self._prefix = row, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, self._prefix + name)
 
 
 def read_cart(connection: Connection, cart_id: str) -> Cart:
     """The cart with its line items, or :class:`ResourceNotFound`."""
-    found = connection.execute(_CART_AND_LINES, {"cart_id": cart_id}).all()
-    if not found:
+    return _cart_of(connection.execute(_CART_AND_LINES, {"cart_id": cart_id}).all(), cart_id)
+
+
+def _cart_of(found: Sequence[Row[Any]], cart_id: str, prefix: str = "") -> Cart:
+    """The cart in rows of :data:`_CART_AND_LINES`' columns (the cart's named ``prefix +
+    column``), or :class:`ResourceNotFound`."""
+    head: Any = _Prefixed(found[0], prefix) if found and prefix else found[0] if found else None
+    if head is None or head.id is None:
         raise ResourceNotFound(f"Cart {cart_id} not found.")
     items = [SimpleNamespace(**{name: getattr(r, f"li_{name}") for name in _LINE_ITEM_FIELDS})
              for r in found if r.li_id is not None]
-    return rows.cart(found[0], items)
+    return rows.cart(head, items)
+
+
+def _session_of(session_id: str, row: Row[Any] | None, prefix: str = "") -> CheckoutSession | None:
+    """The session in ``row`` (columns named ``prefix + column``), unless it is missing or expired."""
+    if row is None:
+        return None
+    cart_id, return_url, methods, expires_at = (getattr(row, prefix + name) for name in _SESSION_FIELDS)
+    if expires_at <= utcnow():
+        return None
+    return CheckoutSession(session_id, cart_id, return_url, tuple(methods), expires_at)
 
 
 def cart_row(session: Session, cart_id: str, *, lock: bool = False) -> CartRow:
@@ -237,14 +300,21 @@ class Carts:
 
     def get_session(self, session_id: str) -> CheckoutSession | None:
         """Return the unexpired session with this id, else ``None``."""
+        return self._db.run(
+            lambda connection: _session_of(session_id, connection.execute(
+                _SESSION, {"id_hash": hash_secret(session_id)}).first()), core=True)
 
-        def read(connection: Connection) -> CheckoutSession | None:
-            row = connection.execute(_SESSION, {"id_hash": hash_secret(session_id)}).first()
-            if row is None or row.expires_at <= utcnow():
+    def get_checkout(self, session_id: str) -> Checkout | None:
+        """The unexpired session with this id, its cart and the cart's payments (oldest
+        first), from one statement."""
+
+        def read(connection: Connection) -> Checkout | None:
+            found = connection.execute(_CHECKOUT, {"id_hash": hash_secret(session_id)}).all()
+            session = _session_of(session_id, found[0] if found else None, "s_")
+            if session is None:
                 return None
-            return CheckoutSession(
-                session_id, row.cart_id, row.merchant_return_url, tuple(row.allowed_payment_methods), row.expires_at
-            )
+            cart = _cart_of([row for row in found if row.part == 0], session.cart_id, "c_")
+            return Checkout(session, cart, tuple(rows.payments(row for row in found if row.part == 1)))
 
         return self._db.run(read, core=True)
 

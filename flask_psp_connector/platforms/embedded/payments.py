@@ -14,7 +14,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, Update, bindparam, insert, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -54,15 +54,12 @@ _LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
 # The payment, its transactions and whether its cart has an order, in one round trip. It is
 # read after the lock is held, in a statement of its own: under READ COMMITTED a statement
 # that waited for a row lock sees the rows of its other tables as they were before the wait.
-# Whether the cart exists and whether the payment does, in one round trip.
-_CART_AND_PAYMENT = (
-    select(_payments.c.id.label("payment_id"))
-    .select_from(_carts)
-    .outerjoin(_payments, _payments.c.id == bindparam("payment_id"))
-    .where(_carts.c.id == bindparam("cart_id"))
-)
-_INSERT_PAYMENT = insert(_payments)
+# A new payment is inserted unless its id exists; the cart's foreign key refuses one for a
+# missing cart. SQLite inserts its transactions in a second statement; PostgreSQL inserts
+# them from the payment's RETURNING, in one round trip (see _create_statement).
+_INSERT_NEW_PAYMENT = sqlite_insert(_payments).on_conflict_do_nothing(index_elements=[_payments.c.id])
 _INSERT_TRANSACTION = insert(_transactions)
+_CART_EXISTS = select(_carts.c.id).where(_carts.c.id == bindparam("cart_id"))
 _PAYMENT_WITH_TRANSACTIONS = (
     select(
         _payments,
@@ -127,26 +124,23 @@ class Payments:
         transactions = [rows.transaction_values(d, draft.id, seq) for seq, d in enumerate(draft.transactions, 1)]
 
         def work(connection: Connection) -> Payment:
-            found = connection.execute(_CART_AND_PAYMENT, {"cart_id": draft.cart_id, "payment_id": draft.id}).first()
-            if found is not None and found.payment_id is not None:
+            if not _insert_new(connection, values, transactions):
                 existing = _payment_with_id(connection, draft.id)
-                assert existing is not None  # seen in this transaction
+                assert existing is not None  # its id was taken in this transaction's view
                 return existing
-            if found is None:
-                raise ResourceNotFound(f"Cart {draft.cart_id} not found.")
-            connection.execute(_INSERT_PAYMENT, values)
-            if transactions:
-                connection.execute(_INSERT_TRANSACTION, transactions)
             # What was written is what would be read back: no statement to read it.
             return rows.payment(SimpleNamespace(**values), (rows.transaction(SimpleNamespace(**t)) for t in transactions))
 
         try:
             return self._db.run(work, write=True, core=True)
         except IntegrityError:
-            # Two creators of one id (the id is derived from the cart's state): the one
-            # that lost on the primary key finds the winner's payment.
-            winner = self._db.run(lambda connection: _payment_with_id(connection, draft.id), core=True,
-                                  name="create_payment")
+            # The cart's foreign key refused the payment, or another constraint did.
+            def explain(connection: Connection) -> Payment | None:
+                if connection.execute(_CART_EXISTS, {"cart_id": draft.cart_id}).first() is None:
+                    raise ResourceNotFound(f"Cart {draft.cart_id} not found.")
+                return _payment_with_id(connection, draft.id)
+
+            winner = self._db.run(explain, core=True, name="create_payment")
             if winner is None:
                 raise
             return winner
@@ -218,6 +212,46 @@ class Payments:
     def resolve_payment_id(self, ref: PaymentRef) -> str | None:
         """Our payment's id, by its id if it exists, else by its PaymentIntent id."""
         return self._db.run(lambda connection: _payment_id(connection, ref, _PAYMENT_ID_BY), core=True)
+
+
+def _insert_new(connection: Connection, values: dict[str, Any], transactions: list[dict[str, Any]]) -> bool:
+    """Insert a payment and its transactions unless its id exists; whether it was inserted."""
+    if connection.dialect.name == "postgresql":
+        numbered = {f"p_{name}": value for name, value in values.items()}
+        for number, transaction in enumerate(transactions):
+            numbered |= {f"t{number}_{name}": value for name, value in transaction.items() if name != "payment_id"}
+        return connection.execute(_create_statement(len(transactions)), numbered).first() is not None
+    if connection.execute(_INSERT_NEW_PAYMENT, values).rowcount != 1:
+        return False
+    if transactions:
+        connection.execute(_INSERT_TRANSACTION, transactions if len(transactions) > 1 else transactions[0])
+    return True
+
+
+@lru_cache(maxsize=8)
+def _create_statement(transactions: int) -> Select[Any]:
+    """PostgreSQL's :func:`_insert_new` for ``transactions`` transactions: the payment's insert
+    (nothing on a taken id) and its transactions' insert from what it returned, in one
+    statement (built once per shape). Parameters are prefixed, as in :func:`_write_back`."""
+    new_payment = (
+        postgresql_insert(_payments)
+        .values({column.name: bindparam(f"p_{column.name}", type_=column.type) for column in _payments.c})
+        .on_conflict_do_nothing(index_elements=[_payments.c.id])
+        .returning(_payments.c.id)
+        .cte("new_payment")
+    )
+    added = select(new_payment.c.id)
+    if transactions:
+        names = [column.name for column in _transactions.c]
+        sources = [
+            select(*(new_payment.c.id if name == "payment_id"
+                     else bindparam(f"t{number}_{name}", type_=_transactions.c[name].type).label(name)
+                     for name in names))
+            for number in range(transactions)
+        ]
+        source = sources[0] if transactions == 1 else union_all(*sources)
+        added = added.add_cte(insert(_transactions).from_select(names, source).cte("new_transactions"))
+    return added
 
 
 def _payment_with_id(connection: Connection, payment_id: str) -> Payment | None:

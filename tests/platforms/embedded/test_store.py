@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from flask_psp_connector import Address, LineItemDraft
 from flask_psp_connector.domain.model import CartState
@@ -114,6 +116,70 @@ def test_a_payment_for_a_missing_cart_is_refused(platform: LocalPlatform) -> Non
     with pytest.raises(ResourceNotFound):
         platform.create_payment(PaymentDraft("pay-none", "no-such-cart", Money.of(1, "EUR"), "checkout-stripe",
                                              "pi_none", None, ()))
+
+
+def test_a_payment_with_several_transactions_is_created_with_them(platform: LocalPlatform) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    money = Money.of(3999, "EUR")
+    drafts = (TransactionDraft(T.AUTHORIZATION, S.SUCCESS, money, "pi_two"),
+              TransactionDraft(T.CHARGE, S.PENDING, money, "pi_two"))
+    created = platform.create_payment(PaymentDraft("pay-two", cart.id, money, "checkout-stripe", "pi_two", None, drafts))
+    assert [(t.type, t.state) for t in created.transactions] == [(T.AUTHORIZATION, S.SUCCESS), (T.CHARGE, S.PENDING)]
+    assert created == platform.get_payment("pay-two")
+
+
+@contextmanager
+def statements(platform: LocalPlatform) -> Iterator[list[str]]:
+    """The SQL statements run on the store's engine in the block (transaction control left out)."""
+    executed: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            executed.append(statement)
+
+    event.listen(platform.database.engine, "before_cursor_execute", record)
+    try:
+        yield executed
+    finally:
+        event.remove(platform.database.engine, "before_cursor_execute", record)
+
+
+def test_a_payment_is_created_in_one_statement_on_postgresql_two_on_sqlite(platform: LocalPlatform) -> None:
+    """No statement checks first: the cart's foreign key refuses a missing cart, the
+    primary key an existing payment (which is then read)."""
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    postgresql = platform.database.engine.dialect.name == "postgresql"
+    with statements(platform) as created:
+        platform.create_payment(new_payment(platform, cart.id))
+    with statements(platform) as again:
+        platform.create_payment(new_payment(platform, cart.id))
+    assert len(created) == (1 if postgresql else 2)
+    assert len(again) == 2  # the insert that finds the id taken, and the read of the payment
+
+
+def test_a_checkout_is_its_session_cart_and_payments_read_in_one_statement(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS, shipping_address=Address(first_name="Jane", country="DE"))
+    session = platform.open_session(cart.id, merchant_return_url="https://shop.test/r", allowed_payment_methods=["card"])
+    platform.create_payment(new_payment(platform, cart.id))
+    money = Money.of(3999, "EUR")
+    platform.create_payment(PaymentDraft("pay-2", cart.id, money, "checkout-stripe", "pi_2", None, (
+        TransactionDraft(T.AUTHORIZATION, S.SUCCESS, money, "pi_2"), TransactionDraft(T.CHARGE, S.SUCCESS, money, "pi_2"))))
+    with statements(platform) as executed:
+        checkout = platform.get_checkout(session.id)
+    assert len(executed) == 1
+    assert checkout is not None
+    assert checkout.session == platform.get_session(session.id)
+    read = platform.get_cart_and_payments(cart.id)
+    assert (checkout.cart, list(checkout.payments)) == (read.cart, read.payments)
+    empty = platform.create_cart("EUR")
+    empty_checkout = platform.get_checkout(platform.open_session(empty.id).id)
+    assert empty_checkout is not None and (empty_checkout.cart, empty_checkout.payments) == (empty, ())
+    assert platform.get_checkout("no-such-session") is None
+    later = utcnow() + timedelta(seconds=3601)
+    monkeypatch.setattr(carts_module, "utcnow", lambda: later)
+    assert platform.get_checkout(session.id) is None
 
 
 def test_apply_transactions_matches_by_type_and_interaction(platform: LocalPlatform) -> None:
