@@ -219,7 +219,8 @@ def _current_settings() -> Settings:
 
 def _database(app: Flask, settings: Settings) -> Database:
     url = settings["PSP_DATABASE_URL"] or app.config.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
-    database = Database.from_url(url or Database.default_url(app.instance_path))
+    database = Database.from_url(url or Database.default_url(app.instance_path),
+                                 pool_size=settings["PSP_DATABASE_POOL_SIZE"])
     apply_database_timeouts(database.engine, lock_ms=settings["PSP_DATABASE_LOCK_TIMEOUT"],
                             statement_ms=settings["PSP_DATABASE_STATEMENT_TIMEOUT"],
                             idle_in_transaction_ms=settings["PSP_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"])

@@ -216,17 +216,16 @@ SETTINGS: tuple[Setting, ...] = (
         "PSP_DATABASE_URL", "",
         'SQLAlchemy URL of the embedded store; falls back to DATABASE_URL, then SQLite in the instance folder.',
     ),
+    Setting("PSP_DATABASE_POOL_SIZE", 10, "Database connections a process keeps for reuse (10 more while needed at once); "
+            "give it the threads a process serves with (gunicorn.conf.py sets it to GUNICORN_THREADS).", parsers.positive_int),
     Setting(
         "PSP_DATABASE_LOCK_TIMEOUT", 5000,
         "Milliseconds a statement waits for a row or table lock (PostgreSQL lock_timeout; SQLite's busy timeout) before"
         ' the request fails with 503.',
         parsers.positive_int,
     ),
-    Setting(
-        "PSP_DATABASE_STATEMENT_TIMEOUT", 30000,
-        'Milliseconds one PostgreSQL statement may run (statement_timeout; 0 disables).',
-        parsers.non_negative_int,
-    ),
+    Setting("PSP_DATABASE_STATEMENT_TIMEOUT", 30000,
+            'Milliseconds one PostgreSQL statement may run (statement_timeout; 0 disables).', parsers.non_negative_int),
     Setting(
         "PSP_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", 60000,
         'Milliseconds a PostgreSQL transaction may sit idle before the server ends it and frees its locks (0 disables).',

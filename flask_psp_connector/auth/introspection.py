@@ -8,6 +8,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 
 from flask_psp_connector.errors import AuthError, PSPError
+from flask_psp_connector.http.outbound import EnvironmentSettings, untrusting
 
 
 class Introspector(Protocol):
@@ -20,6 +21,11 @@ class Introspector(Protocol):
 class RemoteIntrospector:
     """RFC 7662 introspection against an authorization server, with authlib.
 
+    Every introspection goes through one pooled session, so its connection (and TLS
+    handshake) to the server is kept alive and reused; proxies and CA bundle are read from
+    the environment once (see :mod:`flask_psp_connector.http.outbound`). Safe to share
+    between threads: the session holds no token, only the client's credentials.
+
     :param url: the introspection endpoint.
     :param client_id: our client id at that server (HTTP Basic).
     :param client_secret: our client secret.
@@ -27,17 +33,17 @@ class RemoteIntrospector:
 
     def __init__(self, url: str, client_id: str, client_secret: str, *, timeout: float = 10) -> None:
         self.url = url
-        self._client_id = client_id
-        self._client_secret = client_secret
         self.timeout = timeout
+        self._session = untrusting(OAuth2Session(client_id, client_secret))
+        self._environment = EnvironmentSettings()
 
     def introspect(self, token: str) -> dict[str, Any]:
         """POST the token to the introspection endpoint and return its JSON answer."""
-        with OAuth2Session(self._client_id, self._client_secret) as client:
-            try:
-                response = client.introspect_token(self.url, token=token, timeout=self.timeout)
-            except requests.RequestException as exc:
-                raise PSPError("Failed to authorize request.", status=503, code="ServiceUnavailable") from exc
+        try:
+            response = self._session.introspect_token(self.url, token=token, timeout=self.timeout,
+                                                      **self._environment(self.url))
+        except requests.RequestException as exc:
+            raise PSPError("Failed to authorize request.", status=503, code="ServiceUnavailable") from exc
         if response.status_code == 401:
             raise AuthError("The authorization server refused the introspection request.")
         if response.status_code > 299:

@@ -12,6 +12,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from flask_psp_connector.errors import AuthError, PSPError
+from flask_psp_connector.http.outbound import EnvironmentSettings, untrusting
 
 #: Asymmetric algorithms only: a JWKS never holds a shared secret, so HS* is refused.
 JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
@@ -31,6 +32,8 @@ class JWKSCache:
         self._key_set: KeySet | None = None
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()
+        self._http = untrusting(requests.Session())  # a rotation's fetch reuses the first one's connection
+        self._environment = EnvironmentSettings()
 
     def key_set(self, *, refresh: bool = False) -> KeySet:
         """Return the cached key set, fetching it first if absent or ``refresh`` is asked."""
@@ -38,7 +41,7 @@ class JWKSCache:
             due = time.monotonic() - self._fetched_at >= self.min_refresh_interval
             if self._key_set is None or (refresh and due):
                 try:
-                    response = requests.get(self.url, timeout=self.timeout)
+                    response = self._http.get(self.url, timeout=self.timeout, **self._environment(self.url))
                     response.raise_for_status()
                     self._key_set = KeySet.import_key_set(response.json())
                 except (requests.RequestException, ValueError, JoseError) as exc:

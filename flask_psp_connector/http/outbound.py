@@ -6,15 +6,28 @@ process, so each origin's settings are read on its first call and kept: the same
 proxies, ``NO_PROXY`` exceptions and CA bundle (``REQUESTS_CA_BUNDLE``,
 ``CURL_CA_BUNDLE``) as before, without the per-call scan. ``.netrc`` is not read (every
 client here sends its own credentials).
+
+Each client keeps one session for its life, shared by every thread, and
+:func:`untrusting` gives it connection pools wide enough for all of them: ``requests``
+keeps only 10 connections per host, so in a worker with more threads the calls beyond
+the tenth would each open (and then close) a connection of their own.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+
+#: Idle connections kept per host: more than a worker runs threads (gunicorn.conf.py), so
+#: every connection that served a call is kept for the next one. Only connections that
+#: were needed at once are ever opened, so the figure costs nothing when it is not reached.
+CONNECTIONS_PER_HOST = 64
+
+SessionT = TypeVar("SessionT", bound=requests.Session)
 
 
 class EnvironmentSettings:
@@ -38,7 +51,10 @@ class EnvironmentSettings:
         return {"proxies": dict(found["proxies"]), "verify": found["verify"]}
 
 
-def untrusting(session: requests.Session) -> requests.Session:
-    """``session`` set not to scan the environment on each request (see the module doc)."""
+def untrusting(session: SessionT) -> SessionT:
+    """``session`` set not to scan the environment on each request, with connection pools of
+    :data:`CONNECTIONS_PER_HOST` (see the module doc)."""
     session.trust_env = False
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, HTTPAdapter(pool_maxsize=CONNECTIONS_PER_HOST))
     return session

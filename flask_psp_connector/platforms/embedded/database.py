@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -29,6 +29,7 @@ T = TypeVar("T")
 _WRITE_OPTION = "psp_write"
 _ATTEMPTS = 5
 _BACKOFF = 0.01
+_POOL_OVERFLOW = 10
 #: PostgreSQL's serialization_failure and deadlock_detected: the transaction lost a race.
 _LOST_RACE_SQLSTATES = frozenset({"40001", "40P01"})
 #: SQLITE_BUSY_SNAPSHOT: a WAL reader's snapshot went stale before it could write. A plain
@@ -48,12 +49,19 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine tuned for concurrent writers on SQLite or PostgreSQL."""
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Create an engine tuned for concurrent writers on SQLite or PostgreSQL.
+
+    :param pool_size: connections kept open for reuse; give it the threads of the process,
+        so that no thread waits for a connection, nor opens one for a single transaction.
+        Up to ``_POOL_OVERFLOW`` more are opened while that many are in use at once.
+    """
     url = normalize_database_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        return create_engine(url, pool_size=pool_size, max_overflow=_POOL_OVERFLOW, pool_recycle=1800)
+    in_memory = make_url(url).database in (None, "", ":memory:")
+    pool = {} if in_memory else {"pool_size": pool_size, "max_overflow": _POOL_OVERFLOW}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -101,9 +109,9 @@ class Database:
         self._writers = WriterQueue(database) if on_file and database else None
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        """The database at ``url`` (``postgres://`` URLs accepted)."""
-        return cls(make_engine(url))
+    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
+        """The database at ``url`` (``postgres://`` URLs accepted); ``pool_size`` as :func:`make_engine`."""
+        return cls(make_engine(url, pool_size=pool_size))
 
     @staticmethod
     def default_url(instance_path: str) -> str:

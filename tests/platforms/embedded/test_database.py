@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import QueuePool, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from flask_psp_connector.errors import ConcurrentModification, PlatformUnavailable
-from flask_psp_connector.platforms.embedded.database import Database, lost_race
+from flask_psp_connector.platforms.embedded.database import Database, lost_race, make_engine
 from flask_psp_connector.platforms.embedded.schema import PaymentRow, utcnow
+from tests.conftest import AppFactory
 
 
 @pytest.fixture
@@ -92,3 +93,18 @@ def test_an_unreachable_database_is_unavailable_not_a_conflict() -> None:
     with pytest.raises(PlatformUnavailable):
         database.check_health()
     database.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/pool.sqlite3", "postgresql+psycopg://user@127.0.0.1:9/none"])
+def test_the_pool_keeps_as_many_connections_as_it_is_told(url: str, tmp_path: Any) -> None:
+    """A worker's threads each find a kept connection (no engine connects when it is made)."""
+    engine = make_engine(url.format(tmp=tmp_path), pool_size=16)
+    assert isinstance(engine.pool, QueuePool)
+    assert engine.pool.size() == 16
+    assert engine.pool._max_overflow == 10
+    engine.dispose()
+
+
+def test_the_extension_sizes_the_pool_from_its_setting(make_app: AppFactory, tmp_path: Any) -> None:
+    app = make_app(PSP_DATABASE_URL=f"sqlite:///{tmp_path}/psp.sqlite3", PSP_DATABASE_POOL_SIZE=24)
+    assert app.extensions["psp_connector"].database.engine.pool.size() == 24
