@@ -16,7 +16,10 @@ a deployment only what ``requirements.txt`` installs (``.[shop,postgres]``)::
     python3 -m venv /tmp/prod && /tmp/prod/bin/pip install '.[shop,postgres]'
     .venv/bin/python bench/memory.py --python /tmp/prod/bin/python
 
-Run: ``.venv/bin/python bench/memory.py [--requests 200] [--workers 2] [--python PATH]``.
+``--database-url postgresql+psycopg://...`` measures the workers on PostgreSQL (a deployment's
+store) instead of a new SQLite file.
+
+Run: ``.venv/bin/python bench/memory.py [--requests 200] [--workers 2] [--python PATH] [--database-url URL]``.
 """
 
 from __future__ import annotations
@@ -72,13 +75,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python", default=sys.executable, help="the interpreter that serves the shop")
+    parser.add_argument("--database-url", default="", help="the store (default: a new SQLite file); a "
+                        "PostgreSQL database given here is upgraded in place, as the release step does")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         port, stripe_base = free_port(), f"http://127.0.0.1:{free_port()}"
         env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": str(args.workers), "SECRET_KEY": "bench-memory",
                "STRIPE_SECRET_KEY": "sk_test_bench_memory", "STRIPE_PUBLISHABLE_KEY": "pk_test_bench_memory",
                "STRIPE_WEBHOOK_SIGNING_SECRET": SECRET, "STRIPE_API_BASE": stripe_base,
-               "PSP_DATABASE_URL": f"sqlite:///{home}/shop.sqlite3", "SESSION_COOKIE_SECURE": "false",
+               "PSP_DATABASE_URL": args.database_url or f"sqlite:///{home}/shop.sqlite3", "SESSION_COOKIE_SECURE": "false",
                "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(dir=home)}
         subprocess.run([args.python, "-m", "flask", "--app", "demo_shop", "psp", "init-db"], cwd=ROOT, env=env,
                        check=True, stdout=subprocess.DEVNULL)
@@ -105,7 +110,8 @@ def main() -> None:
                     answer = session.get(f"{base}{kind}", timeout=30)
                 statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
             time.sleep(0.5)
-            print(f"demo shop under the Procfile's gunicorn ({args.workers} workers, {args.python}), after "
+            store = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+            print(f"demo shop under the Procfile's gunicorn ({args.workers} workers, {args.python}, {store}), after "
                   f"{args.requests} mixed requests (answers {dict(sorted(statuses.items()))})")
             print(f"{'process':10} {'RSS MB':>8} {'PSS MB':>8} {'USS MB':>8}")
             master = memory(server.pid)
