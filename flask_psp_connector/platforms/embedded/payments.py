@@ -323,10 +323,13 @@ def _write_back(changed: int, added: int) -> Update:
         .values(state=bindparam(f"c{number}_state")).returning(_transactions.c.id).cte(f"changed_{number}")
         for number in range(changed)
     ]
-    if added:
-        rows_added = [{column.name: bindparam(f"a{number}_{column.name}", type_=column.type)
-                       for column in _transactions.c} for number in range(added)]
-        ctes.append(insert(_transactions).values(rows_added).returning(_transactions.c.id).cte("added"))
+    # One single-row INSERT per transaction added: SQLAlchemy does not cache the compiled
+    # form of a multi-row VALUES, and compiling this statement costs more than running it.
+    ctes += [
+        insert(_transactions).values({column.name: bindparam(f"a{number}_{column.name}", type_=column.type)
+                                      for column in _transactions.c}).returning(_transactions.c.id).cte(f"added_{number}")
+        for number in range(added)
+    ]
     return _BUMP_PAYMENT.add_cte(*ctes).returning(_payments.c.id)
 
 
