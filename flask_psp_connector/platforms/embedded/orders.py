@@ -2,7 +2,8 @@
 
 Placing an order is on the webhook's hot path, so it runs on the transaction's bare
 connection with prebuilt Core statements: the cart is read under its row lock, then its
-line items (with its order, if any) and its payments in one statement each.
+line items (with its order, if any) and its payments in one statement each, all three in
+one round trip on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from flask_psp_connector.domain.settle import OrderPaymentState, order_payment_s
 from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
 from flask_psp_connector.platforms.embedded.database import Database
+from flask_psp_connector.platforms.embedded.pipeline import fetch_together
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     LineItemRow,
@@ -143,6 +145,18 @@ def lock_cart(connection: Connection, cart_id: str) -> LockedCart:
     found = connection.execute(_LINE_ITEMS_AND_ORDER, {"cart_id": cart_id}).all()
     cart = rows.cart(row, [item for item in found if item.id is not None])
     return LockedCart(row, cart, found[0].order_id)
+
+
+def lock_cart_with_payments(connection: Connection, cart_id: str) -> tuple[LockedCart, list[Payment]]:
+    """:func:`lock_cart` and :func:`cart_payments`: what a settlement decides on, in one
+    round trip on PostgreSQL (the reads are sent after the lock, and run once it is held)."""
+    values = {"cart_id": cart_id}
+    row, found, payments = fetch_together(connection, [(_LOCK_CART, values), (_LINE_ITEMS_AND_ORDER, values),
+                                                       (_PAYMENTS_OF_CART, values)])
+    if not row:
+        raise ResourceNotFound(f"Cart {cart_id} not found.")
+    cart = rows.cart(row[0], [item for item in found if item.id is not None])
+    return LockedCart(row[0], cart, found[0].order_id), rows.payments(payments)
 
 
 def cart_payments(connection: Connection, cart_id: str) -> list[Payment]:

@@ -4,6 +4,11 @@ An event's effects and its inbox row are written in one transaction, under the
 payment's row lock, with prebuilt Core statements: SQLAlchemy compiles each once, not
 for every event, and no ORM session is opened. Settling a payment takes its cart's row
 lock too (after the payment's) and places the order in the same transaction.
+
+On PostgreSQL an event's first round trip locks its payment, reads it and records the
+event in the inbox (see :mod:`.pipeline`); the settlement's second locks the cart and reads
+what it decides on. On SQLite, whose write transaction holds the whole database, the
+payment is read without a lock statement.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, Update, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -28,10 +33,11 @@ from flask_psp_connector.platforms.embedded import rows
 from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.platforms.embedded.orders import (
     cart_payments,
-    lock_cart,
+    lock_cart_with_payments,
     new_order,
     sync_order_payment_state,
 )
+from flask_psp_connector.platforms.embedded.pipeline import fetch_together
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     OrderRow,
@@ -63,16 +69,17 @@ _CART_AND_PAYMENT = (
 )
 _INSERT_PAYMENT = insert(_payments)
 _INSERT_TRANSACTION = insert(_transactions)
-_PAYMENT_WITH_TRANSACTIONS = (
+_PAYMENT_AND_TRANSACTIONS = (
     select(
         _payments,
         select(_orders.c.id).where(_orders.c.cart_id == _payments.c.cart_id).scalar_subquery().label("order_id"),
         *rows.TRANSACTION_COLUMNS,
     )
     .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
-    .where(_payments.c.id == bindparam("payment_id"))
     .order_by(_transactions.c.seq)
 )
+_PAYMENT_WITH_TRANSACTIONS = _PAYMENT_AND_TRANSACTIONS.where(_payments.c.id == bindparam("payment_id"))
+_PAYMENT_WITH_TRANSACTIONS_BY = [_PAYMENT_AND_TRANSACTIONS.where(key == bindparam("key")) for key in _PAYMENT_KEYS]
 _ADD_TRANSACTION = insert(_transactions)
 _CHANGE_STATE = update(_transactions).where(_transactions.c.id == bindparam("transaction_id")).values(
     state=bindparam("new_state"))
@@ -87,6 +94,29 @@ _RECORD_EVENT = {
     dialect: insert_for(_events).on_conflict_do_nothing().returning(_events.c.id)
     for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
 }
+# PostgreSQL records the event in the statement that reads its payment (sent with the
+# payment's lock, see _locked_and_recorded): the inbox row is inserted only if the event id
+# is new and the payment exists; ``recorded`` says whether it was. One per payment key.
+_RECORD_AND_READ: list[Select[Any]] = []
+for _key in _PAYMENT_KEYS:
+    _recorded = (
+        postgresql_insert(_events)
+        .from_select(
+            ["id", "type", "status", "payment_id", "detail", "received_at"],
+            select(bindparam("event_id", type_=_events.c.id.type), bindparam("event_type", type_=_events.c.type.type),
+                   bindparam("event_status", type_=_events.c.status.type), _payments.c.id,
+                   bindparam("event_detail", type_=_events.c.detail.type),
+                   bindparam("received_at", type_=_events.c.received_at.type))
+            .where(_key == bindparam("key")),
+        )
+        .on_conflict_do_nothing()
+        .returning(_events.c.id)
+        .cte("recorded")
+    )
+    _RECORD_AND_READ.append(
+        _PAYMENT_WITH_TRANSACTIONS_BY[len(_RECORD_AND_READ)]
+        .add_columns(select(func.count()).select_from(_recorded).scalar_subquery().label("recorded"))
+    )
 _REPLAY_EVENT = update(_events).where(_events.c.id == bindparam("event_id")).values(
     status=bindparam("new_status"), payment_id=bindparam("new_payment_id"), detail=bindparam("new_detail"))
 _EVENT_BY_ID = select(_events.c.payment_id, _events.c.detail).where(_events.c.id == bindparam("event_id"))
@@ -199,7 +229,21 @@ class Payments:
         """
 
         def work(connection: Connection) -> EventReceipt:
-            locked = None if payment is None else _locked_payment(connection, payment)
+            locked: _LockedPayment | None = None
+            if payment is not None and not replay:
+                for index, key in enumerate((payment.payment_id, payment.interface_id)):
+                    found = _locked_and_recorded(connection, index, key, event_id, event_type, detail[:512]) \
+                        if key else None
+                    if found is None:
+                        continue
+                    locked, recorded = found
+                    if not recorded:
+                        inbox = connection.execute(_EVENT_BY_ID, {"event_id": event_id}).one()
+                        return EventReceipt(EventStatus.DUPLICATE, inbox.payment_id, inbox.detail)
+                    _change(connection, locked, plan(locked.payment))
+                    return EventReceipt(EventStatus.PROCESSED, locked.payment.id, detail[:512])
+            elif payment is not None:
+                locked = _locked_payment(connection, payment)
             payment_id = None if locked is None else locked.payment.id
             status, note = EventStatus.PROCESSED, detail
             if locked is None:
@@ -237,6 +281,30 @@ def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment |
         return None
     found = connection.execute(_PAYMENT_WITH_TRANSACTIONS, {"payment_id": payment_id}).all()
     return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None)
+
+
+def _locked_and_recorded(connection: Connection, key_index: int, key: str, event_id: str, event_type: str,
+                         detail: str) -> tuple[_LockedPayment, bool] | None:
+    """The payment whose key (:data:`_PAYMENT_KEYS`) is ``key``, read under its row lock, and
+    whether the event was recorded for it in the inbox now (False: it was there already);
+    ``None`` when there is no such payment (nothing recorded). On PostgreSQL, one round trip."""
+    if connection.dialect.name != "postgresql":
+        # SQLite's write transaction holds the whole database: there is no row lock to take.
+        found = connection.execute(_PAYMENT_WITH_TRANSACTIONS_BY[key_index], {"key": key}).all()
+        if not found:
+            return None
+        recorded = _record_event(connection, event_id, event_type, EventStatus.PROCESSED, found[0].id, detail,
+                                 replay=False)
+        return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None), recorded
+    values = {"event_id": event_id, "event_type": event_type, "event_status": EventStatus.PROCESSED.value,
+              "event_detail": detail, "received_at": utcnow(), "key": key}
+    lock, found = fetch_together(connection, [(_LOCK_PAYMENT_BY[key_index], {"key": key}),
+                                              (_RECORD_AND_READ[key_index], values)])
+    if not found:
+        return None
+    if not lock:  # created between the two statements: its row was not locked
+        raise StaleDataError(f"Payment {key} appeared while it was being locked.")
+    return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None), found[0].recorded == 1
 
 
 def _payment_id(connection: Connection, ref: PaymentRef, statements: list[Select[Any]]) -> str | None:
@@ -350,8 +418,8 @@ def _settle(connection: Connection, payment: Payment, changes: PaymentChanges) -
     racing for one cart state exactly one is kept. An order placed now gets the payment
     state its payments, read under that lock, imply: it needs no second look.
     """
-    locked = lock_cart(connection, payment.cart_id)
-    payments = [payment if found.id == payment.id else found for found in cart_payments(connection, payment.cart_id)]
+    locked, stored = lock_cart_with_payments(connection, payment.cart_id)
+    payments = [payment if found.id == payment.id else found for found in stored]
     verdict = settle(payment, locked.cart, payments, ordered=locked.order_id is not None)
     if verdict.place_order:
         new_order(connection, locked, changes.ship_to, order_payment_state(payments))

@@ -1,0 +1,71 @@
+"""Several statements of a transaction in one round trip to PostgreSQL.
+
+Each round trip to the server costs a wake-up of the worker and of the server's
+backend, and on a busy machine that wait, not the statements, sets the webhook's pace.
+Statements whose parameters do not depend on each other's results are therefore sent
+together in psycopg's pipeline mode: the server still runs them one after the other, each
+with its own snapshot (so a read sent after a ``FOR UPDATE`` sees what the lock's previous
+holder committed), and answers them all at once. Elsewhere (SQLite) they run in turn.
+
+The statements go to the driver directly, so only plain parameters fit (strings,
+numbers, timestamps: no value a SQLAlchemy type converts); the engine's cursor events are
+still sent for each one, and the driver's errors are raised as SQLAlchemy's, as from
+:meth:`Connection.execute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Executable
+from sqlalchemy.engine import Compiled, Dialect
+from sqlalchemy.exc import DBAPIError
+
+Work = tuple[Executable, Mapping[str, Any]]
+
+
+def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequence[Any]]:
+    """The rows of each statement of ``work``, run in order in one round trip on PostgreSQL.
+
+    Rows read by attribute, like SQLAlchemy's. A statement that fails fails the ones after it.
+    """
+    if connection.dialect.name != "postgresql":
+        return [connection.execute(statement, dict(params)).all() for statement, params in work]
+    from psycopg.rows import namedtuple_row  # the PostgreSQL driver, installed with the postgres extra
+
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    sent = [_sql(statement, connection.dialect, params) for statement, params in work]
+    cursors = []
+    try:
+        with raw.pipeline():
+            for sql, params in sent:
+                cursor = raw.cursor(row_factory=namedtuple_row)
+                if connection._has_events or connection.engine._has_events:
+                    connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
+                cursor.execute(sql, params)
+                cursors.append(cursor)
+        return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+    except connection.dialect.loaded_dbapi.Error as exc:
+        gone = connection.dialect.is_disconnect(exc, raw, None)
+        if gone:
+            connection.invalidate(exc)
+        raise DBAPIError.instance("; ".join(sql for sql, _ in sent), [params for _, params in sent], exc,
+                                  connection.dialect.loaded_dbapi.Error, connection_invalidated=gone,
+                                  dialect=connection.dialect) from exc
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _sql(statement: Executable, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    compiled = _compiled(statement, dialect)
+    return compiled.string, dict(compiled.construct_params(dict(params)) or {})
+
+
+@lru_cache(maxsize=64)
+def _compiled(statement: Executable, dialect: Dialect) -> Compiled:
+    """The statement compiled once for the dialect (the statements here are prebuilt)."""
+    return statement.compile(dialect=dialect)  # type: ignore[attr-defined, no-any-return]
