@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, literal, select, update
+from sqlalchemy import Connection, Insert, bindparam, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -106,7 +106,7 @@ class Orders:
         def work(connection: Connection) -> Order:
             locked = lock_cart(connection, cart_id)
             if locked.order_id is None:
-                new_order(connection, locked, None, OrderPaymentState.PENDING)
+                new_order(connection, locked, order_values(locked, None, OrderPaymentState.PENDING))
             sync_order_payment_state(connection, cart_id)
             row = connection.execute(_ORDER_BY_CART, {"cart_id": cart_id}).one()
             return rows.order(row, connection.scalars(_PAYMENT_IDS, {"cart_id": cart_id}))
@@ -164,15 +164,16 @@ def cart_payments(connection: Connection, cart_id: str) -> list[Payment]:
     return rows.payments(connection.execute(_PAYMENTS_OF_CART, {"cart_id": cart_id}))
 
 
-def new_order(connection: Connection, locked: LockedCart, ship_to: Callable[[], Address | None] | None,
-              payment_state: OrderPaymentState) -> None:
-    """Place the order of a cart locked and found without one; the cart becomes Ordered."""
+def order_values(locked: LockedCart, ship_to: Callable[[], Address | None] | None,
+                 payment_state: OrderPaymentState) -> dict[str, Any]:
+    """The new order of a cart locked and found without one (its address asked of
+    ``ship_to`` when the cart has none)."""
     cart, row = locked.cart, locked.row
     shipping = row.shipping_address
     if shipping is None and ship_to is not None:
         found = ship_to()
         shipping = asdict(found) if found else None
-    values = {
+    return {
         "id": str(uuid.uuid4()),
         "order_number": secrets.token_hex(5).upper(),
         "payment_state": payment_state.value,
@@ -189,14 +190,27 @@ def new_order(connection: Connection, locked: LockedCart, ship_to: Callable[[], 
         "billing_address": row.billing_address,
         "created_at": utcnow(),
     }
+
+
+def place_order_work(locked: LockedCart, order: dict[str, Any]) -> tuple[Insert, dict[str, Any]]:
+    """PostgreSQL's statement marking the cart Ordered and adding ``order`` (one row returned
+    when placed), with its values: to be sent with other statements (see :mod:`.pipeline`)."""
+    cart = locked.cart
     marking = {"cart_id": cart.id, "old_version": cart.version, "new_version": cart.version + 1}
+    return _MARK_AND_ADD_ORDER, {**{f"order_{name}": value for name, value in order.items()}, **marking}
+
+
+def new_order(connection: Connection, locked: LockedCart, order: dict[str, Any]) -> None:
+    """Place ``order`` (:func:`order_values`) for its locked cart; the cart becomes Ordered."""
+    cart = locked.cart
     if connection.dialect.name == "postgresql":
-        prefixed = {f"order_{name}": value for name, value in values.items()}
-        placed = len(connection.execute(_MARK_AND_ADD_ORDER, {**prefixed, **marking}).all())
+        statement, values = place_order_work(locked, order)
+        placed = len(connection.execute(statement, values).all())
     else:
-        placed = connection.execute(_MARK_ORDERED, marking).rowcount
+        placed = connection.execute(_MARK_ORDERED, {"cart_id": cart.id, "old_version": cart.version,
+                                                    "new_version": cart.version + 1}).rowcount
         if placed == 1:
-            connection.execute(_ADD_ORDER, {**values, "version": 1, "cart_id": cart.id})
+            connection.execute(_ADD_ORDER, {**order, "version": 1, "cart_id": cart.id})
     if placed != 1:
         raise StaleDataError(f"Cart {cart.id} changed under its lock.")
 

@@ -35,6 +35,8 @@ from flask_psp_connector.platforms.embedded.orders import (
     cart_payments,
     lock_cart_with_payments,
     new_order,
+    order_values,
+    place_order_work,
     sync_order_payment_state,
 )
 from flask_psp_connector.platforms.embedded.pipeline import fetch_together
@@ -333,53 +335,74 @@ def _record_event(
 
 def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a payment read under its row lock, with the model's matching rules."""
+    return _store(connection, payment, _applied(payment, changes))
+
+
+def _applied(payment: Payment, changes: PaymentChanges) -> Payment:
+    """``payment`` with ``changes`` recorded by the model's matching rules, in memory only."""
     current = list(payment.transactions)
-    added = []
-    changed = []
     for draft in changes.transactions:
         change = match_transaction(current, draft)
         if isinstance(change, AddTransaction):
-            values = rows.transaction_values(draft, payment.id, len(current) + 1)
-            added.append(values)
-            current.append(rows.transaction(SimpleNamespace(**values)))
+            current.append(rows.transaction(SimpleNamespace(**rows.transaction_values(draft, payment.id,
+                                                                                       len(current) + 1))))
         elif change is not None:
-            changed.append({"transaction_id": change.transaction_id, "new_state": change.state.value})
             current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
-    interface_id = payment.interface_id or changes.interface_id
-    method = payment.method or changes.method
-    stale = payment.stale_reason or changes.stale_reason
-    unchanged = (interface_id, method, stale) == (payment.interface_id, payment.method, payment.stale_reason)
-    if current == list(payment.transactions) and unchanged:
-        return payment
-    bump = {"bumped_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
-            "now": utcnow(), "new_interface_id": interface_id, "new_method": method,
-            "new_stale_reason": stale.value if stale else None}
-    if _write(connection, changed, added, bump) != 1:
-        raise StaleDataError(f"Payment {payment.id} changed under its lock.")
-    return replace(payment, version=payment.version + 1, interface_id=interface_id, method=method,
-                   stale_reason=stale, transactions=tuple(current))
+    return replace(payment, interface_id=payment.interface_id or changes.interface_id,
+                   method=payment.method or changes.method,
+                   stale_reason=payment.stale_reason or changes.stale_reason, transactions=tuple(current))
 
 
-def _write(connection: Connection, changed: list[dict[str, Any]], added: list[dict[str, Any]],
-           bump: dict[str, Any]) -> int:
-    """Write a payment's changed and added transactions and bump its version; the number
-    of payments bumped (1, or 0 when its version moved)."""
+def _store(connection: Connection, before: Payment, after: Payment) -> Payment:
+    """Write what :func:`_applied` changed from ``before`` (as read under the lock) to ``after``."""
+    work = _write_work(connection.dialect.name, before, after)
+    if work is None:
+        return before
     if connection.dialect.name != "postgresql":
+        changed, added, bump = work
         for values in changed:
             connection.execute(_CHANGE_STATE, values)
         if added:
             connection.execute(_ADD_TRANSACTION, added)
-        return connection.execute(_BUMP_PAYMENT, bump).rowcount
-    # One statement: a transaction changed twice keeps its last state, as in the order above;
-    # a change to a transaction added now finds no row in either. No parameter is named
-    # like a column: an UPDATE in the statement would SET that column too.
-    final = {values["transaction_id"]: values["new_state"] for values in changed}
+        bumped = connection.execute(_BUMP_PAYMENT, bump).rowcount
+    else:
+        statement, values = work
+        bumped = len(connection.execute(statement, values).all())
+    return _stored(before, after, bumped)
+
+
+def _stored(before: Payment, after: Payment, bumped: int) -> Payment:
+    """``after`` at its new version, once its write bumped one payment row (else a lost race)."""
+    if bumped != 1:
+        raise StaleDataError(f"Payment {before.id} changed under its lock.")
+    return replace(after, version=before.version + 1)
+
+
+def _write_work(dialect: str, before: Payment, after: Payment) -> Any:
+    """The writes from ``before`` to ``after`` (``None`` when nothing changed): the changed
+    states, added rows and version bump on SQLite; one statement and its values on PostgreSQL."""
+    known = {t.id: t.state for t in before.transactions}
+    changed = [{"transaction_id": t.id, "new_state": t.state.value}
+               for t in after.transactions if t.id in known and known[t.id] != t.state]
+    added = [rows.row_of_transaction(t, after.id, seq) for seq, t in enumerate(after.transactions, 1)
+             if t.id not in known]
+    stale = after.stale_reason
+    if not changed and not added and (after.interface_id, after.method, stale) == (
+            before.interface_id, before.method, before.stale_reason):
+        return None
+    bump = {"bumped_id": after.id, "old_version": before.version, "new_version": before.version + 1,
+            "now": utcnow(), "new_interface_id": after.interface_id, "new_method": after.method,
+            "new_stale_reason": stale.value if stale else None}
+    if dialect != "postgresql":
+        return changed, added, bump
+    # One statement. No parameter is named like a column: an UPDATE in the statement would
+    # SET that column too.
     numbered = dict(bump)
-    for number, (transaction_id, state) in enumerate(final.items()):
-        numbered |= {f"c{number}_id": transaction_id, f"c{number}_state": state}
+    for number, values in enumerate(changed):
+        numbered |= {f"c{number}_id": values["transaction_id"], f"c{number}_state": values["new_state"]}
     for number, values in enumerate(added):
         numbered |= {f"a{number}_{name}": value for name, value in values.items()}
-    return len(connection.execute(_write_back(len(final), len(added)), numbered).all())
+    return _write_back(len(changed), len(added)), numbered
 
 
 @lru_cache(maxsize=64)
@@ -403,30 +426,41 @@ def _write_back(changed: int, added: int) -> Update:
 
 def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a locked payment, settle it if asked, and keep its order's state in step."""
-    payment = _apply(connection, locked.payment, changes)
     if changes.create_order:
-        return _settle(connection, payment, changes)
+        return _settle(connection, locked.payment, _applied(locked.payment, changes), changes)
+    payment = _apply(connection, locked.payment, changes)
     if locked.has_order:
         sync_order_payment_state(connection, payment.cart_id)
     return payment
 
 
-def _settle(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
-    """Place the cart's order if ``payment`` pays for it as it is now; else mark it stale and undo it.
+def _settle(connection: Connection, before: Payment, payment: Payment, changes: PaymentChanges) -> Payment:
+    """Place the cart's order if ``payment`` (``before`` with ``changes``, not written yet)
+    pays for it as it is now; else mark it stale and undo it. Then write the payment.
 
     The cart's row lock serializes the settlements of its payments, so of two payments
     racing for one cart state exactly one is kept. An order placed now gets the payment
-    state its payments, read under that lock, imply: it needs no second look.
+    state its payments, read under that lock, imply: it needs no second look. On
+    PostgreSQL the payment and the order are written in one round trip.
     """
     locked, stored = lock_cart_with_payments(connection, payment.cart_id)
     payments = [payment if found.id == payment.id else found for found in stored]
     verdict = settle(payment, locked.cart, payments, ordered=locked.order_id is not None)
     if verdict.place_order:
-        new_order(connection, locked, changes.ship_to, order_payment_state(payments))
-        return payment
+        order = order_values(locked, changes.ship_to, order_payment_state(payments))
+        work = _write_work(connection.dialect.name, before, payment)
+        if connection.dialect.name != "postgresql" or work is None:
+            payment = _store(connection, before, payment)
+            new_order(connection, locked, order)
+            return payment
+        bumped, placed = fetch_together(connection, [work, place_order_work(locked, order)])
+        if len(placed) != 1:
+            raise StaleDataError(f"Cart {locked.cart.id} changed under its lock.")
+        return _stored(before, payment, len(bumped))
     if verdict.stale is not None:
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
-        payment = _apply(connection, payment, PaymentChanges(undo, stale_reason=verdict.stale))
+        payment = _applied(payment, PaymentChanges(undo, stale_reason=verdict.stale))
+    payment = _store(connection, before, payment)
     if locked.order_id is not None:
         sync_order_payment_state(connection, payment.cart_id)
     return payment

@@ -7,8 +7,9 @@ together in psycopg's pipeline mode: the server still runs them one after the ot
 with its own snapshot (so a read sent after a ``FOR UPDATE`` sees what the lock's previous
 holder committed), and answers them all at once. Elsewhere (SQLite) they run in turn.
 
-The statements go to the driver directly, so only plain parameters fit (strings,
-numbers, timestamps: no value a SQLAlchemy type converts); the engine's cursor events are
+The statements go to the driver directly: their parameters are converted by their types
+as SQLAlchemy would (JSON), their rows are the driver's (no result conversions, which
+psycopg does not need for the embedded store's types), the engine's cursor events are
 still sent for each one, and the driver's errors are raised as SQLAlchemy's, as from
 :meth:`Connection.execute`.
 """
@@ -62,7 +63,11 @@ def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequenc
 
 def _sql(statement: Executable, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     compiled = _compiled(statement, dialect)
-    return compiled.string, dict(compiled.construct_params(dict(params)) or {})
+    values = dict(compiled.construct_params(dict(params)) or {})
+    # The types' own conversions (JSON's), as SQLAlchemy's execution applies them.
+    processors = compiled._bind_processors  # type: ignore[attr-defined]
+    return compiled.string, {name: processors[name](value) if name in processors else value
+                             for name, value in values.items()}
 
 
 @lru_cache(maxsize=64)

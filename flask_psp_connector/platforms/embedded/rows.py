@@ -107,6 +107,15 @@ def transaction_values(draft: TransactionDraft, payment_id: str, seq: int) -> di
     }
 
 
+def row_of_transaction(transaction: Transaction, payment_id: str, seq: int) -> dict[str, Any]:
+    """The column values of a transaction's row (the inverse of :func:`transaction`)."""
+    amount = transaction.amount
+    return {"id": transaction.id, "payment_id": payment_id, "seq": seq, "type": transaction.type.value,
+            "state": transaction.state.value, "amount": amount.cent_amount, "currency_code": amount.currency_code,
+            "fraction_digits": amount.fraction_digits, "interaction_id": transaction.interaction_id,
+            "timestamp": transaction.timestamp}
+
+
 def transaction(row: Any, prefix: str = "") -> Transaction:
     """A transaction from a row whose columns are named ``prefix + column``."""
 
