@@ -55,6 +55,18 @@ _LINE_ITEMS_AND_ORDER = (
     .where(_carts.c.id == bindparam("cart_id"))
     .order_by(_line_items.c.position)
 )
+# SQLite's write transaction holds the whole database: no lock to wait for, so the cart
+# comes with its line items (their columns prefixed) and its order in one statement.
+_CART_WITH_LINE_ITEMS = (
+    select(
+        _carts,
+        _ORDER_OF_CART.with_only_columns(_orders.c.id).scalar_subquery().label("order_id"),
+        *(column.label(f"l_{column.name}") for column in _line_items.c),
+    )
+    .outerjoin(_line_items, _line_items.c.cart_id == _carts.c.id)
+    .where(_carts.c.id == bindparam("cart_id"))
+    .order_by(_line_items.c.position)
+)
 _PAYMENTS_OF_CART = (
     select(_payments, *rows.TRANSACTION_COLUMNS)
     .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
@@ -149,8 +161,15 @@ def lock_cart(connection: Connection, cart_id: str) -> LockedCart:
 
 def lock_cart_with_payments(connection: Connection, cart_id: str) -> tuple[LockedCart, list[Payment]]:
     """:func:`lock_cart` and :func:`cart_payments`: what a settlement decides on, in one
-    round trip on PostgreSQL (the reads are sent after the lock, and run once it is held)."""
+    round trip on PostgreSQL (the reads are sent after the lock, and run once it is held),
+    in two statements on SQLite."""
     values = {"cart_id": cart_id}
+    if connection.dialect.name != "postgresql":
+        found = connection.execute(_CART_WITH_LINE_ITEMS, values).all()
+        if not found:
+            raise ResourceNotFound(f"Cart {cart_id} not found.")
+        cart = rows.cart(found[0], [item for item in found if item.l_id is not None], prefix="l_")
+        return LockedCart(found[0], cart, found[0].order_id), cart_payments(connection, cart_id)
     row, found, payments = fetch_together(connection, [(_LOCK_CART, values), (_LINE_ITEMS_AND_ORDER, values),
                                                        (_PAYMENTS_OF_CART, values)])
     if not row:

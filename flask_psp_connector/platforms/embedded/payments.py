@@ -82,9 +82,11 @@ _PAYMENT_AND_TRANSACTIONS = (
 )
 _PAYMENT_WITH_TRANSACTIONS = _PAYMENT_AND_TRANSACTIONS.where(_payments.c.id == bindparam("payment_id"))
 _PAYMENT_WITH_TRANSACTIONS_BY = [_PAYMENT_AND_TRANSACTIONS.where(key == bindparam("key")) for key in _PAYMENT_KEYS]
-_ADD_TRANSACTION = insert(_transactions)
-_CHANGE_STATE = update(_transactions).where(_transactions.c.id == bindparam("transaction_id")).values(
-    state=bindparam("new_state"))
+# SQLite writes a payment's new transactions and the new states of its others in one
+# statement (executed for each row): a known id keeps its row and takes the new state.
+_UPSERT_TRANSACTIONS = sqlite_insert(_transactions)
+_UPSERT_TRANSACTIONS = _UPSERT_TRANSACTIONS.on_conflict_do_update(
+    index_elements=[_transactions.c.id], set_={"state": _UPSERT_TRANSACTIONS.excluded.state})
 _BUMP_PAYMENT = (
     update(_payments)
     .where(_payments.c.id == bindparam("bumped_id"), _payments.c.version == bindparam("old_version"))
@@ -359,11 +361,9 @@ def _store(connection: Connection, before: Payment, after: Payment) -> Payment:
     if work is None:
         return before
     if connection.dialect.name != "postgresql":
-        changed, added, bump = work
-        for values in changed:
-            connection.execute(_CHANGE_STATE, values)
-        if added:
-            connection.execute(_ADD_TRANSACTION, added)
+        written, bump = work
+        if written:
+            connection.execute(_UPSERT_TRANSACTIONS, written)
         bumped = connection.execute(_BUMP_PAYMENT, bump).rowcount
     else:
         statement, values = work
@@ -379,8 +379,9 @@ def _stored(before: Payment, after: Payment, bumped: int) -> Payment:
 
 
 def _write_work(dialect: str, before: Payment, after: Payment) -> Any:
-    """The writes from ``before`` to ``after`` (``None`` when nothing changed): the changed
-    states, added rows and version bump on SQLite; one statement and its values on PostgreSQL."""
+    """The writes from ``before`` to ``after`` (``None`` when nothing changed): the rows of
+    the new and changed transactions and the version bump on SQLite; one statement and its
+    values on PostgreSQL."""
     known = {t.id: t.state for t in before.transactions}
     changed = [{"transaction_id": t.id, "new_state": t.state.value}
                for t in after.transactions if t.id in known and known[t.id] != t.state]
@@ -394,7 +395,8 @@ def _write_work(dialect: str, before: Payment, after: Payment) -> Any:
             "now": utcnow(), "new_interface_id": after.interface_id, "new_method": after.method,
             "new_stale_reason": stale.value if stale else None}
     if dialect != "postgresql":
-        return changed, added, bump
+        return [rows.row_of_transaction(t, after.id, seq) for seq, t in enumerate(after.transactions, 1)
+                if known.get(t.id) != t.state], bump
     # One statement. No parameter is named like a column: an UPDATE in the statement would
     # SET that column too.
     numbered = dict(bump)
