@@ -77,12 +77,13 @@ _MARK_ORDERED = (
     update(_carts)
     .where(_carts.c.id == bindparam("cart_id"), _carts.c.version == bindparam("old_version"))
     .values(state=CartState.ORDERED.value, version=bindparam("new_version"))
+    .returning(_carts.c.id)
 )
 _ORDER_COLUMNS = [column for column in _orders.c if column.name not in ("version", "cart_id")]
 _ADD_ORDER = _orders.insert()
 # PostgreSQL marks the cart Ordered and adds its order in one statement (one round trip).
 # Its parameters are prefixed: one named like a cart column would be SET by the UPDATE.
-_MARKED = _MARK_ORDERED.returning(_carts.c.id).cte("marked")
+_MARKED = _MARK_ORDERED.cte("marked")
 _MARK_AND_ADD_ORDER = _orders.insert().from_select(
     ["version", "cart_id", *(column.name for column in _ORDER_COLUMNS)],
     select(literal(1), _MARKED.c.id, *(bindparam(f"order_{column.name}", type_=column.type) for column in _ORDER_COLUMNS)),
@@ -165,11 +166,11 @@ def lock_cart_with_payments(connection: Connection, cart_id: str) -> tuple[Locke
     in two statements on SQLite."""
     values = {"cart_id": cart_id}
     if connection.dialect.name != "postgresql":
-        found = connection.execute(_CART_WITH_LINE_ITEMS, values).all()
+        found, payments = fetch_together(connection, [(_CART_WITH_LINE_ITEMS, values), (_PAYMENTS_OF_CART, values)])
         if not found:
             raise ResourceNotFound(f"Cart {cart_id} not found.")
         cart = rows.cart(found[0], [item for item in found if item.l_id is not None], prefix="l_")
-        return LockedCart(found[0], cart, found[0].order_id), cart_payments(connection, cart_id)
+        return LockedCart(found[0], cart, found[0].order_id), rows.payments(payments)
     row, found, payments = fetch_together(connection, [(_LOCK_CART, values), (_LINE_ITEMS_AND_ORDER, values),
                                                        (_PAYMENTS_OF_CART, values)])
     if not row:
@@ -226,10 +227,11 @@ def new_order(connection: Connection, locked: LockedCart, order: dict[str, Any])
         statement, values = place_order_work(locked, order)
         placed = len(connection.execute(statement, values).all())
     else:
-        placed = connection.execute(_MARK_ORDERED, {"cart_id": cart.id, "old_version": cart.version,
-                                                    "new_version": cart.version + 1}).rowcount
+        (marked,) = fetch_together(connection, [(_MARK_ORDERED, {
+            "cart_id": cart.id, "old_version": cart.version, "new_version": cart.version + 1})])
+        placed = len(marked)
         if placed == 1:
-            connection.execute(_ADD_ORDER, {**order, "version": 1, "cart_id": cart.id})
+            fetch_together(connection, [(_ADD_ORDER, {**order, "version": 1, "cart_id": cart.id})])
     if placed != 1:
         raise StaleDataError(f"Cart {cart.id} changed under its lock.")
 

@@ -94,6 +94,7 @@ _BUMP_PAYMENT = (
             interface_id=bindparam("new_interface_id"), method=bindparam("new_method"),
             stale_reason=bindparam("new_stale_reason"))
 )
+_BUMP_PAYMENT_RETURNING = _BUMP_PAYMENT.returning(_payments.c.id)
 _RECORD_EVENT = {
     dialect: insert_for(_events).on_conflict_do_nothing().returning(_events.c.id)
     for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
@@ -294,12 +295,13 @@ def _locked_and_recorded(connection: Connection, key_index: int, key: str, event
     ``None`` when there is no such payment (nothing recorded). On PostgreSQL, one round trip."""
     if connection.dialect.name != "postgresql":
         # SQLite's write transaction holds the whole database: there is no row lock to take.
-        found = connection.execute(_PAYMENT_WITH_TRANSACTIONS_BY[key_index], {"key": key}).all()
+        (found,) = fetch_together(connection, [(_PAYMENT_WITH_TRANSACTIONS_BY[key_index], {"key": key})])
         if not found:
             return None
-        recorded = _record_event(connection, event_id, event_type, EventStatus.PROCESSED, found[0].id, detail,
-                                 replay=False)
-        return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None), recorded
+        inbox = {"id": event_id, "type": event_type, "status": EventStatus.PROCESSED.value, "payment_id": found[0].id,
+                 "detail": detail, "received_at": utcnow()}
+        (recorded,) = fetch_together(connection, [(_RECORD_EVENT["sqlite"], inbox)])
+        return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None), bool(recorded)
     values = {"event_id": event_id, "event_type": event_type, "event_status": EventStatus.PROCESSED.value,
               "event_detail": detail, "received_at": utcnow(), "key": key}
     lock, found = fetch_together(connection, [(_LOCK_PAYMENT_BY[key_index], {"key": key}),
@@ -364,7 +366,8 @@ def _store(connection: Connection, before: Payment, after: Payment) -> Payment:
         written, bump = work
         if written:
             connection.execute(_UPSERT_TRANSACTIONS, written)
-        bumped = connection.execute(_BUMP_PAYMENT, bump).rowcount
+        (bumped_rows,) = fetch_together(connection, [(_BUMP_PAYMENT_RETURNING, bump)])
+        bumped = len(bumped_rows)
     else:
         statement, values = work
         bumped = len(connection.execute(statement, values).all())

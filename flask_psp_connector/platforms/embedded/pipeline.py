@@ -1,22 +1,25 @@
-"""Several statements of a transaction in one round trip to PostgreSQL.
+"""Prebuilt statements of a hot path sent to the driver directly, together where it can.
 
-Each round trip to the server costs a wake-up of the worker and of the server's
-backend, and on a busy machine that wait, not the statements, sets the webhook's pace.
-Statements whose parameters do not depend on each other's results are therefore sent
-together in psycopg's pipeline mode: the server still runs them one after the other, each
-with its own snapshot (so a read sent after a ``FOR UPDATE`` sees what the lock's previous
-holder committed), and answers them all at once. Elsewhere (SQLite) they run in turn.
+Each round trip to PostgreSQL costs a wake-up of the worker and of the server's backend,
+and on a busy machine that wait, not the statements, sets the webhook's pace. Statements
+whose parameters do not depend on each other's results are therefore sent together in
+psycopg's pipeline mode: the server still runs them one after the other, each with its
+own snapshot (so a read sent after a ``FOR UPDATE`` sees what the lock's previous holder
+committed), and answers them all at once. SQLite runs them in turn; there what counts is
+the time a write transaction holds the database, and SQLAlchemy's own work per statement
+is several times the driver's.
 
-The statements go to the driver directly: their parameters are converted by their types
-as SQLAlchemy would (JSON), their rows are the driver's (no result conversions, which
-psycopg does not need for the embedded store's types), the engine's cursor events are
-still sent for each one, and the driver's errors are raised as SQLAlchemy's, as from
+So the statements go to the driver directly, compiled once: their parameters are converted
+by their types as SQLAlchemy would (JSON), their rows too (SQLite's timestamps and JSON;
+psycopg needs none for the embedded store's types), the engine's cursor events are still
+sent for each one, and the driver's errors are raised as SQLAlchemy's, as from
 :meth:`Connection.execute`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -28,12 +31,12 @@ Work = tuple[Executable, Mapping[str, Any]]
 
 
 def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequence[Any]]:
-    """The rows of each statement of ``work``, run in order in one round trip on PostgreSQL.
+    """The rows of each statement of ``work``, run in order (in one round trip on PostgreSQL).
 
     Rows read by attribute, like SQLAlchemy's. A statement that fails fails the ones after it.
     """
     if connection.dialect.name != "postgresql":
-        return [connection.execute(statement, dict(params)).all() for statement, params in work]
+        return [_run(connection, statement, params) for statement, params in work]
     from psycopg.rows import namedtuple_row  # the PostgreSQL driver, installed with the postgres extra
 
     raw = connection.connection.driver_connection
@@ -59,6 +62,43 @@ def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequenc
     finally:
         for cursor in cursors:
             cursor.close()
+
+
+def _run(connection: Connection, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+    """One statement on a driver with positional parameters (SQLite's), its rows converted."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    compiled: Any = _compiled(statement, connection.dialect)
+    sql, values = _sql(statement, connection.dialect, params)
+    positional = tuple(values[name] for name in compiled.positiontup or ())
+    cursor = raw.cursor()
+    try:
+        if connection._has_events or connection.engine._has_events:
+            connection.dispatch.before_cursor_execute(connection, cursor, sql, positional, None, False)
+        cursor.execute(sql, positional)
+        if cursor.description is None:
+            return []
+        make = _row_maker(statement, connection.dialect)
+        return [make(row) for row in cursor.fetchall()]
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, positional, exc, connection.dialect.loaded_dbapi.Error,
+                                  dialect=connection.dialect) from exc
+    finally:
+        cursor.close()
+
+
+@lru_cache(maxsize=64)
+def _row_maker(statement: Executable, dialect: Dialect) -> Callable[[Sequence[Any]], Any]:
+    """Named rows of the statement's result columns, each converted by its type."""
+    compiled: Any = _compiled(statement, dialect)
+    columns: list[Any] = compiled._result_columns
+    row = namedtuple("Row", [column.keyname for column in columns])  # type: ignore[misc]
+    processors = [column.type._cached_result_processor(dialect, None) for column in columns]
+    if not any(processors):
+        return row._make
+    pairs = list(enumerate(processors))
+    return lambda values: row._make([values[n] if convert is None or values[n] is None else convert(values[n])
+                                     for n, convert in pairs])
 
 
 def _sql(statement: Executable, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -323,3 +323,25 @@ def test_a_payment_locked_past_the_lock_timeout_fails_the_event_as_unavailable()
     receipt = store.process_event("evt_1", "charge.refund.updated", PaymentRef("pay-1", None), _refund_plan("re_1"))
     assert receipt.status == "processed"
     store.database.dispose()
+
+
+def test_statements_sent_to_the_driver_read_and_fail_as_through_sqlalchemy(platform: LocalPlatform) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from flask_psp_connector.platforms.embedded import orders
+    from flask_psp_connector.platforms.embedded.pipeline import fetch_together
+
+    address = Address(first_name="Jane", last_name="Doe", city="Berlin", country="DE")
+    cart = platform.create_cart("EUR", line_items=ITEMS, shipping_address=address)
+    platform.create_payment(new_payment(platform, cart.id))
+    values = {"cart_id": cart.id}
+    with platform.database.connection() as connection:
+        statements = [orders._CART_WITH_LINE_ITEMS, orders._PAYMENTS_OF_CART]
+        expected = [[tuple(row) for row in connection.execute(statement, values).all()] for statement in statements]
+        found = fetch_together(connection, [(statement, values) for statement in statements])
+        assert [[tuple(row) for row in rows] for rows in found] == expected
+        assert found[0][0].shipping_address["city"] == "Berlin" and found[1][0].created_at.tzinfo is not None
+    with pytest.raises(IntegrityError), platform.database.connection(write=True) as connection:
+        fetch_together(connection, [(insert(TransactionRow), {
+            "id": "t-1", "payment_id": "no such payment", "seq": 1, "type": "Charge", "state": "Success", "amount": 1,
+            "currency_code": "EUR", "fraction_digits": 2, "interaction_id": "x", "timestamp": utcnow()})])
