@@ -237,10 +237,12 @@ def new_order(connection: Connection, locked: LockedCart, order: dict[str, Any])
 
 
 def sync_order_payment_state(connection: Connection, cart_id: str) -> None:
-    """Make the cart's order (if any) show the payment state its transactions imply."""
-    order = connection.execute(_ORDER_OF_CART, {"cart_id": cart_id}).first()
-    if order is None:
+    """Make the cart's order (if any) show the payment state its transactions imply (the
+    order and the payments are read in one round trip on PostgreSQL)."""
+    values = {"cart_id": cart_id}
+    order, payments = fetch_together(connection, [(_ORDER_OF_CART, values), (_PAYMENTS_OF_CART, values)])
+    if not order:
         return
-    state = order_payment_state(cart_payments(connection, cart_id)).value
-    if order.payment_state != state:
-        connection.execute(_SET_PAYMENT_STATE, {"order_id": order.id, "new_state": state})
+    state = order_payment_state(rows.payments(payments)).value
+    if order[0].payment_state != state:
+        fetch_together(connection, [(_SET_PAYMENT_STATE, {"order_id": order[0].id, "new_state": state})])

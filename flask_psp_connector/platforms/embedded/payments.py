@@ -39,7 +39,7 @@ from flask_psp_connector.platforms.embedded.orders import (
     place_order_work,
     sync_order_payment_state,
 )
-from flask_psp_connector.platforms.embedded.pipeline import fetch_together
+from flask_psp_connector.platforms.embedded.pipeline import execute_many, fetch_together
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     OrderRow,
@@ -365,12 +365,12 @@ def _store(connection: Connection, before: Payment, after: Payment) -> Payment:
     if connection.dialect.name != "postgresql":
         written, bump = work
         if written:
-            connection.execute(_UPSERT_TRANSACTIONS, written)
+            execute_many(connection, _UPSERT_TRANSACTIONS, written)
         (bumped_rows,) = fetch_together(connection, [(_BUMP_PAYMENT_RETURNING, bump)])
         bumped = len(bumped_rows)
     else:
-        statement, values = work
-        bumped = len(connection.execute(statement, values).all())
+        (bumped_rows,) = fetch_together(connection, [work])
+        bumped = len(bumped_rows)
     return _stored(before, after, bumped)
 
 

@@ -64,6 +64,28 @@ def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequenc
             cursor.close()
 
 
+def execute_many(connection: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run a statement that returns nothing once for each of ``rows`` (straight to SQLite's driver)."""
+    if connection.dialect.name != "sqlite":
+        connection.execute(statement, [dict(row) for row in rows])
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    compiled: Any = _compiled(statement, connection.dialect)
+    sent = [_sql(statement, connection.dialect, row) for row in rows]
+    positional = [tuple(values[name] for name in compiled.positiontup or ()) for _, values in sent]
+    cursor = raw.cursor()
+    try:
+        if connection._has_events or connection.engine._has_events:
+            connection.dispatch.before_cursor_execute(connection, cursor, compiled.string, positional, None, True)
+        cursor.executemany(compiled.string, positional)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(compiled.string, positional, exc, connection.dialect.loaded_dbapi.Error,
+                                  dialect=connection.dialect) from exc
+    finally:
+        cursor.close()
+
+
 def _run(connection: Connection, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
     """One statement on a driver with positional parameters (SQLite's), its rows converted."""
     raw = connection.connection.driver_connection
