@@ -359,7 +359,7 @@ def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(pl
     _, payment_id, pi = stored_payment(platform)
     processor = EventProcessor(platform, None)
     holding, release = threading.Event(), threading.Event()
-    original = hot_path._applied
+    original = hot_path.applied
 
     def slow_apply(payment, changes):
         if changes.create_order:
@@ -369,7 +369,7 @@ def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(pl
 
     succeeded = event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000))
     refunded = event("charge.refunded", charge(pi, refunds=[refund("re_full", pi, 3000)]))
-    hot_path._applied = slow_apply
+    hot_path.applied = slow_apply
     try:
         first = threading.Thread(target=processor.handle, args=(succeeded,))
         first.start()
@@ -381,7 +381,7 @@ def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(pl
         first.join(10)
         second.join(10)
     finally:
-        hot_path._applied = original
+        hot_path.applied = original
     payment = platform.get_payment(payment_id)
     assert ("Refund", "Success", "re_full", 3000) in summary(payment)
     assert platform.find_order_by_cart(payment.cart_id).payment_state == "Refunded"

@@ -6,27 +6,27 @@ for every event, and no ORM session is opened. Settling a payment takes its cart
 lock too (after the payment's) and places the order in the same transaction.
 
 On PostgreSQL an event's first round trip locks its payment, reads it and records the
-event in the inbox (see :mod:`.pipeline`); the settlement's second locks the cart and reads
-what it decides on. On SQLite, whose write transaction holds the whole database, the
-payment is read without a lock statement.
+event in the inbox (see :mod:`.pipeline`); a settlement's second locks the cart and reads
+what it decides on, and its third writes the payment (decided in memory, see
+:mod:`.payment_writes`) and places the order; then the commit. On SQLite, whose write
+transaction holds the whole database, the payment is read without a lock statement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, Update, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from flask_psp_connector.domain.inbox import EventReceipt, EventStatus
-from flask_psp_connector.domain.payment import AddTransaction, Payment, TransactionDraft, match_transaction
+from flask_psp_connector.domain.payment import Payment, TransactionDraft
 from flask_psp_connector.domain.settle import PaymentChanges, order_payment_state, settle
 from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
@@ -39,7 +39,8 @@ from flask_psp_connector.platforms.embedded.orders import (
     place_order_work,
     sync_order_payment_state,
 )
-from flask_psp_connector.platforms.embedded.pipeline import execute_many, fetch_together
+from flask_psp_connector.platforms.embedded.payment_writes import applied, store, stored, write_work
+from flask_psp_connector.platforms.embedded.pipeline import fetch_together
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     OrderRow,
@@ -82,19 +83,6 @@ _PAYMENT_AND_TRANSACTIONS = (
 )
 _PAYMENT_WITH_TRANSACTIONS = _PAYMENT_AND_TRANSACTIONS.where(_payments.c.id == bindparam("payment_id"))
 _PAYMENT_WITH_TRANSACTIONS_BY = [_PAYMENT_AND_TRANSACTIONS.where(key == bindparam("key")) for key in _PAYMENT_KEYS]
-# SQLite writes a payment's new transactions and the new states of its others in one
-# statement (executed for each row): a known id keeps its row and takes the new state.
-_UPSERT_TRANSACTIONS = sqlite_insert(_transactions)
-_UPSERT_TRANSACTIONS = _UPSERT_TRANSACTIONS.on_conflict_do_update(
-    index_elements=[_transactions.c.id], set_={"state": _UPSERT_TRANSACTIONS.excluded.state})
-_BUMP_PAYMENT = (
-    update(_payments)
-    .where(_payments.c.id == bindparam("bumped_id"), _payments.c.version == bindparam("old_version"))
-    .values(version=bindparam("new_version"), updated_at=bindparam("now"),
-            interface_id=bindparam("new_interface_id"), method=bindparam("new_method"),
-            stale_reason=bindparam("new_stale_reason"))
-)
-_BUMP_PAYMENT_RETURNING = _BUMP_PAYMENT.returning(_payments.c.id)
 _RECORD_EVENT = {
     dialect: insert_for(_events).on_conflict_do_nothing().returning(_events.c.id)
     for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
@@ -339,100 +327,13 @@ def _record_event(
 
 def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a payment read under its row lock, with the model's matching rules."""
-    return _store(connection, payment, _applied(payment, changes))
-
-
-def _applied(payment: Payment, changes: PaymentChanges) -> Payment:
-    """``payment`` with ``changes`` recorded by the model's matching rules, in memory only."""
-    current = list(payment.transactions)
-    for draft in changes.transactions:
-        change = match_transaction(current, draft)
-        if isinstance(change, AddTransaction):
-            current.append(rows.transaction(SimpleNamespace(**rows.transaction_values(draft, payment.id,
-                                                                                       len(current) + 1))))
-        elif change is not None:
-            current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
-    return replace(payment, interface_id=payment.interface_id or changes.interface_id,
-                   method=payment.method or changes.method,
-                   stale_reason=payment.stale_reason or changes.stale_reason, transactions=tuple(current))
-
-
-def _store(connection: Connection, before: Payment, after: Payment) -> Payment:
-    """Write what :func:`_applied` changed from ``before`` (as read under the lock) to ``after``."""
-    work = _write_work(connection.dialect.name, before, after)
-    if work is None:
-        return before
-    if connection.dialect.name != "postgresql":
-        written, bump = work
-        if written:
-            execute_many(connection, _UPSERT_TRANSACTIONS, written)
-        (bumped_rows,) = fetch_together(connection, [(_BUMP_PAYMENT_RETURNING, bump)])
-        bumped = len(bumped_rows)
-    else:
-        (bumped_rows,) = fetch_together(connection, [work])
-        bumped = len(bumped_rows)
-    return _stored(before, after, bumped)
-
-
-def _stored(before: Payment, after: Payment, bumped: int) -> Payment:
-    """``after`` at its new version, once its write bumped one payment row (else a lost race)."""
-    if bumped != 1:
-        raise StaleDataError(f"Payment {before.id} changed under its lock.")
-    return replace(after, version=before.version + 1)
-
-
-def _write_work(dialect: str, before: Payment, after: Payment) -> Any:
-    """The writes from ``before`` to ``after`` (``None`` when nothing changed): the rows of
-    the new and changed transactions and the version bump on SQLite; one statement and its
-    values on PostgreSQL."""
-    known = {t.id: t.state for t in before.transactions}
-    changed = [{"transaction_id": t.id, "new_state": t.state.value}
-               for t in after.transactions if t.id in known and known[t.id] != t.state]
-    added = [rows.row_of_transaction(t, after.id, seq) for seq, t in enumerate(after.transactions, 1)
-             if t.id not in known]
-    stale = after.stale_reason
-    if not changed and not added and (after.interface_id, after.method, stale) == (
-            before.interface_id, before.method, before.stale_reason):
-        return None
-    bump = {"bumped_id": after.id, "old_version": before.version, "new_version": before.version + 1,
-            "now": utcnow(), "new_interface_id": after.interface_id, "new_method": after.method,
-            "new_stale_reason": stale.value if stale else None}
-    if dialect != "postgresql":
-        return [rows.row_of_transaction(t, after.id, seq) for seq, t in enumerate(after.transactions, 1)
-                if known.get(t.id) != t.state], bump
-    # One statement. No parameter is named like a column: an UPDATE in the statement would
-    # SET that column too.
-    numbered = dict(bump)
-    for number, values in enumerate(changed):
-        numbered |= {f"c{number}_id": values["transaction_id"], f"c{number}_state": values["new_state"]}
-    for number, values in enumerate(added):
-        numbered |= {f"a{number}_{name}": value for name, value in values.items()}
-    return _write_back(len(changed), len(added)), numbered
-
-
-@lru_cache(maxsize=64)
-def _write_back(changed: int, added: int) -> Update:
-    """PostgreSQL's :func:`_write` for ``changed`` and ``added`` transactions: data-modifying
-    CTEs and the payment's bump, in one round trip (built once per shape)."""
-    ctes = [
-        update(_transactions).where(_transactions.c.id == bindparam(f"c{number}_id"))
-        .values(state=bindparam(f"c{number}_state")).returning(_transactions.c.id).cte(f"changed_{number}")
-        for number in range(changed)
-    ]
-    # One single-row INSERT per transaction added: SQLAlchemy does not cache the compiled
-    # form of a multi-row VALUES, and compiling this statement costs more than running it.
-    ctes += [
-        insert(_transactions).values({column.name: bindparam(f"a{number}_{column.name}", type_=column.type)
-                                      for column in _transactions.c}).returning(_transactions.c.id).cte(f"added_{number}")
-        for number in range(added)
-    ]
-    return _BUMP_PAYMENT.add_cte(*ctes).returning(_payments.c.id)
+    return store(connection, payment, applied(payment, changes))
 
 
 def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a locked payment, settle it if asked, and keep its order's state in step."""
     if changes.create_order:
-        return _settle(connection, locked.payment, _applied(locked.payment, changes), changes)
+        return _settle(connection, locked.payment, applied(locked.payment, changes), changes)
     payment = _apply(connection, locked.payment, changes)
     if locked.has_order:
         sync_order_payment_state(connection, payment.cart_id)
@@ -448,24 +349,24 @@ def _settle(connection: Connection, before: Payment, payment: Payment, changes: 
     state its payments, read under that lock, imply: it needs no second look. On
     PostgreSQL the payment and the order are written in one round trip.
     """
-    locked, stored = lock_cart_with_payments(connection, payment.cart_id)
-    payments = [payment if found.id == payment.id else found for found in stored]
+    locked, cart_payments_read = lock_cart_with_payments(connection, payment.cart_id)
+    payments = [payment if found.id == payment.id else found for found in cart_payments_read]
     verdict = settle(payment, locked.cart, payments, ordered=locked.order_id is not None)
     if verdict.place_order:
         order = order_values(locked, changes.ship_to, order_payment_state(payments))
-        work = _write_work(connection.dialect.name, before, payment)
+        work = write_work(connection.dialect.name, before, payment)
         if connection.dialect.name != "postgresql" or work is None:
-            payment = _store(connection, before, payment)
+            payment = store(connection, before, payment)
             new_order(connection, locked, order)
             return payment
         bumped, placed = fetch_together(connection, [work, place_order_work(locked, order)])
         if len(placed) != 1:
             raise StaleDataError(f"Cart {locked.cart.id} changed under its lock.")
-        return _stored(before, payment, len(bumped))
+        return stored(before, payment, len(bumped))
     if verdict.stale is not None:
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
-        payment = _applied(payment, PaymentChanges(undo, stale_reason=verdict.stale))
-    payment = _store(connection, before, payment)
+        payment = applied(payment, PaymentChanges(undo, stale_reason=verdict.stale))
+    payment = store(connection, before, payment)
     if locked.order_id is not None:
         sync_order_payment_state(connection, payment.cart_id)
     return payment
