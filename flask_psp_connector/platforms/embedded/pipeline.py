@@ -11,8 +11,8 @@ is several times the driver's.
 
 So the statements go to the driver directly, compiled once: their parameters are converted
 by their types as SQLAlchemy would (JSON), their rows too (SQLite's timestamps and JSON;
-psycopg needs none for the embedded store's types), the engine's cursor events are still
-sent for each one, and the driver's errors are raised as SQLAlchemy's, as from
+psycopg needs none for the embedded store's types), the engine's cursor events (before
+and after) are still sent for each one, and the driver's errors are raised as SQLAlchemy's, as from
 :meth:`Connection.execute`.
 """
 
@@ -42,15 +42,19 @@ def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequenc
     raw = connection.connection.driver_connection
     assert raw is not None
     sent = [_sql(statement, connection.dialect, params) for statement, params in work]
+    events = connection._has_events or connection.engine._has_events
     cursors = []
     try:
         with raw.pipeline():
             for sql, params in sent:
                 cursor = raw.cursor(row_factory=namedtuple_row)
-                if connection._has_events or connection.engine._has_events:
+                if events:
                     connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
                 cursor.execute(sql, params)
                 cursors.append(cursor)
+        if events:
+            for cursor, (sql, params) in zip(cursors, sent, strict=True):
+                connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, False)
         return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
     except connection.dialect.loaded_dbapi.Error as exc:
         gone = connection.dialect.is_disconnect(exc, raw, None)
@@ -76,9 +80,12 @@ def execute_many(connection: Connection, statement: Executable, rows: Sequence[M
     positional = [tuple(values[name] for name in compiled.positiontup or ()) for _, values in sent]
     cursor = raw.cursor()
     try:
-        if connection._has_events or connection.engine._has_events:
+        events = connection._has_events or connection.engine._has_events
+        if events:
             connection.dispatch.before_cursor_execute(connection, cursor, compiled.string, positional, None, True)
         cursor.executemany(compiled.string, positional)
+        if events:
+            connection.dispatch.after_cursor_execute(connection, cursor, compiled.string, positional, None, True)
     except connection.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(compiled.string, positional, exc, connection.dialect.loaded_dbapi.Error,
                                   dialect=connection.dialect) from exc
@@ -95,9 +102,12 @@ def _run(connection: Connection, statement: Executable, params: Mapping[str, Any
     positional = tuple(values[name] for name in compiled.positiontup or ())
     cursor = raw.cursor()
     try:
-        if connection._has_events or connection.engine._has_events:
+        events = connection._has_events or connection.engine._has_events
+        if events:
             connection.dispatch.before_cursor_execute(connection, cursor, sql, positional, None, False)
         cursor.execute(sql, positional)
+        if events:
+            connection.dispatch.after_cursor_execute(connection, cursor, sql, positional, None, False)
         if cursor.description is None:
             return []
         make = _row_maker(statement, connection.dialect)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from flask_psp_connector import Address, LineItemDraft
 from flask_psp_connector.domain.model import CartState
@@ -335,11 +335,22 @@ def test_statements_sent_to_the_driver_read_and_fail_as_through_sqlalchemy(platf
     cart = platform.create_cart("EUR", line_items=ITEMS, shipping_address=address)
     platform.create_payment(new_payment(platform, cart.id))
     values = {"cart_id": cart.id}
+    seen: list[str] = []
+    engine = platform.database.engine
+    listeners = {name: lambda *args, name=name: seen.append(name)
+                 for name in ("before_cursor_execute", "after_cursor_execute")}
     with platform.database.connection() as connection:
         statements = [orders._CART_WITH_LINE_ITEMS, orders._PAYMENTS_OF_CART]
         expected = [[tuple(row) for row in connection.execute(statement, values).all()] for statement in statements]
-        found = fetch_together(connection, [(statement, values) for statement in statements])
+        for name, listener in listeners.items():
+            event.listen(engine, name, listener)
+        try:
+            found = fetch_together(connection, [(statement, values) for statement in statements])
+        finally:
+            for name, listener in listeners.items():
+                event.remove(engine, name, listener)
         assert [[tuple(row) for row in rows] for rows in found] == expected
+        assert sorted(seen) == ["after_cursor_execute"] * 2 + ["before_cursor_execute"] * 2  # instrumentation sees them
         assert found[0][0].shipping_address["city"] == "Berlin" and found[1][0].created_at.tzinfo is not None
     with pytest.raises(IntegrityError), platform.database.connection(write=True) as connection:
         fetch_together(connection, [(insert(TransactionRow), {
