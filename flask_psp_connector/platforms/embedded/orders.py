@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, literal, select, update
+from sqlalchemy import ColumnElement, Connection, Insert, Select, bindparam, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -40,21 +40,37 @@ _line_items = table_of(LineItemRow)
 _orders = table_of(OrderRow)
 _payments = table_of(PaymentRow)
 _transactions = table_of(TransactionRow)
-_LOCK_CART = select(_carts).where(_carts.c.id == bindparam("cart_id")).with_for_update()
-# Read after the cart's lock is held, in a statement of its own: under READ COMMITTED a
-# statement that waited for a row lock sees the rows of its other tables as they were
-# before the wait. The outer join keeps one row for a cart without line items.
+# The outer join keeps one row for a cart without line items.
 _ORDER_OF_CART = select(_orders.c.id, _orders.c.payment_state).where(_orders.c.cart_id == bindparam("cart_id"))
-_LINE_ITEMS_AND_ORDER = (
-    select(
-        _ORDER_OF_CART.with_only_columns(_orders.c.id).scalar_subquery().label("order_id"),
-        *_line_items.c,
-    )
-    .select_from(_carts)
-    .outerjoin(_line_items, _line_items.c.cart_id == _carts.c.id)
-    .where(_carts.c.id == bindparam("cart_id"))
-    .order_by(_line_items.c.position)
-)
+
+
+def _cart_reads(cart_id: ColumnElement[Any]) -> list[Select[Any]]:
+    """A settlement's statements on PostgreSQL: the cart's row lock, then its line items
+    with its order, and its payments with their transactions. The reads are statements of
+    their own, after the lock: under READ COMMITTED a statement that waited for a row lock
+    sees the rows of its other tables as they were before the wait."""
+    return [
+        select(_carts).where(_carts.c.id == cart_id).with_for_update(),
+        select(select(_orders.c.id).where(_orders.c.cart_id == cart_id).scalar_subquery().label("order_id"),
+               *_line_items.c)
+        .select_from(_carts)
+        .outerjoin(_line_items, _line_items.c.cart_id == _carts.c.id)
+        .where(_carts.c.id == cart_id)
+        .order_by(_line_items.c.position),
+        select(_payments, *rows.TRANSACTION_COLUMNS)
+        .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
+        .where(_payments.c.cart_id == cart_id)
+        .order_by(_payments.c.created_at, _payments.c.id, _transactions.c.seq),
+    ]
+
+
+_CART_READS = _cart_reads(bindparam("cart_id"))
+_LOCK_CART, _LINE_ITEMS_AND_ORDER, _PAYMENTS_OF_CART = _CART_READS
+#: :func:`_cart_reads` for the cart of the payment whose id (0) or PaymentIntent id (1) is ``key``.
+CART_READS_BY_PAYMENT = [
+    _cart_reads(select(_payments.c.cart_id).where(key == bindparam("key")).scalar_subquery())
+    for key in (_payments.c.id, _payments.c.interface_id)
+]
 # SQLite's write transaction holds the whole database: no lock to wait for, so the cart
 # comes with its line items (their columns prefixed) and its order in one statement.
 _CART_WITH_LINE_ITEMS = (
@@ -66,12 +82,6 @@ _CART_WITH_LINE_ITEMS = (
     .outerjoin(_line_items, _line_items.c.cart_id == _carts.c.id)
     .where(_carts.c.id == bindparam("cart_id"))
     .order_by(_line_items.c.position)
-)
-_PAYMENTS_OF_CART = (
-    select(_payments, *rows.TRANSACTION_COLUMNS)
-    .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
-    .where(_payments.c.cart_id == bindparam("cart_id"))
-    .order_by(_payments.c.created_at, _payments.c.id, _transactions.c.seq)
 )
 _MARK_ORDERED = (
     update(_carts)
@@ -171,12 +181,16 @@ def lock_cart_with_payments(connection: Connection, cart_id: str) -> tuple[Locke
             raise ResourceNotFound(f"Cart {cart_id} not found.")
         cart = rows.cart(found[0], [item for item in found if item.l_id is not None], prefix="l_")
         return LockedCart(found[0], cart, found[0].order_id), rows.payments(payments)
-    row, found, payments = fetch_together(connection, [(_LOCK_CART, values), (_LINE_ITEMS_AND_ORDER, values),
-                                                       (_PAYMENTS_OF_CART, values)])
+    return locked_cart(fetch_together(connection, [(statement, values) for statement in _CART_READS]))
+
+
+def locked_cart(found: Sequence[Sequence[Any]]) -> tuple[LockedCart, list[Payment]]:
+    """The cart and its payments from the rows of :func:`_cart_reads` (PostgreSQL)."""
+    row, lines, payments = found
     if not row:
-        raise ResourceNotFound(f"Cart {cart_id} not found.")
-    cart = rows.cart(row[0], [item for item in found if item.id is not None])
-    return LockedCart(row[0], cart, found[0].order_id), rows.payments(payments)
+        raise ResourceNotFound("The payment's cart was not found.")
+    cart = rows.cart(row[0], [item for item in lines if item.id is not None])
+    return LockedCart(row[0], cart, lines[0].order_id), rows.payments(payments)
 
 
 def cart_payments(connection: Connection, cart_id: str) -> list[Payment]:

@@ -6,10 +6,11 @@ for every event, and no ORM session is opened. Settling a payment takes its cart
 lock too (after the payment's) and places the order in the same transaction.
 
 On PostgreSQL an event's first round trip locks its payment, reads it and records the
-event in the inbox (see :mod:`.pipeline`); a settlement's second locks the cart and reads
-what it decides on, and its third writes the payment (decided in memory, see
-:mod:`.payment_writes`) and places the order; then the commit. On SQLite, whose write
-transaction holds the whole database, the payment is read without a lock statement.
+event in the inbox (see :mod:`.pipeline`); for an event that settles the payment, it also
+locks the cart after the payment and reads what the settlement decides on. The second
+writes the payment (decided in memory, see :mod:`.payment_writes`), and places the order
+when there is one to place; then the commit. On SQLite, whose write transaction holds the
+whole database, the payment is read without a lock statement.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
 from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.platforms.embedded.orders import (
+    CART_READS_BY_PAYMENT,
+    LockedCart,
     cart_payments,
     lock_cart_with_payments,
+    locked_cart,
     new_order,
     order_values,
     place_order_work,
@@ -213,6 +217,7 @@ class Payments:
         *,
         detail: str = "",
         replay: bool = False,
+        settles: bool = False,
     ) -> EventReceipt:
         """Apply a Stripe event's effects and record it in the inbox, in one transaction.
 
@@ -225,8 +230,8 @@ class Payments:
             locked: _LockedPayment | None = None
             if payment is not None and not replay:
                 for index, key in enumerate((payment.payment_id, payment.interface_id)):
-                    found = _locked_and_recorded(connection, index, key, event_id, event_type, detail[:512]) \
-                        if key else None
+                    found = _locked_and_recorded(connection, index, key, event_id, event_type, detail[:512],
+                                                 settles=settles) if key else None
                     if found is None:
                         continue
                     locked, recorded = found
@@ -265,6 +270,8 @@ def _payment_with_id(connection: Connection, payment_id: str) -> Payment | None:
 class _LockedPayment:
     payment: Payment
     has_order: bool
+    #: The payment's cart, locked after it, and the cart's payments, when read with it.
+    cart: tuple[LockedCart, list[Payment]] | None = None
 
 
 def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment | None:
@@ -277,10 +284,11 @@ def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment |
 
 
 def _locked_and_recorded(connection: Connection, key_index: int, key: str, event_id: str, event_type: str,
-                         detail: str) -> tuple[_LockedPayment, bool] | None:
+                         detail: str, *, settles: bool) -> tuple[_LockedPayment, bool] | None:
     """The payment whose key (:data:`_PAYMENT_KEYS`) is ``key``, read under its row lock, and
     whether the event was recorded for it in the inbox now (False: it was there already);
-    ``None`` when there is no such payment (nothing recorded). On PostgreSQL, one round trip."""
+    ``None`` when there is no such payment (nothing recorded). On PostgreSQL, one round trip,
+    which also locks and reads the payment's cart when the event ``settles``."""
     if connection.dialect.name != "postgresql":
         # SQLite's write transaction holds the whole database: there is no row lock to take.
         (found,) = fetch_together(connection, [(_PAYMENT_WITH_TRANSACTIONS_BY[key_index], {"key": key})])
@@ -292,13 +300,19 @@ def _locked_and_recorded(connection: Connection, key_index: int, key: str, event
         return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None), bool(recorded)
     values = {"event_id": event_id, "event_type": event_type, "event_status": EventStatus.PROCESSED.value,
               "event_detail": detail, "received_at": utcnow(), "key": key}
-    lock, found = fetch_together(connection, [(_LOCK_PAYMENT_BY[key_index], {"key": key}),
-                                              (_RECORD_AND_READ[key_index], values)])
+    cart_reads = CART_READS_BY_PAYMENT[key_index] if settles else []
+    # The locks first, the payment's before its cart's; then the reads, each seeing what
+    # the locks' previous holders committed.
+    lock, *rest = fetch_together(connection, [
+        (_LOCK_PAYMENT_BY[key_index], {"key": key}), *((statement, {"key": key}) for statement in cart_reads[:1]),
+        (_RECORD_AND_READ[key_index], values), *((statement, {"key": key}) for statement in cart_reads[1:])])
+    found = rest[len(cart_reads[:1])]
     if not found:
         return None
     if not lock:  # created between the two statements: its row was not locked
         raise StaleDataError(f"Payment {key} appeared while it was being locked.")
-    return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None), found[0].recorded == 1
+    cart = locked_cart([rest[0], *rest[2:]]) if settles else None
+    return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None, cart), found[0].recorded == 1
 
 
 def _payment_id(connection: Connection, ref: PaymentRef, statements: list[Select[Any]]) -> str | None:
@@ -333,14 +347,15 @@ def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) ->
 def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a locked payment, settle it if asked, and keep its order's state in step."""
     if changes.create_order:
-        return _settle(connection, locked.payment, applied(locked.payment, changes), changes)
+        return _settle(connection, locked.payment, applied(locked.payment, changes), changes, locked.cart)
     payment = _apply(connection, locked.payment, changes)
     if locked.has_order:
         sync_order_payment_state(connection, payment.cart_id)
     return payment
 
 
-def _settle(connection: Connection, before: Payment, payment: Payment, changes: PaymentChanges) -> Payment:
+def _settle(connection: Connection, before: Payment, payment: Payment, changes: PaymentChanges,
+            cart: tuple[LockedCart, list[Payment]] | None) -> Payment:
     """Place the cart's order if ``payment`` (``before`` with ``changes``, not written yet)
     pays for it as it is now; else mark it stale and undo it. Then write the payment.
 
@@ -349,7 +364,7 @@ def _settle(connection: Connection, before: Payment, payment: Payment, changes: 
     state its payments, read under that lock, imply: it needs no second look. On
     PostgreSQL the payment and the order are written in one round trip.
     """
-    locked, cart_payments_read = lock_cart_with_payments(connection, payment.cart_id)
+    locked, cart_payments_read = cart or lock_cart_with_payments(connection, payment.cart_id)
     payments = [payment if found.id == payment.id else found for found in cart_payments_read]
     verdict = settle(payment, locked.cart, payments, ordered=locked.order_id is not None)
     if verdict.place_order:
