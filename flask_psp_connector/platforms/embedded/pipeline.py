@@ -9,11 +9,12 @@ committed), and answers them all at once. SQLite runs them in turn; there what c
 the time a write transaction holds the database, and SQLAlchemy's own work per statement
 is several times the driver's.
 
-So the statements go to the driver directly, compiled once: their parameters are converted
-by their types as SQLAlchemy would (JSON), their rows too (SQLite's timestamps and JSON;
-psycopg needs none for the embedded store's types), the engine's cursor events (before
-and after) are still sent for each one, and the driver's errors are raised as SQLAlchemy's, as from
-:meth:`Connection.execute`.
+So the statements go to the driver directly (psycopg 3's or Python's ``sqlite3``; another
+driver gets them through SQLAlchemy, in turn), compiled once: their parameters are
+converted by their types as SQLAlchemy would (JSON), their rows too (SQLite's timestamps
+and JSON; psycopg needs none for the embedded store's types), the engine's cursor events
+(before and after) are still sent for each one, and the driver's errors are raised as
+SQLAlchemy's, as from :meth:`Connection.execute`.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequenc
 
     Rows read by attribute, like SQLAlchemy's. A statement that fails fails the ones after it.
     """
-    if connection.dialect.name != "postgresql":
+    driver = (connection.dialect.name, connection.dialect.driver)
+    if driver == ("sqlite", "pysqlite"):
         return [_run(connection, statement, params) for statement, params in work]
+    if driver != ("postgresql", "psycopg"):  # another driver: through SQLAlchemy, in turn
+        results = [connection.execute(statement, dict(params)) for statement, params in work]
+        return [result.all() if result.returns_rows else [] for result in results]
     from psycopg.rows import namedtuple_row  # the PostgreSQL driver, installed with the postgres extra
 
     raw = connection.connection.driver_connection
@@ -70,7 +75,7 @@ def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequenc
 
 def execute_many(connection: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
     """Run a statement that returns nothing once for each of ``rows`` (straight to SQLite's driver)."""
-    if connection.dialect.name != "sqlite":
+    if (connection.dialect.name, connection.dialect.driver) != ("sqlite", "pysqlite"):
         connection.execute(statement, [dict(row) for row in rows])
         return
     raw = connection.connection.driver_connection

@@ -325,7 +325,10 @@ def test_a_payment_locked_past_the_lock_timeout_fails_the_event_as_unavailable()
     store.database.dispose()
 
 
-def test_statements_sent_to_the_driver_read_and_fail_as_through_sqlalchemy(platform: LocalPlatform) -> None:
+@pytest.mark.parametrize("driver", ["own", "another"])
+def test_statements_sent_to_the_driver_read_and_fail_as_through_sqlalchemy(
+    platform: LocalPlatform, driver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sqlalchemy.exc import IntegrityError
 
     from flask_psp_connector.platforms.embedded import orders
@@ -335,6 +338,8 @@ def test_statements_sent_to_the_driver_read_and_fail_as_through_sqlalchemy(platf
     cart = platform.create_cart("EUR", line_items=ITEMS, shipping_address=address)
     platform.create_payment(new_payment(platform, cart.id))
     values = {"cart_id": cart.id}
+    if driver == "another":  # e.g. psycopg2: the statements go through SQLAlchemy
+        monkeypatch.setattr(platform.database.engine.dialect, "driver", "another")
     seen: list[str] = []
     engine = platform.database.engine
     listeners = {name: lambda *args, name=name: seen.append(name)
