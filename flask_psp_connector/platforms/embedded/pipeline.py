@@ -47,7 +47,7 @@ def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequenc
     raw = connection.connection.driver_connection
     assert raw is not None
     sent = [_sql(statement, connection.dialect, params) for statement, params in work]
-    events = connection._has_events or connection.engine._has_events
+    events = _events(connection)
     cursors = []
     try:
         with raw.pipeline():
@@ -85,7 +85,7 @@ def execute_many(connection: Connection, statement: Executable, rows: Sequence[M
     positional = [tuple(values[name] for name in compiled.positiontup or ()) for _, values in sent]
     cursor = raw.cursor()
     try:
-        events = connection._has_events or connection.engine._has_events
+        events = _events(connection)
         if events:
             connection.dispatch.before_cursor_execute(connection, cursor, compiled.string, positional, None, True)
         cursor.executemany(compiled.string, positional)
@@ -107,7 +107,7 @@ def _run(connection: Connection, statement: Executable, params: Mapping[str, Any
     positional = tuple(values[name] for name in compiled.positiontup or ())
     cursor = raw.cursor()
     try:
-        events = connection._has_events or connection.engine._has_events
+        events = _events(connection)
         if events:
             connection.dispatch.before_cursor_execute(connection, cursor, sql, positional, None, False)
         cursor.execute(sql, positional)
@@ -139,12 +139,27 @@ def _row_maker(statement: Executable, dialect: Dialect) -> Callable[[Sequence[An
 
 
 def _sql(statement: Executable, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    compiled = _compiled(statement, dialect)
-    values = dict(compiled.construct_params(dict(params)) or {})
-    # The types' own conversions (JSON's), as SQLAlchemy's execution applies them.
-    processors = compiled._bind_processors  # type: ignore[attr-defined]
-    return compiled.string, {name: processors[name](value) if name in processors else value
-                             for name, value in values.items()}
+    """The statement's SQL and its parameters, as SQLAlchemy's execution would send them."""
+    sql, defaults, processors = _binds(statement, dialect)
+    values = {name: params.get(name, default) for name, default in defaults.items()}
+    for name, process in processors:
+        values[name] = process(values[name])
+    return sql, values
+
+
+@lru_cache(maxsize=64)
+def _binds(statement: Executable, dialect: Dialect) -> tuple[str, dict[str, Any], list[tuple[str, Any]]]:
+    """The statement's SQL, its parameters with their own values (a literal's), and the
+    conversions its types make (JSON's), once."""
+    compiled: Any = _compiled(statement, dialect)
+    processors = compiled._bind_processors
+    defaults = dict(compiled.construct_params(_check=False))
+    return compiled.string, defaults, [(name, processors[name]) for name in defaults if name in processors]
+
+
+def _events(connection: Connection) -> bool:
+    """Whether anyone listens to the engine's cursor events."""
+    return bool(connection.dispatch.before_cursor_execute or connection.dispatch.after_cursor_execute)
 
 
 @lru_cache(maxsize=64)
