@@ -40,15 +40,15 @@ _line_items = table_of(LineItemRow)
 _orders = table_of(OrderRow)
 _payments = table_of(PaymentRow)
 _transactions = table_of(TransactionRow)
-# The outer join keeps one row for a cart without line items.
 _ORDER_OF_CART = select(_orders.c.id, _orders.c.payment_state).where(_orders.c.cart_id == bindparam("cart_id"))
 
 
 def _cart_reads(cart_id: ColumnElement[Any]) -> list[Select[Any]]:
     """A settlement's statements on PostgreSQL: the cart's row lock, then its line items
-    with its order, and its payments with their transactions. The reads are statements of
-    their own, after the lock: under READ COMMITTED a statement that waited for a row lock
-    sees the rows of its other tables as they were before the wait."""
+    with its order (an outer join: one row for a cart without line items), and its payments
+    with their transactions. The reads are statements of their own, after the lock: under
+    READ COMMITTED a statement that waited for a row lock sees the rows of its other tables
+    as they were before the wait."""
     return [
         select(_carts).where(_carts.c.id == cart_id).with_for_update(),
         select(select(_orders.c.id).where(_orders.c.cart_id == cart_id).scalar_subquery().label("order_id"),
