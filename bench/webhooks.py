@@ -14,7 +14,8 @@ from 16 concurrent clients, after a warm-up, interleaved:
 
 Prints events/s, p50 and p99 for each and the ratios webhook/bare (target >= 0.5), then
 the statements one event of each type runs and the transactions it takes (counted in
-this process, on a store of its own).
+this process, on a store of its own; statements sent to PostgreSQL together, in one round
+trip, are counted one by one).
 
 Run from the checkout's root (gunicorn serves this checkout's package):
 ``PYTHONPATH=. .venv/bin/python bench/webhooks.py [--events 3000] [--postgres-url URL]``.

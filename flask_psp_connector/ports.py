@@ -147,11 +147,14 @@ class CommercePlatform(Protocol):
         *,
         detail: str = "",
         replay: bool = False,
+        settles: bool = False,
     ) -> EventReceipt:
         """Find the payment, apply ``plan(payment)`` and record the event id, atomically.
 
         An event id seen before changes nothing unless ``replay`` is set; an event whose
-        payment is not ours (or ``None``) is recorded as ignored.
+        payment is not ours (or ``None``) is recorded as ignored. ``settles``: the plan
+        settles the payment against its cart (``create_order``), so the platform may read
+        the cart with the payment.
         """
 
     def record_event_failure(self, event_id: str, event_type: str, error: str, payload: str) -> None:

@@ -144,6 +144,7 @@ class EventProcessor:
             receipt = self.platform.process_event(
                 event_id, event_type, ref if plan else None, watch.plan(_strict(plan or _nothing)),
                 detail="" if plan else "no effect for this event type", replay=replay,
+                settles=plan is not None and event_type in _SETTLING,
             )
         except _MalformedEvent as exc:
             return self._ignore(event, f"malformed {event_type}: {exc}", replay)
@@ -294,6 +295,9 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.updated": _dispute,
     "charge.dispute.closed": _dispute,
 }
+
+#: The event types whose plans settle the payment against its cart (``create_order``).
+_SETTLING = frozenset({"payment_intent.succeeded", "charge.succeeded"})
 
 #: Every event type the webhook handles (also what post-deploy subscribes to).
 HANDLED_EVENTS = tuple(HANDLERS)

@@ -315,6 +315,7 @@ def test_store_failure_mid_event_is_5xx_with_nothing_written_then_the_retry_succ
         raise OperationalError("INSERT INTO psp_orders", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(hot_path, "new_order", broken)
+    monkeypatch.setattr(hot_path, "place_order_work", broken)  # PostgreSQL's, after the event is in the inbox
     assert post_event(client, succeeded).status_code == 503
     assert summary(store(app).get_payment(payment_id)) == [("Authorization", "Initial", pi, 3000)]
     assert rows(app, StripeEventRow) == 0 and store(app).find_order_by_cart(cart_id) is None
@@ -358,17 +359,17 @@ def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(pl
     _, payment_id, pi = stored_payment(platform)
     processor = EventProcessor(platform, None)
     holding, release = threading.Event(), threading.Event()
-    original = hot_path._apply
+    original = hot_path.applied
 
-    def slow_apply(connection, payment, changes):
+    def slow_apply(payment, changes):
         if changes.create_order:
             holding.set()
             release.wait(10)
-        return original(connection, payment, changes)
+        return original(payment, changes)
 
     succeeded = event("payment_intent.succeeded", intent(pi, payment_id, status="succeeded", received=3000))
     refunded = event("charge.refunded", charge(pi, refunds=[refund("re_full", pi, 3000)]))
-    hot_path._apply = slow_apply
+    hot_path.applied = slow_apply
     try:
         first = threading.Thread(target=processor.handle, args=(succeeded,))
         first.start()
@@ -380,7 +381,7 @@ def test_an_event_that_waited_for_the_payment_lock_sees_what_the_holder_wrote(pl
         first.join(10)
         second.join(10)
     finally:
-        hot_path._apply = original
+        hot_path.applied = original
     payment = platform.get_payment(payment_id)
     assert ("Refund", "Success", "re_full", 3000) in summary(payment)
     assert platform.find_order_by_cart(payment.cart_id).payment_state == "Refunded"

@@ -208,8 +208,10 @@ class CommercetoolsPlatform:
         *,
         detail: str = "",
         replay: bool = False,
+        settles: bool = False,
     ) -> EventReceipt:
-        """Apply ``plan`` to the event's payment, then record the event id in the inbox.
+        """Apply ``plan`` to the event's payment, then record the event id in the inbox
+        (``settles`` changes nothing here: the cart is read when the plan asks for it).
 
         See the module docstring for what holds when this is interrupted or concurrent.
         """

@@ -140,7 +140,9 @@ class Database:
     @contextmanager
     def connection(self, *, write: bool = False) -> Iterator[Connection]:
         """One transaction on a bare connection (hot paths skip the ORM); as :meth:`transaction`."""
-        with self._errors(), self._turn(write), self.engine.connect() as connection:
+        # The pool's checkout and checkin happen outside the writers' turn: only the
+        # transaction holds up the next writer.
+        with self._errors(), self.engine.connect() as connection, self._turn(write):
             if write:
                 connection.execution_options(**{_WRITE_OPTION: True})
             with connection.begin():

@@ -4,34 +4,48 @@ An event's effects and its inbox row are written in one transaction, under the
 payment's row lock, with prebuilt Core statements: SQLAlchemy compiles each once, not
 for every event, and no ORM session is opened. Settling a payment takes its cart's row
 lock too (after the payment's) and places the order in the same transaction.
+
+On PostgreSQL an event's first round trip locks its payment, reads it and records the
+event in the inbox (see :mod:`.pipeline`); for an event that settles the payment, it also
+locks the cart after the payment and reads what the settlement decides on. The second
+writes the payment (decided in memory, see :mod:`.payment_writes`), and places the order
+when there is one to place; then the commit. On SQLite, whose write transaction holds the
+whole database, the payment is read without a lock statement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, Update, bindparam, insert, select, union_all, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from flask_psp_connector.domain.inbox import EventReceipt, EventStatus
-from flask_psp_connector.domain.payment import AddTransaction, Payment, TransactionDraft, match_transaction
+from flask_psp_connector.domain.payment import Payment, TransactionDraft
 from flask_psp_connector.domain.settle import PaymentChanges, order_payment_state, settle
 from flask_psp_connector.errors import ResourceNotFound
 from flask_psp_connector.platforms.embedded import rows
 from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.platforms.embedded.orders import (
+    CART_READS_BY_PAYMENT,
+    LockedCart,
     cart_payments,
-    lock_cart,
+    lock_cart_with_payments,
+    locked_cart,
     new_order,
+    order_values,
+    place_order_work,
     sync_order_payment_state,
 )
+from flask_psp_connector.platforms.embedded.payment_writes import applied, store, stored, write_work
+from flask_psp_connector.platforms.embedded.pipeline import fetch_together
 from flask_psp_connector.platforms.embedded.schema import (
     CartRow,
     OrderRow,
@@ -60,30 +74,44 @@ _LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
 _INSERT_NEW_PAYMENT = sqlite_insert(_payments).on_conflict_do_nothing(index_elements=[_payments.c.id])
 _INSERT_TRANSACTION = insert(_transactions)
 _CART_EXISTS = select(_carts.c.id).where(_carts.c.id == bindparam("cart_id"))
-_PAYMENT_WITH_TRANSACTIONS = (
+_PAYMENT_AND_TRANSACTIONS = (
     select(
         _payments,
         select(_orders.c.id).where(_orders.c.cart_id == _payments.c.cart_id).scalar_subquery().label("order_id"),
         *rows.TRANSACTION_COLUMNS,
     )
     .outerjoin(_transactions, _transactions.c.payment_id == _payments.c.id)
-    .where(_payments.c.id == bindparam("payment_id"))
     .order_by(_transactions.c.seq)
 )
-_ADD_TRANSACTION = insert(_transactions)
-_CHANGE_STATE = update(_transactions).where(_transactions.c.id == bindparam("transaction_id")).values(
-    state=bindparam("new_state"))
-_BUMP_PAYMENT = (
-    update(_payments)
-    .where(_payments.c.id == bindparam("bumped_id"), _payments.c.version == bindparam("old_version"))
-    .values(version=bindparam("new_version"), updated_at=bindparam("now"),
-            interface_id=bindparam("new_interface_id"), method=bindparam("new_method"),
-            stale_reason=bindparam("new_stale_reason"))
-)
+_PAYMENT_WITH_TRANSACTIONS = _PAYMENT_AND_TRANSACTIONS.where(_payments.c.id == bindparam("payment_id"))
+_PAYMENT_WITH_TRANSACTIONS_BY = [_PAYMENT_AND_TRANSACTIONS.where(key == bindparam("key")) for key in _PAYMENT_KEYS]
 _RECORD_EVENT = {
     dialect: insert_for(_events).on_conflict_do_nothing().returning(_events.c.id)
     for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
 }
+# PostgreSQL records the event in the statement that reads its payment (sent with the
+# payment's lock, see _locked_and_recorded): the inbox row is inserted only if the event id
+# is new and the payment exists; ``recorded`` says whether it was. One per payment key.
+_RECORD_AND_READ: list[Select[Any]] = []
+for _key in _PAYMENT_KEYS:
+    _recorded = (
+        postgresql_insert(_events)
+        .from_select(
+            ["id", "type", "status", "payment_id", "detail", "received_at"],
+            select(bindparam("event_id", type_=_events.c.id.type), bindparam("event_type", type_=_events.c.type.type),
+                   bindparam("event_status", type_=_events.c.status.type), _payments.c.id,
+                   bindparam("event_detail", type_=_events.c.detail.type),
+                   bindparam("received_at", type_=_events.c.received_at.type))
+            .where(_key == bindparam("key")),
+        )
+        .on_conflict_do_nothing()
+        .returning(_events.c.id)
+        .cte("recorded")
+    )
+    _RECORD_AND_READ.append(
+        _PAYMENT_WITH_TRANSACTIONS_BY[len(_RECORD_AND_READ)]
+        .add_columns(select(func.count()).select_from(_recorded).scalar_subquery().label("recorded"))
+    )
 _REPLAY_EVENT = update(_events).where(_events.c.id == bindparam("event_id")).values(
     status=bindparam("new_status"), payment_id=bindparam("new_payment_id"), detail=bindparam("new_detail"))
 _EVENT_BY_ID = select(_events.c.payment_id, _events.c.detail).where(_events.c.id == bindparam("event_id"))
@@ -185,6 +213,7 @@ class Payments:
         *,
         detail: str = "",
         replay: bool = False,
+        settles: bool = False,
     ) -> EventReceipt:
         """Apply a Stripe event's effects and record it in the inbox, in one transaction.
 
@@ -194,7 +223,21 @@ class Payments:
         """
 
         def work(connection: Connection) -> EventReceipt:
-            locked = None if payment is None else _locked_payment(connection, payment)
+            locked: _LockedPayment | None = None
+            if payment is not None and not replay:
+                for index, key in enumerate((payment.payment_id, payment.interface_id)):
+                    found = _locked_and_recorded(connection, index, key, event_id, event_type, detail[:512],
+                                                 settles=settles) if key else None
+                    if found is None:
+                        continue
+                    locked, recorded = found
+                    if not recorded:
+                        inbox = connection.execute(_EVENT_BY_ID, {"event_id": event_id}).one()
+                        return EventReceipt(EventStatus.DUPLICATE, inbox.payment_id, inbox.detail)
+                    _change(connection, locked, plan(locked.payment))
+                    return EventReceipt(EventStatus.PROCESSED, locked.payment.id, detail[:512])
+            elif payment is not None:
+                locked = _locked_payment(connection, payment)
             payment_id = None if locked is None else locked.payment.id
             status, note = EventStatus.PROCESSED, detail
             if locked is None:
@@ -232,7 +275,7 @@ def _insert_new(connection: Connection, values: dict[str, Any], transactions: li
 def _create_statement(transactions: int) -> Select[Any]:
     """PostgreSQL's :func:`_insert_new` for ``transactions`` transactions: the payment's insert
     (nothing on a taken id) and its transactions' insert from what it returned, in one
-    statement (built once per shape). Parameters are prefixed, as in :func:`_write_back`."""
+    statement (built once per shape). Parameters are prefixed, as in :func:`.payment_writes.write_work`."""
     new_payment = (
         postgresql_insert(_payments)
         .values({column.name: bindparam(f"p_{column.name}", type_=column.type) for column in _payments.c})
@@ -263,6 +306,8 @@ def _payment_with_id(connection: Connection, payment_id: str) -> Payment | None:
 class _LockedPayment:
     payment: Payment
     has_order: bool
+    #: The payment's cart, locked after it, and the cart's payments, when read with it.
+    cart: tuple[LockedCart, list[Payment]] | None = None
 
 
 def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment | None:
@@ -272,6 +317,38 @@ def _locked_payment(connection: Connection, ref: PaymentRef) -> _LockedPayment |
         return None
     found = connection.execute(_PAYMENT_WITH_TRANSACTIONS, {"payment_id": payment_id}).all()
     return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None)
+
+
+def _locked_and_recorded(connection: Connection, key_index: int, key: str, event_id: str, event_type: str,
+                         detail: str, *, settles: bool) -> tuple[_LockedPayment, bool] | None:
+    """The payment whose key (:data:`_PAYMENT_KEYS`) is ``key``, read under its row lock, and
+    whether the event was recorded for it in the inbox now (False: it was there already);
+    ``None`` when there is no such payment (nothing recorded). On PostgreSQL, one round trip,
+    which also locks and reads the payment's cart when the event ``settles``."""
+    if connection.dialect.name != "postgresql":
+        # SQLite's write transaction holds the whole database: there is no row lock to take.
+        (found,) = fetch_together(connection, [(_PAYMENT_WITH_TRANSACTIONS_BY[key_index], {"key": key})])
+        if not found:
+            return None
+        inbox = {"id": event_id, "type": event_type, "status": EventStatus.PROCESSED.value, "payment_id": found[0].id,
+                 "detail": detail, "received_at": utcnow()}
+        (recorded,) = fetch_together(connection, [(_RECORD_EVENT["sqlite"], inbox)])
+        return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None), bool(recorded)
+    values = {"event_id": event_id, "event_type": event_type, "event_status": EventStatus.PROCESSED.value,
+              "event_detail": detail, "received_at": utcnow(), "key": key}
+    cart_reads = CART_READS_BY_PAYMENT[key_index] if settles else []
+    # The locks first, the payment's before its cart's; then the reads, each seeing what
+    # the locks' previous holders committed.
+    lock, *rest = fetch_together(connection, [
+        (_LOCK_PAYMENT_BY[key_index], {"key": key}), *((statement, {"key": key}) for statement in cart_reads[:1]),
+        (_RECORD_AND_READ[key_index], values), *((statement, {"key": key}) for statement in cart_reads[1:])])
+    found = rest[len(cart_reads[:1])]
+    if not found:
+        return None
+    if not lock:  # created between the two statements: its row was not locked
+        raise StaleDataError(f"Payment {key} appeared while it was being locked.")
+    cart = locked_cart([rest[0], *rest[2:]]) if settles else None
+    return _LockedPayment(rows.payments(found)[0], found[0].order_id is not None, cart), found[0].recorded == 1
 
 
 def _payment_id(connection: Connection, ref: PaymentRef, statements: list[Select[Any]]) -> str | None:
@@ -300,97 +377,47 @@ def _record_event(
 
 def _apply(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a payment read under its row lock, with the model's matching rules."""
-    current = list(payment.transactions)
-    added = []
-    changed = []
-    for draft in changes.transactions:
-        change = match_transaction(current, draft)
-        if isinstance(change, AddTransaction):
-            values = rows.transaction_values(draft, payment.id, len(current) + 1)
-            added.append(values)
-            current.append(rows.transaction(SimpleNamespace(**values)))
-        elif change is not None:
-            changed.append({"transaction_id": change.transaction_id, "new_state": change.state.value})
-            current = [replace(t, state=change.state) if t.id == change.transaction_id else t for t in current]
-    interface_id = payment.interface_id or changes.interface_id
-    method = payment.method or changes.method
-    stale = payment.stale_reason or changes.stale_reason
-    unchanged = (interface_id, method, stale) == (payment.interface_id, payment.method, payment.stale_reason)
-    if current == list(payment.transactions) and unchanged:
-        return payment
-    bump = {"bumped_id": payment.id, "old_version": payment.version, "new_version": payment.version + 1,
-            "now": utcnow(), "new_interface_id": interface_id, "new_method": method,
-            "new_stale_reason": stale.value if stale else None}
-    if _write(connection, changed, added, bump) != 1:
-        raise StaleDataError(f"Payment {payment.id} changed under its lock.")
-    return replace(payment, version=payment.version + 1, interface_id=interface_id, method=method,
-                   stale_reason=stale, transactions=tuple(current))
-
-
-def _write(connection: Connection, changed: list[dict[str, Any]], added: list[dict[str, Any]],
-           bump: dict[str, Any]) -> int:
-    """Write a payment's changed and added transactions and bump its version; the number
-    of payments bumped (1, or 0 when its version moved)."""
-    if connection.dialect.name != "postgresql":
-        for values in changed:
-            connection.execute(_CHANGE_STATE, values)
-        if added:
-            connection.execute(_ADD_TRANSACTION, added)
-        return connection.execute(_BUMP_PAYMENT, bump).rowcount
-    # One statement: a transaction changed twice keeps its last state, as in the order above;
-    # a change to a transaction added now finds no row in either. No parameter is named
-    # like a column: an UPDATE in the statement would SET that column too.
-    final = {values["transaction_id"]: values["new_state"] for values in changed}
-    numbered = dict(bump)
-    for number, (transaction_id, state) in enumerate(final.items()):
-        numbered |= {f"c{number}_id": transaction_id, f"c{number}_state": state}
-    for number, values in enumerate(added):
-        numbered |= {f"a{number}_{name}": value for name, value in values.items()}
-    return len(connection.execute(_write_back(len(final), len(added)), numbered).all())
-
-
-@lru_cache(maxsize=64)
-def _write_back(changed: int, added: int) -> Update:
-    """PostgreSQL's :func:`_write` for ``changed`` and ``added`` transactions: data-modifying
-    CTEs and the payment's bump, in one round trip (built once per shape)."""
-    ctes = [
-        update(_transactions).where(_transactions.c.id == bindparam(f"c{number}_id"))
-        .values(state=bindparam(f"c{number}_state")).returning(_transactions.c.id).cte(f"changed_{number}")
-        for number in range(changed)
-    ]
-    if added:
-        rows_added = [{column.name: bindparam(f"a{number}_{column.name}", type_=column.type)
-                       for column in _transactions.c} for number in range(added)]
-        ctes.append(insert(_transactions).values(rows_added).returning(_transactions.c.id).cte("added"))
-    return _BUMP_PAYMENT.add_cte(*ctes).returning(_payments.c.id)
+    return store(connection, payment, applied(payment, changes))
 
 
 def _change(connection: Connection, locked: _LockedPayment, changes: PaymentChanges) -> Payment:
     """Record ``changes`` on a locked payment, settle it if asked, and keep its order's state in step."""
-    payment = _apply(connection, locked.payment, changes)
     if changes.create_order:
-        return _settle(connection, payment, changes)
+        return _settle(connection, locked.payment, applied(locked.payment, changes), changes, locked.cart)
+    payment = _apply(connection, locked.payment, changes)
     if locked.has_order:
         sync_order_payment_state(connection, payment.cart_id)
     return payment
 
 
-def _settle(connection: Connection, payment: Payment, changes: PaymentChanges) -> Payment:
-    """Place the cart's order if ``payment`` pays for it as it is now; else mark it stale and undo it.
+def _settle(connection: Connection, before: Payment, payment: Payment, changes: PaymentChanges,
+            cart: tuple[LockedCart, list[Payment]] | None) -> Payment:
+    """Place the cart's order if ``payment`` (``before`` with ``changes``, not written yet)
+    pays for it as it is now; else mark it stale and undo it. Then write the payment.
 
     The cart's row lock serializes the settlements of its payments, so of two payments
     racing for one cart state exactly one is kept. An order placed now gets the payment
-    state its payments, read under that lock, imply: it needs no second look.
+    state its payments, read under that lock, imply: it needs no second look. On
+    PostgreSQL the payment and the order are written in one round trip.
     """
-    locked = lock_cart(connection, payment.cart_id)
-    payments = [payment if found.id == payment.id else found for found in cart_payments(connection, payment.cart_id)]
+    locked, cart_payments_read = cart or lock_cart_with_payments(connection, payment.cart_id)
+    payments = [payment if found.id == payment.id else found for found in cart_payments_read]
     verdict = settle(payment, locked.cart, payments, ordered=locked.order_id is not None)
     if verdict.place_order:
-        new_order(connection, locked, changes.ship_to, order_payment_state(payments))
-        return payment
+        order = order_values(locked, changes.ship_to, order_payment_state(payments))
+        work = write_work(connection.dialect.name, before, payment)
+        if connection.dialect.name != "postgresql" or work is None:
+            payment = store(connection, before, payment)
+            new_order(connection, locked, order)
+            return payment
+        bumped, placed = fetch_together(connection, [work, place_order_work(locked, order)])
+        if len(placed) != 1:
+            raise StaleDataError(f"Cart {locked.cart.id} changed under its lock.")
+        return stored(before, payment, len(bumped))
     if verdict.stale is not None:
         undo = changes.on_stale(payment, verdict.stale) if changes.on_stale else ()
-        payment = _apply(connection, payment, PaymentChanges(undo, stale_reason=verdict.stale))
+        payment = applied(payment, PaymentChanges(undo, stale_reason=verdict.stale))
+    payment = store(connection, before, payment)
     if locked.order_id is not None:
         sync_order_payment_state(connection, payment.cart_id)
     return payment

@@ -41,15 +41,18 @@ def address(data: dict[str, Any] | None) -> Address | None:
     return None if data is None else Address(**data)
 
 
-def cart(row: CartRow | Any, line_items: Iterable[Any] | None = None) -> Cart:
-    """A cart row, with its line items (the ORM row's own unless given)."""
+def cart(row: CartRow | Any, line_items: Iterable[Any] | None = None, prefix: str = "") -> Cart:
+    """A cart row, with its line items (the ORM row's own unless given; their columns named
+    ``prefix + column``)."""
     digits = iso_fraction_digits(row.currency_code)
+    id_, sku, name, quantity, price = (prefix + column for column in ("id", "sku", "name", "quantity", "unit_price"))
     return Cart(
         id=row.id,
         version=row.version,
         currency_code=row.currency_code,
         line_items=tuple(
-            LineItem(i.id, i.sku, i.name, i.quantity, Money(i.unit_price, row.currency_code, digits))
+            LineItem(getattr(i, id_), getattr(i, sku), getattr(i, name), getattr(i, quantity),
+                     Money(getattr(i, price), row.currency_code, digits))
             for i in (row.line_items if line_items is None else line_items)
         ),
         shipping_amount=row.shipping_amount,
@@ -105,6 +108,15 @@ def transaction_values(draft: TransactionDraft, payment_id: str, seq: int) -> di
         "interaction_id": draft.interaction_id,
         "timestamp": utcnow(),
     }
+
+
+def row_of_transaction(transaction: Transaction, payment_id: str, seq: int) -> dict[str, Any]:
+    """The column values of a transaction's row (the inverse of :func:`transaction`)."""
+    amount = transaction.amount
+    return {"id": transaction.id, "payment_id": payment_id, "seq": seq, "type": transaction.type.value,
+            "state": transaction.state.value, "amount": amount.cent_amount, "currency_code": amount.currency_code,
+            "fraction_digits": amount.fraction_digits, "interaction_id": transaction.interaction_id,
+            "timestamp": transaction.timestamp}
 
 
 def transaction(row: Any, prefix: str = "") -> Transaction:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -13,7 +13,8 @@ from sqlalchemy import event, insert
 from flask_psp_connector import Address, LineItemDraft
 from flask_psp_connector.domain.model import CartState
 from flask_psp_connector.domain.money import Money
-from flask_psp_connector.domain.payment import TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.domain.payment import Payment, TransactionDraft, TransactionState, TransactionType
+from flask_psp_connector.domain.settle import PaymentChanges
 from flask_psp_connector.errors import ConcurrentModification, InvalidOperation, ResourceNotFound
 from flask_psp_connector.platforms.embedded import carts as carts_module
 from flask_psp_connector.platforms.embedded.database import normalize_database_url
@@ -315,3 +316,113 @@ def test_concurrent_creators_of_one_payment_id_all_get_the_one_payment(platform:
     assert errors == []
     assert len(created) == 6 and all(payment == created[0] for payment in created)
     assert [p.id for p in platform.payments_of_cart(cart.id)] == ["pay-1"]
+
+
+def _refund_plan(refund_id: str) -> Callable[[Payment], PaymentChanges]:
+    """The plan of a refund event, as the webhook builds it."""
+    return lambda payment: PaymentChanges((TransactionDraft(T.REFUND, S.SUCCESS, Money.of(1, "EUR"), refund_id),))
+
+
+@pytest.mark.parametrize("ref", [PaymentRef("pay-1", None), PaymentRef(None, "pi_1"), PaymentRef("other", "pi_1")])
+def test_an_event_is_recorded_with_its_effect_once_whatever_key_finds_its_payment(
+    platform: LocalPlatform, ref: PaymentRef
+) -> None:
+    cart = platform.create_cart("EUR", line_items=ITEMS)
+    platform.create_payment(new_payment(platform, cart.id))
+    first = platform.process_event("evt_1", "charge.refund.updated", ref, _refund_plan("re_1"), detail="note")
+    again = platform.process_event("evt_1", "charge.refund.updated", ref, _refund_plan("re_2"))
+    assert (first.status, first.payment_id, first.detail) == ("processed", "pay-1", "note")
+    assert (again.status, again.payment_id, again.detail) == ("duplicate", "pay-1", "note")
+    refunds = [t.interaction_id for t in platform.get_payment("pay-1").transactions if t.type == T.REFUND]
+    assert refunds == ["re_1"]
+    assert platform.event_receipt("evt_1").status == "processed"
+
+
+def test_an_event_for_no_payment_of_ours_is_recorded_as_ignored(platform: LocalPlatform) -> None:
+    receipt = platform.process_event("evt_1", "charge.refund.updated", PaymentRef("nope", "pi_nope"),
+                                     _refund_plan("re_1"))
+    assert (receipt.status, receipt.payment_id) == ("ignored", None)
+    assert platform.event_receipt("evt_1").status == "ignored"
+
+
+@pytest.mark.postgres
+def test_the_webhooks_first_round_trip_replaces_a_connection_the_server_closed() -> None:
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import _reset_postgres
+
+    url = normalize_database_url(_reset_postgres())
+    store = LocalPlatform.from_url(url)
+    cart = store.create_cart("EUR", line_items=ITEMS)
+    store.create_payment(new_payment(store, cart.id))
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    admin.dispose()
+    receipt = store.process_event("evt_1", "charge.refund.updated", PaymentRef("pay-1", None), _refund_plan("re_1"))
+    assert (receipt.status, receipt.payment_id) == ("processed", "pay-1")
+    store.database.dispose()
+
+
+@pytest.mark.postgres
+def test_a_payment_locked_past_the_lock_timeout_fails_the_event_as_unavailable() -> None:
+    from sqlalchemy import create_engine, text
+
+    from flask_psp_connector.errors import PlatformUnavailable
+    from flask_psp_connector.platforms.embedded.timeouts import apply_database_timeouts
+    from tests.conftest import _reset_postgres
+
+    url = normalize_database_url(_reset_postgres())
+    store = LocalPlatform.from_url(url)
+    apply_database_timeouts(store.database.engine, lock_ms=100, statement_ms=0, idle_in_transaction_ms=0)
+    cart = store.create_cart("EUR", line_items=ITEMS)
+    store.create_payment(new_payment(store, cart.id))
+    holder = create_engine(url)
+    with holder.begin() as connection:
+        connection.execute(text("SELECT id FROM psp_payments WHERE id = 'pay-1' FOR UPDATE"))
+        with pytest.raises(PlatformUnavailable):
+            store.process_event("evt_1", "charge.refund.updated", PaymentRef("pay-1", None), _refund_plan("re_1"))
+    holder.dispose()
+    assert store.event_receipt("evt_1") is None
+    receipt = store.process_event("evt_1", "charge.refund.updated", PaymentRef("pay-1", None), _refund_plan("re_1"))
+    assert receipt.status == "processed"
+    store.database.dispose()
+
+
+@pytest.mark.parametrize("driver", ["own", "another"])
+def test_statements_sent_to_the_driver_read_and_fail_as_through_sqlalchemy(
+    platform: LocalPlatform, driver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from flask_psp_connector.platforms.embedded import orders
+    from flask_psp_connector.platforms.embedded.pipeline import fetch_together
+
+    address = Address(first_name="Jane", last_name="Doe", city="Berlin", country="DE")
+    cart = platform.create_cart("EUR", line_items=ITEMS, shipping_address=address)
+    platform.create_payment(new_payment(platform, cart.id))
+    values = {"cart_id": cart.id}
+    if driver == "another":  # e.g. psycopg2: the statements go through SQLAlchemy
+        monkeypatch.setattr(platform.database.engine.dialect, "driver", "another")
+    seen: list[str] = []
+    engine = platform.database.engine
+    listeners = {name: lambda *args, name=name: seen.append(name)
+                 for name in ("before_cursor_execute", "after_cursor_execute")}
+    with platform.database.connection() as connection:
+        statements = [orders._CART_WITH_LINE_ITEMS, orders._PAYMENTS_OF_CART]
+        expected = [[tuple(row) for row in connection.execute(statement, values).all()] for statement in statements]
+        for name, listener in listeners.items():
+            event.listen(engine, name, listener)
+        try:
+            found = fetch_together(connection, [(statement, values) for statement in statements])
+        finally:
+            for name, listener in listeners.items():
+                event.remove(engine, name, listener)
+        assert [[tuple(row) for row in rows] for rows in found] == expected
+        assert sorted(seen) == ["after_cursor_execute"] * 2 + ["before_cursor_execute"] * 2  # instrumentation sees them
+        assert found[0][0].shipping_address["city"] == "Berlin" and found[1][0].created_at.tzinfo is not None
+    with pytest.raises(IntegrityError), platform.database.connection(write=True) as connection:
+        fetch_together(connection, [(insert(TransactionRow), {
+            "id": "t-1", "payment_id": "no such payment", "seq": 1, "type": "Charge", "state": "Success", "amount": 1,
+            "currency_code": "EUR", "fraction_digits": 2, "interaction_id": "x", "timestamp": utcnow()})])
