@@ -17,11 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select, union_all, update
+from sqlalchemy import Connection, Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +29,7 @@ from flask_psp_connector.domain.inbox import EventReceipt, EventStatus
 from flask_psp_connector.domain.payment import Payment, TransactionDraft
 from flask_psp_connector.domain.settle import PaymentChanges, order_payment_state, settle
 from flask_psp_connector.errors import ResourceNotFound
+from flask_psp_connector.platforms.embedded import payment_creation as creation
 from flask_psp_connector.platforms.embedded import rows
 from flask_psp_connector.platforms.embedded.database import Database
 from flask_psp_connector.platforms.embedded.orders import (
@@ -68,12 +67,6 @@ _LOCK_PAYMENT_BY = [statement.with_for_update() for statement in _PAYMENT_ID_BY]
 # The payment, its transactions and whether its cart has an order, in one round trip. It is
 # read after the lock is held, in a statement of its own: under READ COMMITTED a statement
 # that waited for a row lock sees the rows of its other tables as they were before the wait.
-# A new payment is inserted unless its id exists; the cart's foreign key refuses one for a
-# missing cart. SQLite inserts its transactions in a second statement; PostgreSQL inserts
-# them from the payment's RETURNING, in one round trip (see _create_statement).
-_INSERT_NEW_PAYMENT = sqlite_insert(_payments).on_conflict_do_nothing(index_elements=[_payments.c.id])
-_INSERT_TRANSACTION = insert(_transactions)
-_CART_EXISTS = select(_carts.c.id).where(_carts.c.id == bindparam("cart_id"))
 _PAYMENT_AND_TRANSACTIONS = (
     select(
         _payments,
@@ -140,31 +133,22 @@ class Payments:
 
     def create_payment(self, draft: PaymentDraft) -> Payment:
         """Create the payment on its cart in one transaction; an existing id is returned as is."""
-        money, now = draft.amount_planned, utcnow()
-        values = {
-            "id": draft.id, "version": 1, "cart_id": draft.cart_id, "amount": money.cent_amount,
-            "currency_code": money.currency_code, "fraction_digits": money.fraction_digits,
-            "payment_interface": draft.payment_interface, "interface_id": draft.interface_id, "method": None,
-            "client_secret": draft.client_secret, "intent_variant": draft.intent_variant,
-            "cart_fingerprint": draft.cart_fingerprint or None, "cart_version": draft.cart_version or None,
-            "stale_reason": None, "created_at": now, "updated_at": now,
-        }
-        transactions = [rows.transaction_values(d, draft.id, seq) for seq, d in enumerate(draft.transactions, 1)]
+        values, transactions = creation.new_rows(draft, utcnow())
 
         def work(connection: Connection) -> Payment:
-            if not _insert_new(connection, values, transactions):
+            if not creation.insert_new(connection, values, transactions):
                 existing = _payment_with_id(connection, draft.id)
                 assert existing is not None  # its id was taken in this transaction's view
                 return existing
             # What was written is what would be read back: no statement to read it.
-            return rows.payment(SimpleNamespace(**values), (rows.transaction(SimpleNamespace(**t)) for t in transactions))
+            return creation.as_written(values, transactions)
 
         try:
             return self._db.run(work, write=True, core=True)
         except IntegrityError:
             # The cart's foreign key refused the payment, or another constraint did.
             def explain(connection: Connection) -> Payment | None:
-                if connection.execute(_CART_EXISTS, {"cart_id": draft.cart_id}).first() is None:
+                if not creation.cart_exists(connection, draft.cart_id):
                     raise ResourceNotFound(f"Cart {draft.cart_id} not found.")
                 return _payment_with_id(connection, draft.id)
 
@@ -255,46 +239,6 @@ class Payments:
     def resolve_payment_id(self, ref: PaymentRef) -> str | None:
         """Our payment's id, by its id if it exists, else by its PaymentIntent id."""
         return self._db.run(lambda connection: _payment_id(connection, ref, _PAYMENT_ID_BY), core=True)
-
-
-def _insert_new(connection: Connection, values: dict[str, Any], transactions: list[dict[str, Any]]) -> bool:
-    """Insert a payment and its transactions unless its id exists; whether it was inserted."""
-    if connection.dialect.name == "postgresql":
-        numbered = {f"p_{name}": value for name, value in values.items()}
-        for number, transaction in enumerate(transactions):
-            numbered |= {f"t{number}_{name}": value for name, value in transaction.items() if name != "payment_id"}
-        return connection.execute(_create_statement(len(transactions)), numbered).first() is not None
-    if connection.execute(_INSERT_NEW_PAYMENT, values).rowcount != 1:
-        return False
-    if transactions:
-        connection.execute(_INSERT_TRANSACTION, transactions if len(transactions) > 1 else transactions[0])
-    return True
-
-
-@lru_cache(maxsize=8)
-def _create_statement(transactions: int) -> Select[Any]:
-    """PostgreSQL's :func:`_insert_new` for ``transactions`` transactions: the payment's insert
-    (nothing on a taken id) and its transactions' insert from what it returned, in one
-    statement (built once per shape). Parameters are prefixed, as in :func:`.payment_writes.write_work`."""
-    new_payment = (
-        postgresql_insert(_payments)
-        .values({column.name: bindparam(f"p_{column.name}", type_=column.type) for column in _payments.c})
-        .on_conflict_do_nothing(index_elements=[_payments.c.id])
-        .returning(_payments.c.id)
-        .cte("new_payment")
-    )
-    added = select(new_payment.c.id)
-    if transactions:
-        names = [column.name for column in _transactions.c]
-        sources = [
-            select(*(new_payment.c.id if name == "payment_id"
-                     else bindparam(f"t{number}_{name}", type_=_transactions.c[name].type).label(name)
-                     for name in names))
-            for number in range(transactions)
-        ]
-        source = sources[0] if transactions == 1 else union_all(*sources)
-        added = added.add_cte(insert(_transactions).from_select(names, source).cte("new_transactions"))
-    return added
 
 
 def _payment_with_id(connection: Connection, payment_id: str) -> Payment | None:
