@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import procfile_shop
 import requests
 from memory import TARGET_MB, children, memory
 from sqlalchemy import create_engine, text
@@ -138,24 +139,10 @@ def served(threads: int, args: argparse.Namespace, stripe_base: str, database_ur
            "STRIPE_PUBLISHABLE_KEY": "pk_test_bench_concurrency", "STRIPE_WEBHOOK_SIGNING_SECRET": "whsec_bench",
            "STRIPE_API_BASE": stripe_base, "PSP_DATABASE_URL": database_url, "SESSION_COOKIE_SECURE": "false",
            "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(dir=workdir)}
-    subprocess.run([args.python, "-m", "flask", "--app", "demo_shop", "psp", "init-db"], cwd=ROOT, env=env,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procfile_shop.release(args.python, env)
     ids = new_checkouts(database_url, checkouts)
-    server = subprocess.Popen([args.python, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-                               "--access-logfile", os.devnull, "demo_shop:create_app()"],
-                              cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/", timeout=2).status_code < 500:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        yield Shop(threads, url, server, ids)
-    finally:
-        server.terminate()
-        server.wait(10)
+    with procfile_shop.web(args.python, env) as server:
+        yield Shop(threads, f"http://127.0.0.1:{port}", server, ids)
 
 
 def cpu_seconds(server: subprocess.Popen[bytes]) -> float:

@@ -28,7 +28,6 @@ import argparse
 import itertools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,8 @@ import stripe
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import procfile_shop  # noqa: E402
 
 from flask_psp_connector.testing import free_port  # noqa: E402
 
@@ -85,19 +86,9 @@ def main() -> None:
                "STRIPE_WEBHOOK_SIGNING_SECRET": SECRET, "STRIPE_API_BASE": stripe_base,
                "PSP_DATABASE_URL": args.database_url or f"sqlite:///{home}/shop.sqlite3", "SESSION_COOKIE_SECURE": "false",
                "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(dir=home)}
-        subprocess.run([args.python, "-m", "flask", "--app", "demo_shop", "psp", "init-db"], cwd=ROOT, env=env,
-                       check=True, stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([args.python, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-                                   "--access-logfile", os.devnull, "demo_shop:create_app()"],
-                                  cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-        try:
+        procfile_shop.release(args.python, env)
+        with procfile_shop.web(args.python, env) as server:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if requests.get(f"{base}/", timeout=2).status_code < 500:
-                        break
-                except requests.ConnectionError:
-                    time.sleep(0.1)
             statuses: dict[int, int] = {}
             sessions = [requests.Session() for _ in range(4)]
             kinds = itertools.cycle([*PAGES, "webhook"])
@@ -122,9 +113,6 @@ def main() -> None:
                 worst = max(worst, figures["rss"])
                 print(f"{'worker ' + str(number):10} {figures['rss']:8.1f} {figures['pss']:8.1f} {figures['uss']:8.1f}")
             print(f"largest worker RSS {worst:.1f} MB (target <= {TARGET_MB} MB: {'PASS' if worst <= TARGET_MB else 'MISS'})")
-        finally:
-            server.terminate()
-            server.wait(10)
 
 
 if __name__ == "__main__":
