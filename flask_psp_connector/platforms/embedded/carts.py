@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, bindparam, literal_column, null, select, type_coerce, union_all
@@ -126,9 +125,7 @@ def _cart_of(found: Sequence[Row[Any]], cart_id: str, prefix: str = "") -> Cart:
     head: Any = _Prefixed(found[0], prefix) if found and prefix else found[0] if found else None
     if head is None or head.id is None:
         raise ResourceNotFound(f"Cart {cart_id} not found.")
-    items = [SimpleNamespace(**{name: getattr(r, f"li_{name}") for name in _LINE_ITEM_FIELDS})
-             for r in found if r.li_id is not None]
-    return rows.cart(head, items)
+    return rows.cart(head, [r for r in found if r.li_id is not None], prefix="li_")
 
 
 def _session_of(session_id: str, row: Row[Any] | None, prefix: str = "") -> CheckoutSession | None:
