@@ -52,16 +52,21 @@ def normalize_database_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Create an engine tuned for concurrent writers on SQLite or PostgreSQL.
 
+    A failed statement's error never shows its parameters (``hide_parameters``): they
+    hold client secrets, and errors reach the logs.
+
     :param pool_size: connections kept open for reuse; give it the threads of the process,
         so that no thread waits for a connection, nor opens one for a single transaction.
         Up to ``_POOL_OVERFLOW`` more are opened while that many are in use at once.
     """
     url = normalize_database_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=pool_size, max_overflow=_POOL_OVERFLOW, pool_recycle=1800)
+        return create_engine(url, pool_size=pool_size, max_overflow=_POOL_OVERFLOW, pool_recycle=1800,
+                             hide_parameters=True)
     in_memory = make_url(url).database in (None, "", ":memory:")
     pool = {} if in_memory else {"pool_size": pool_size, "max_overflow": _POOL_OVERFLOW}
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True,
+                           **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -67,7 +67,8 @@ def fetch_together(connection: Connection, work: Sequence[Work]) -> list[Sequenc
             connection.invalidate(exc)
         raise DBAPIError.instance("; ".join(sql for sql, _ in sent), [params for _, params in sent], exc,
                                   connection.dialect.loaded_dbapi.Error, connection_invalidated=gone,
-                                  dialect=connection.dialect) from exc
+                                  dialect=connection.dialect,
+                                  hide_parameters=connection.engine.hide_parameters) from exc
     finally:
         for cursor in cursors:
             cursor.close()
@@ -93,7 +94,8 @@ def execute_many(connection: Connection, statement: Executable, rows: Sequence[M
             connection.dispatch.after_cursor_execute(connection, cursor, compiled.string, positional, None, True)
     except connection.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(compiled.string, positional, exc, connection.dialect.loaded_dbapi.Error,
-                                  dialect=connection.dialect) from exc
+                                  dialect=connection.dialect,
+                                  hide_parameters=connection.engine.hide_parameters) from exc
     finally:
         cursor.close()
 
@@ -119,7 +121,8 @@ def _run(connection: Connection, statement: Executable, params: Mapping[str, Any
         return [make(row) for row in cursor.fetchall()]
     except connection.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(sql, positional, exc, connection.dialect.loaded_dbapi.Error,
-                                  dialect=connection.dialect) from exc
+                                  dialect=connection.dialect,
+                                  hide_parameters=connection.engine.hide_parameters) from exc
     finally:
         cursor.close()
 

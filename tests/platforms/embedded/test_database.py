@@ -108,3 +108,15 @@ def test_the_pool_keeps_as_many_connections_as_it_is_told(url: str, tmp_path: An
 def test_the_extension_sizes_the_pool_from_its_setting(make_app: AppFactory, tmp_path: Any) -> None:
     app = make_app(PSP_DATABASE_URL=f"sqlite:///{tmp_path}/psp.sqlite3", PSP_DATABASE_POOL_SIZE=24)
     assert app.extensions["psp_connector"].database.engine.pool.size() == 24
+
+
+def test_a_failed_statement_never_shows_its_parameters(database: Database) -> None:
+    secret = "pi_hidden_secret_0123456789"
+    values = {"id": "p-1", "version": 1, "cart_id": "no-such-cart", "amount": 100, "currency_code": "EUR",
+              "fraction_digits": 2, "payment_interface": "checkout-stripe", "client_secret": secret,
+              "created_at": utcnow(), "updated_at": utcnow()}
+
+    with pytest.raises(IntegrityError) as refused:  # the cart's foreign key
+        database.run(lambda connection: connection.execute(insert(PaymentRow), values), write=True, core=True)
+
+    assert secret not in str(refused.value)
